@@ -1,0 +1,53 @@
+# Set-up from nothing on a Linux machine with python3 and make: `make demo`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck pytest dot clean
+
+# The stamp files re-run pip whenever pyproject.toml changes.
+$(VENV)/.stamp-base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.stamp-base
+
+demo: $(VENV)/.stamp-base
+	$(BIN)/python -m tinygrad_edu quickstart
+
+# Graphviz's `dot` executable renders graphs. Installed with apt-get when missing and root;
+# otherwise stop and say how (a missing `dot` is never a skipped test, with or without CI).
+dot:
+	@if command -v dot >/dev/null 2>&1; then \
+		echo "graphviz: $$(dot -V 2>&1)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "graphviz: installing with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+		command -v dot >/dev/null 2>&1 || { echo "error: graphviz install did not provide 'dot'"; exit 1; }; \
+	else \
+		echo "error: the Graphviz 'dot' executable is missing."; \
+		echo "Install it, e.g. 'sudo apt-get install -y graphviz' (Debian/Ubuntu),"; \
+		echo "'brew install graphviz' (macOS), then run 'make test' again."; \
+		exit 1; \
+	fi
+
+lint: $(VENV)/.stamp-test
+	$(BIN)/ruff check tinygrad_edu tests bench
+	$(BIN)/ruff format --check tinygrad_edu tests bench
+
+typecheck: $(VENV)/.stamp-test
+	$(BIN)/mypy --strict tinygrad_edu
+
+pytest: $(VENV)/.stamp-test dot
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

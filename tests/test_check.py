@@ -1,0 +1,82 @@
+"""check: numeric_grad, and gradcheck both failing on wrong rules and passing at kinks."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import pytest
+
+from tinygrad_edu import Value
+from tinygrad_edu.check import GradcheckError, gradcheck, numeric_grad
+
+
+def test_numeric_grad_is_the_central_difference() -> None:
+    d = numeric_grad(lambda a, b: a * a * b, [3.0, 2.0])
+    assert d == pytest.approx([12.0, 9.0], rel=1e-8)  # exact up to rounding for a quadratic
+    assert numeric_grad(lambda a: a.exp(), [Fraction(1, 2)]) == pytest.approx(
+        [math.exp(0.5)], rel=1e-8
+    )
+
+
+def test_numeric_grad_validates_input() -> None:
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        numeric_grad(lambda a: a, [1.0], eps=0)
+    with pytest.raises(TypeError, match=r"xs\[1\] must be an int, float or Fraction, got str"):
+        numeric_grad(lambda a, b: a, [1.0, "2"])  # type: ignore[list-item]
+
+
+def test_gradcheck_report_has_a_row_per_input() -> None:
+    report = gradcheck(lambda a, b: a.tanh() * b, [0.3, -1.2])
+    assert report.ok
+    assert [row.index for row in report.rows] == [0, 1]
+    assert all(row.verdict() == "ok" for row in report.rows)
+    assert "analytic δ" in str(report)
+
+
+def _wrong_mul_rule(out: Value) -> tuple[float, ...]:
+    a, b = out.parents
+    return (2 * b.data, a.data)  # wrong on purpose: ∂(ab)/∂a is b, not 2b
+
+
+def broken_mul(a: Value, b: Value) -> Value:
+    """Test-only: a product whose derivative rule is wrong."""
+    out = a * b
+    out._rule = _wrong_mul_rule
+    return out
+
+
+def test_gradcheck_fails_on_a_wrong_derivative() -> None:
+    with pytest.raises(GradcheckError) as err:
+        gradcheck(broken_mul, [1.5, 2.0])
+    report = err.value.report
+    assert [row.ok for row in report.rows] == [False, True]
+    assert report.rows[0].analytic == 4.0
+    assert report.rows[0].numeric == pytest.approx(2.0)
+    assert "MISMATCH" in str(err.value)
+
+
+def test_gradcheck_passes_at_kinks_and_says_so() -> None:
+    report = gradcheck(lambda a: a.relu(), [0.0])
+    row = report.rows[0]
+    assert row.kink == pytest.approx((0.0, 1.0))
+    assert row.ok
+    assert "kink" in row.verdict()
+    assert gradcheck(lambda a: abs(a), [0.0]).rows[0].kink == pytest.approx((-1.0, 1.0))
+    assert gradcheck(lambda a, b: a.maximum(b), [1.0, 1.0]).ok
+
+
+def test_gradcheck_rejects_delta_outside_the_one_sided_limits() -> None:
+    def bad_relu(a: Value) -> Value:
+        out = a.relu()
+        out._rule = lambda node: (2,)  # outside [0, 1]
+        return out
+
+    with pytest.raises(GradcheckError, match="OUTSIDE"):
+        gradcheck(bad_relu, [0.0])
+
+
+def test_smooth_function_with_large_curvature_is_not_a_kink() -> None:
+    # exp(10 a) at 0.5: f'' ~ 1.5e4, the one-sided gap is ~1e-2 but shrinks with h.
+    report = gradcheck(lambda a: (a * 10).exp(), [0.5])
+    assert report.rows[0].kink is None

@@ -1,0 +1,10 @@
+"""tinygrad_edu: a small scalar autograd engine whose every δ can be checked and seen.
+
+``Value`` records operations into a computation graph; ``backward`` fills the δ (``grad``) of
+every node; ``check`` compares them with the numeric limit of the founding article.
+"""
+
+from .engine import Number, Value, is_grad_enabled, layer_scope, no_grad, zero_grad
+
+__all__ = ["Number", "Value", "is_grad_enabled", "layer_scope", "no_grad", "zero_grad"]
+__version__ = "0.1.0"

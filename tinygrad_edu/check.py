@@ -1,0 +1,192 @@
+"""The article's numeric limit as a tool: compare backward's δ with finite differences.
+
+The founding article defines the derivative as the limit of ``(f(x + h) - f(x)) / h``. Here the
+central form ``(f(x + h) - f(x - h)) / 2h`` (error O(h²) instead of O(h)) is the independent oracle
+for every δ that `Value.backward` computes, as in HIPS/autograd's ``check_grads``. Where the two
+one-sided limits differ (a kink such as relu at 0), any δ between them is accepted and reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .engine import Number, Value, no_grad
+
+__all__ = ["GradcheckError", "GradcheckReport", "GradcheckRow", "gradcheck", "numeric_grad"]
+
+Function = Callable[..., "Value | Number"]
+
+# Defaults for float64. Central differences err by about h²·|f'''|/6 (truncation) plus
+# ε·|f|/h (rounding, ε ≈ 1.1e-16): h = 1e-6 keeps both near 1e-10 for values and derivatives of
+# order 1, so atol 1e-6 / rtol 1e-4 leave a margin of four orders of magnitude while still
+# catching any wrong rule (a wrong derivative is off by O(1), not by 1e-6).
+DEFAULT_EPS = 1e-6
+DEFAULT_ATOL = 1e-6
+DEFAULT_RTOL = 1e-4
+
+
+def _evaluate(f: Function, xs: Sequence[float]) -> float:
+    with no_grad():
+        out = f(*(Value(x) for x in xs))
+    return float(out.data if isinstance(out, Value) else out)
+
+
+def _point(xs: Sequence[Number]) -> list[float]:
+    point = []
+    for i, x in enumerate(xs):
+        if isinstance(x, bool) or not isinstance(x, (int, float, Fraction)):
+            raise TypeError(f"xs[{i}] must be an int, float or Fraction, got {type(x).__name__}")
+        point.append(float(x))
+    return point
+
+
+def _shifted(f: Function, xs: list[float], i: int, h: float) -> float:
+    moved = list(xs)
+    moved[i] += h
+    return _evaluate(f, moved)
+
+
+def numeric_grad(f: Function, xs: Sequence[Number], eps: float = DEFAULT_EPS) -> list[float]:
+    """Central differences ``(f(x+h) - f(x-h)) / 2h`` of ``f`` at ``xs``, one per input.
+
+    Args:
+        f: called as ``f(*values)`` with one `Value` per input; returns a Value (or a number).
+        xs: the point, a sequence of numbers (evaluated in float64).
+        eps: the step h, > 0.
+
+    Example:
+        >>> [round(d, 6) for d in numeric_grad(lambda a, b: a * b, [2.0, 3.0])]
+        [3.0, 2.0]
+    """
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps!r}")
+    point = _point(xs)
+    return [
+        (_shifted(f, point, i, eps) - _shifted(f, point, i, -eps)) / (2 * eps)
+        for i in range(len(point))
+    ]
+
+
+@dataclass(frozen=True)
+class GradcheckRow:
+    """One input of a `gradcheck`: analytic δ, numeric δ, and the verdict."""
+
+    index: int
+    analytic: float
+    numeric: float
+    error: float
+    ok: bool
+    kink: tuple[float, float] | None = None  # (left, right) one-sided limits at a kink
+
+    def verdict(self) -> str:
+        if self.kink is None:
+            return "ok" if self.ok else "MISMATCH"
+        left, right = self.kink
+        within = "within" if self.ok else "OUTSIDE"
+        return f"kink: {within} one-sided limits [{left:.6g}, {right:.6g}]"
+
+
+@dataclass(frozen=True)
+class GradcheckReport:
+    """The table `gradcheck` builds: one `GradcheckRow` per input."""
+
+    rows: tuple[GradcheckRow, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    def __str__(self) -> str:
+        lines = [f"{'input':>5}  {'analytic δ':>14}  {'numeric δ':>14}  {'error':>10}  verdict"]
+        for r in self.rows:
+            lines.append(
+                f"{r.index:>5}  {r.analytic:>14.8g}  {r.numeric:>14.8g}  {r.error:>10.3g}  "
+                f"{r.verdict()}"
+            )
+        return "\n".join(lines)
+
+
+class GradcheckError(AssertionError):
+    """backward's δ disagrees with the numeric limit; ``.report`` holds the full table."""
+
+    def __init__(self, report: GradcheckReport) -> None:
+        super().__init__("δ from backward disagrees with the numeric limit:\n" + str(report))
+        self.report = report
+
+
+def _close(a: float, b: float, atol: float, rtol: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or abs(a - b) <= atol + rtol * abs(b)
+
+
+def gradcheck(
+    f: Function,
+    xs: Sequence[Number],
+    *,
+    eps: float = DEFAULT_EPS,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+) -> GradcheckReport:
+    """Check backward's δ of ``f`` at ``xs`` against the numeric limit, input by input.
+
+    An input passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. At a kink, where
+    the left and right one-sided limits differ (and their gap does not shrink with h, as it
+    would for a smooth function), any δ between the two limits passes and is reported as such.
+
+    Returns:
+        The `GradcheckReport` (printable as a table).
+
+    Raises:
+        GradcheckError: some input fails; the error shows the table.
+
+    Example:
+        >>> gradcheck(lambda a: a.relu(), [0.0]).rows[0].verdict()
+        'kink: within one-sided limits [0, 1]'
+    """
+    point = _point(xs)
+    leaves = [Value(x) for x in point]
+    out = f(*leaves)
+    if isinstance(out, Value):
+        out.backward()
+    numeric = numeric_grad(f, point, eps)
+    base = _evaluate(f, point)
+    rows = []
+    for i, leaf in enumerate(leaves):
+        analytic, central = float(leaf.grad), numeric[i]
+        kink = _kink(f, point, i, eps, base, atol, rtol)
+        if kink is None:
+            ok = _close(analytic, central, atol, rtol)
+        else:
+            low, high = sorted(kink)
+            tol = atol + rtol * max(abs(low), abs(high))
+            ok = low - tol <= analytic <= high + tol
+        rows.append(GradcheckRow(i, analytic, central, abs(analytic - central), ok, kink))
+    report = GradcheckReport(tuple(rows))
+    if not report.ok:
+        raise GradcheckError(report)
+    return report
+
+
+def _kink(
+    f: Function, xs: list[float], i: int, h: float, base: float, atol: float, rtol: float
+) -> tuple[float, float] | None:
+    """(left, right) one-sided limits if ``f`` has a kink in input ``i`` at ``xs``, else None."""
+
+    def one_sided(step: float) -> tuple[float, float]:
+        left = (base - _shifted(f, xs, i, -step)) / step
+        right = (_shifted(f, xs, i, step) - base) / step
+        return left, right
+
+    left, right = one_sided(h)
+    gap = abs(right - left)
+    if not gap > atol + rtol * max(abs(left), abs(right)):
+        return None
+    # For a smooth f the gap is about f''·h and shrinks tenfold with h; at a kink it stays.
+    small_left, small_right = one_sided(h / 10)
+    if abs(small_right - small_left) < gap / 2:
+        return None
+    return (left, right)
