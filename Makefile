@@ -38,8 +38,8 @@ dot:
 	fi
 
 lint: $(VENV)/.stamp-test
-	$(BIN)/ruff check tinygrad_edu tests bench
-	$(BIN)/ruff format --check tinygrad_edu tests bench
+	$(BIN)/ruff check tinygrad_edu tests $(wildcard bench viz)
+	$(BIN)/ruff format --check tinygrad_edu tests $(wildcard bench viz)
 
 typecheck: $(VENV)/.stamp-test
 	$(BIN)/mypy --strict tinygrad_edu
