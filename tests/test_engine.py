@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tinygrad_edu import Value, is_grad_enabled, layer_scope, no_grad, zero_grad
+from tinygrad_edu import Value, dot, is_grad_enabled, layer_scope, no_grad, total, zero_grad
 from tinygrad_edu.engine import topological_order
 
 F = Fraction
@@ -379,3 +379,26 @@ def test_failed_op_raises_clearly_and_changes_nothing(
 def test_label_must_be_text() -> None:
     with pytest.raises(TypeError, match="label must be a str"):
         Value(1.0, label=3)  # type: ignore[arg-type]
+
+
+# ---- n-ary nodes -----------------------------------------------------------------------------
+
+
+def test_total_and_dot_are_single_nodes_with_exact_delta() -> None:
+    w = [Value(F(1, 200)), Value(F(-3000, 11_600_000)), Value(F(1, 5800))]
+    x = [Value(100), Value(2000), Value(100)]
+    out = dot(w, x)
+    assert out.op == "dot"
+    assert out.parents == (w[0], x[0], w[1], x[1], w[2], x[2])
+    assert out.data == 0  # the article's first sample: exactly 0 in Fractions
+    s = total([out, w[0], 3])
+    s.backward()
+    assert [v.grad for v in w] == [100 + 1, 2000, 100]
+    assert [v.grad for v in x] == [w[0].data, w[1].data, w[2].data]
+    assert total([]).data == 0
+    assert dot([], []).data == 0
+
+
+def test_dot_refuses_unequal_lengths() -> None:
+    with pytest.raises(ValueError, match="equal length, got 2 and 1"):
+        dot([Value(1.0), Value(2.0)], [Value(1.0)])

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value
+from tinygrad_edu import Value, dot, total
 from tinygrad_edu.check import gradcheck
 
 from .graphs import exact_gradient, programs
@@ -108,3 +108,10 @@ def test_rational_kinks_are_exact(a: Fraction, b: Fraction) -> None:
         lambda p, q: (p - q).relu() + abs(p - q) + p.maximum(q) - p.minimum(q), [a, b]
     )
     assert [x.grad, y.grad] == expected
+
+
+@given(data=st.data())
+def test_dot_and_total_match_numeric_limit(data: st.DataObject) -> None:
+    n = data.draw(st.integers(1, 5), label="n")
+    xs = data.draw(st.lists(reals, min_size=2 * n, max_size=2 * n), label="xs")
+    gradcheck(lambda *v: total([dot(v[:n], v[n:]), *v]), xs)

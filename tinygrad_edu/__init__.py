@@ -4,7 +4,16 @@
 every node; ``check`` compares them with the numeric limit of the founding article.
 """
 
-from .engine import Number, Value, is_grad_enabled, layer_scope, no_grad, zero_grad
+from .engine import Number, Value, dot, is_grad_enabled, layer_scope, no_grad, total, zero_grad
 
-__all__ = ["Number", "Value", "is_grad_enabled", "layer_scope", "no_grad", "zero_grad"]
+__all__ = [
+    "Number",
+    "Value",
+    "dot",
+    "is_grad_enabled",
+    "layer_scope",
+    "no_grad",
+    "total",
+    "zero_grad",
+]
 __version__ = "0.1.0"

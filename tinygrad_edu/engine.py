@@ -14,7 +14,7 @@ Fractions out for every rational operation and its δ.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from fractions import Fraction
@@ -24,10 +24,12 @@ __all__ = [
     "Number",
     "Operand",
     "Value",
+    "dot",
     "is_grad_enabled",
     "layer_scope",
     "no_grad",
     "topological_order",
+    "total",
     "zero_grad",
 ]
 
@@ -448,6 +450,52 @@ class Value:
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+
+
+def total(values: Iterable[Operand]) -> Value:
+    """Σ values as one node (a leaf 0 for no values): fewer nodes than a chain of ``+``."""
+    terms = tuple(_lift(v) for v in values)
+    if not terms:
+        return Value(0)
+    data: Number = 0
+    for term in terms:
+        data += term.data
+    return Value._result(data, "sum", terms, _d_total)
+
+
+def _d_total(out: Value) -> tuple[Number, ...]:
+    return (1,) * len(out.parents)
+
+
+def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
+    """Σ weights[i] · inputs[i] as one node, e.g. a neuron before its bias and activation.
+
+    Parents are interleaved ``(w0, x0, w1, x1, ...)``; ∂out/∂w_i = x_i and ∂out/∂x_i = w_i.
+
+    Raises:
+        ValueError: the two sequences differ in length.
+    """
+    if len(weights) != len(inputs):
+        raise ValueError(
+            f"dot needs sequences of equal length, got {len(weights)} and {len(inputs)}"
+        )
+    if not weights:
+        return Value(0)
+    parents: list[Value] = []
+    data: Number = 0
+    for w, x in zip(weights, inputs, strict=True):
+        wv, xv = _lift(w), _lift(x)
+        data += wv.data * xv.data
+        parents += (wv, xv)
+    return Value._result(data, "dot", tuple(parents), _d_dot)
+
+
+def _d_dot(out: Value) -> tuple[Number, ...]:
+    p = out.parents
+    local: list[Number] = []
+    for i in range(0, len(p), 2):
+        local += (p[i + 1].data, p[i].data)
+    return tuple(local)
 
 
 def _tie(a: Number, b: Number) -> tuple[Number, Number]:
