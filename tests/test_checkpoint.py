@@ -1,0 +1,131 @@
+"""checkpoint: exact round trip, atomic writes, and refusal of every kind of bad file."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tinygrad_edu import Value
+from tinygrad_edu.checkpoint import CheckpointError, load, save
+
+
+class Model:
+    """The smallest thing `save`/`load` accept: named parameters."""
+
+    def __init__(self, *values: Any) -> None:
+        self.params = [Value(v) for v in values]
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        return [(f"w[{i}]", p) for i, p in enumerate(self.params)]
+
+    def data(self) -> list[Any]:
+        return [p.data for p in self.params]
+
+
+VALUES = (Fraction(1, 200), Fraction(-3000, 11_600_000), 0.1, -2, 1e-300, math.inf, -math.inf)
+
+
+def test_round_trip_keeps_every_number_exactly(tmp_path: Path) -> None:
+    path = save(Model(*VALUES), tmp_path / "model.json")
+    restored = Model(*([0] * len(VALUES)))
+    load(restored, path)
+    assert restored.data() == list(VALUES)
+    assert [type(x) for x in restored.data()] == [type(x) for x in VALUES]
+    nan = Model(math.nan)
+    load(nan, save(Model(math.nan), tmp_path / "nan.json"))
+    assert math.isnan(nan.data()[0])
+    assert json.loads((tmp_path / "model.json").read_text())["version"] == 1
+
+
+def test_a_failure_mid_save_keeps_the_old_file(tmp_path: Path, monkeypatch: Any) -> None:
+    path = tmp_path / "model.json"
+    save(Model(1.0, 2.0), path)
+    before = path.read_bytes()
+
+    def crash(*args: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save(Model(3.0, 4.0), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]  # no temporary left
+
+
+def _write(path: Path, document: Any) -> Path:
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return path
+
+
+GOOD = {"format": "tinygrad_edu.checkpoint", "version": 1, "parameters": []}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ('{"format": "tinygrad_edu.checkpoint", "vers', "not valid JSON"),
+        ("[1, 2]", "not a tinygrad_edu.checkpoint file"),
+        ({**GOOD, "format": "pickle"}, "not a tinygrad_edu.checkpoint file"),
+        ({**GOOD, "version": 2}, "version 2 is not supported"),
+        ({**GOOD, "parameters": {"w[0]": 1}}, "must be a list"),
+        ({**GOOD, "parameters": [{"name": "w[0]"}]}, "must be a list"),
+        ({**GOOD, "parameters": [{"name": "w[0]", "value": 1}]}, "missing: \\['w\\[1\\]'\\]"),
+        (
+            {**GOOD, "parameters": [{"name": n, "value": 1} for n in ("w[0]", "w[1]", "b")]},
+            "unexpected: \\['b'\\]",
+        ),
+        (
+            {**GOOD, "parameters": [{"name": n, "value": 1} for n in ("w[1]", "w[0]")]},
+            "another order",
+        ),
+        (
+            {**GOOD, "parameters": [{"name": "w[0]", "value": 1}, {"name": "w[1]", "value": "x"}]},
+            "parameter 'w\\[1\\]': expected a number",
+        ),
+        (
+            {**GOOD, "parameters": [{"name": "w[0]", "value": True}, {"name": "w[1]", "value": 1}]},
+            "got a boolean",
+        ),
+        (
+            {
+                **GOOD,
+                "parameters": [{"name": "w[0]", "value": "1/0"}, {"name": "w[1]", "value": 1}],
+            },
+            "expected a number",
+        ),
+    ],
+)
+def test_bad_files_are_refused_and_the_model_is_unchanged(
+    tmp_path: Path, document: Any, message: str
+) -> None:
+    model = Model(0.5, Fraction(1, 3))
+    path = _write(tmp_path / "bad.json", document)
+    with pytest.raises(CheckpointError, match=message):
+        load(model, path)
+    assert model.data() == [0.5, Fraction(1, 3)]
+
+
+def test_binary_garbage_and_missing_files(tmp_path: Path) -> None:
+    model = Model(0.5)
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load(model, garbage)
+    with pytest.raises(FileNotFoundError):
+        load(model, tmp_path / "absent.json")
+    assert model.data() == [0.5]
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    path = save(Model(1.0, 2.0), tmp_path / "model.json")
+    path.write_bytes(path.read_bytes()[:-10])
+    model = Model(7.0, 8.0)
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load(model, path)
+    assert model.data() == [7.0, 8.0]

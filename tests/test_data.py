@@ -1,0 +1,69 @@
+"""data: the article's samples and the seeded toy datasets."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from tinygrad_edu.data import article_dataset, make_circles, make_moons, make_spiral
+
+
+def test_article_dataset_is_the_articles_table() -> None:
+    inputs, labels = article_dataset()
+    assert inputs == [[100, 2000, 100], [200, 0, 0], [0, 2000, 3000]]
+    assert labels == [0, 1, 1]  # bad shape, good shape, good shape
+
+
+@pytest.mark.parametrize("make", [make_moons, make_circles])
+def test_two_class_sets_are_seeded_balanced_and_shaped(make: Any) -> None:
+    x1, y1 = make(n=101, noise=0.1, seed=3)
+    x2, y2 = make(n=101, noise=0.1, seed=3)
+    x3, _ = make(n=101, noise=0.1, seed=4)
+    assert (x1, y1) == (x2, y2)
+    assert x1 != x3
+    assert len(x1) == len(y1) == 101
+    assert all(len(p) == 2 and all(math.isfinite(c) for c in p) for p in x1)
+    assert sorted(set(y1)) == [0, 1]
+    assert abs(y1.count(0) - y1.count(1)) <= 1
+
+
+def test_moons_without_noise_lie_on_the_two_half_circles() -> None:
+    points, labels = make_moons(n=50, noise=0.0)
+    for (x, y), label in zip(points, labels, strict=True):
+        if label == 0:
+            assert math.isclose(x * x + y * y, 1.0, rel_tol=1e-12)
+            assert y >= -1e-12
+        else:
+            assert math.isclose((x - 1) ** 2 + (y - 0.5) ** 2, 1.0, rel_tol=1e-12)
+            assert y <= 0.5 + 1e-12
+
+
+def test_circles_without_noise_have_two_radii() -> None:
+    points, labels = make_circles(n=40, noise=0.0, factor=0.3)
+    for (x, y), label in zip(points, labels, strict=True):
+        assert math.isclose(math.hypot(x, y), 1.0 if label == 0 else 0.3, rel_tol=1e-12)
+
+
+def test_spiral_has_k_classes_of_n_points() -> None:
+    points, labels = make_spiral(n_per_class=30, n_classes=4, seed=1)
+    assert len(points) == 120
+    assert [labels.count(k) for k in range(4)] == [30, 30, 30, 30]
+    assert all(math.hypot(*p) <= 1 + 1e-12 for p in points)
+    assert make_spiral(n_per_class=30, n_classes=4, seed=1) == (points, labels)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: make_moons(n=1), "n must be an int >= 2"),
+        (lambda: make_moons(n=2.5), "n must be an int >= 2"),  # type: ignore[arg-type]
+        (lambda: make_moons(noise=-1), "noise must be a finite number >= 0"),
+        (lambda: make_circles(factor=1.5), r"factor must be in \(0, 1\)"),
+        (lambda: make_spiral(n_classes=1), "n_classes must be an int >= 2"),
+    ],
+)
+def test_bad_arguments_are_refused(call: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()

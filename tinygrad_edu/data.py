@@ -1,0 +1,123 @@
+"""Small datasets in pure Python, seeded, identical on every run.
+
+`article_dataset` is the founding article's three samples (broccoli, Tagada strawberries and
+workout hours → bad or good shape). `make_moons` and `make_circles` follow scikit-learn's
+generators of the same names (micrograd's demo trains on moons); `make_spiral` is the
+multi-class spiral of the CS231n notes. Each returns ``(inputs, labels)``: a list of points (lists
+of floats) and a list of integer class labels.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+__all__ = ["ARTICLE_FEATURES", "article_dataset", "make_circles", "make_moons", "make_spiral"]
+
+ARTICLE_FEATURES = ("broccoli", "Tagada strawberries", "workout hours")
+BAD_SHAPE, GOOD_SHAPE = 0, 1
+
+
+def article_dataset() -> tuple[list[list[int]], list[int]]:
+    """The article's data: (broccoli, Tagada strawberries, workout hours) → shape.
+
+    >>> article_dataset()
+    ([[100, 2000, 100], [200, 0, 0], [0, 2000, 3000]], [0, 1, 1])
+    """
+    inputs = [[100, 2000, 100], [200, 0, 0], [0, 2000, 3000]]
+    return inputs, [BAD_SHAPE, GOOD_SHAPE, GOOD_SHAPE]
+
+
+def _check(n: int, noise: float, minimum: int = 1) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
+        raise ValueError(f"n must be an int >= {minimum}, got {n!r}")
+    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+
+
+def _halfcircle(count: int) -> list[float]:
+    """``count`` angles evenly spaced over [0, π], as numpy.linspace(0, π, count)."""
+    if count == 1:
+        return [0.0]
+    return [math.pi * i / (count - 1) for i in range(count)]
+
+
+def _finish(
+    points: list[list[float]], labels: list[int], noise: float, rng: random.Random
+) -> tuple[list[list[float]], list[int]]:
+    """Add Gaussian noise, then shuffle points and labels together."""
+    noisy = [[c + rng.gauss(0.0, noise) for c in p] if noise else p for p in points]
+    order = list(range(len(noisy)))
+    rng.shuffle(order)
+    return [noisy[i] for i in order], [labels[i] for i in order]
+
+
+def make_moons(
+    n: int = 100, noise: float = 0.1, seed: int = 0
+) -> tuple[list[list[float]], list[int]]:
+    """Two interleaving half circles: ``n`` points, labels 0 (upper) and 1 (lower).
+
+    Args:
+        n: number of points, >= 2 (n // 2 on the upper moon, the rest on the lower).
+        noise: standard deviation of the Gaussian noise added to each coordinate.
+        seed: seed of the generator; the same seed gives the same points.
+    """
+    _check(n, noise, minimum=2)
+    rng = random.Random(seed)
+    upper, lower = n // 2, n - n // 2
+    points = [[math.cos(t), math.sin(t)] for t in _halfcircle(upper)]
+    points += [[1 - math.cos(t), 0.5 - math.sin(t)] for t in _halfcircle(lower)]
+    return _finish(points, [0] * upper + [1] * lower, noise, rng)
+
+
+def make_circles(
+    n: int = 100, noise: float = 0.05, factor: float = 0.5, seed: int = 0
+) -> tuple[list[list[float]], list[int]]:
+    """A large circle (label 0) around a small one (label 1) of radius ``factor``.
+
+    Args:
+        n: number of points, >= 2.
+        noise: standard deviation of the Gaussian noise added to each coordinate.
+        factor: radius of the inner circle relative to the outer one, in (0, 1).
+        seed: seed of the generator.
+    """
+    _check(n, noise, minimum=2)
+    if not (isinstance(factor, (int, float)) and 0 < factor < 1):
+        raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+    rng = random.Random(seed)
+    outer, inner = n // 2, n - n // 2
+    # Angles over [0, 2π) without repeating the end point, as scikit-learn does.
+    points = [
+        [math.cos(2 * math.pi * i / outer), math.sin(2 * math.pi * i / outer)] for i in range(outer)
+    ]
+    points += [
+        [factor * math.cos(2 * math.pi * i / inner), factor * math.sin(2 * math.pi * i / inner)]
+        for i in range(inner)
+    ]
+    return _finish(points, [0] * outer + [1] * inner, noise, rng)
+
+
+def make_spiral(
+    n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2, seed: int = 0
+) -> tuple[list[list[float]], list[int]]:
+    """``n_classes`` interleaved spiral arms of ``n_per_class`` points each (labels 0..k-1).
+
+    Args:
+        n_per_class: points per arm, >= 1.
+        n_classes: number of arms and classes, >= 2.
+        noise: standard deviation of the Gaussian noise added to each point's angle.
+        seed: seed of the generator.
+    """
+    _check(n_per_class, noise)
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+    rng = random.Random(seed)
+    points: list[list[float]] = []
+    labels: list[int] = []
+    for k in range(n_classes):
+        for i in range(n_per_class):
+            radius = i / max(n_per_class - 1, 1)
+            angle = 4.0 * (k + radius) + rng.gauss(0.0, noise)
+            points.append([radius * math.sin(angle), radius * math.cos(angle)])
+            labels.append(k)
+    return _finish(points, labels, 0.0, rng)
