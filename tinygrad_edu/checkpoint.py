@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
+from ._files import atomic_write
 from .engine import Number, Value
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "load", "save"]
@@ -64,37 +64,13 @@ def save(model: HasParameters, path: str | os.PathLike[str]) -> Path:
     The JSON goes to a temporary file in the same folder, is flushed and fsynced, then renamed
     over ``path``: a crash leaves either the old file or the new one, never half of either.
     """
-    target = Path(path)
     document = {
         "format": FORMAT,
         "version": VERSION,
         "parameters": [{"name": n, "value": _encode(p.data)} for n, p in model.named_parameters()],
     }
     text = json.dumps(document, indent=1, allow_nan=False) + "\n"
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_folder(target.parent)
-    return target
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (where the platform allows opening a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return atomic_write(path, text.encode("utf-8"))
 
 
 def load(model: HasParameters, path: str | os.PathLike[str]) -> None:
