@@ -1,0 +1,160 @@
+"""check.graph_numeric_grad: the recorded graph replayed in float64 as the numeric-limit oracle."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinygrad_edu import Value, dot, engine, layer_scope, total
+from tinygrad_edu.check import _REPLAY, graph_numeric_grad, numeric_grad
+from tinygrad_edu.engine import topological_order
+
+from .graphs import programs
+
+F = Fraction
+
+# One node per op the engine records, at a point inside the op's domain and away from kinks.
+ONE_NODE_PER_OP: dict[str, Callable[[Value, Value], Value]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "**": lambda a, b: a**b,
+    "neg": lambda a, b: -a,
+    "relu": lambda a, b: a.relu(),
+    "abs": lambda a, b: abs(a),
+    "max": lambda a, b: a.maximum(b),
+    "min": lambda a, b: a.minimum(b),
+    "tanh": lambda a, b: a.tanh(),
+    "sigmoid": lambda a, b: a.sigmoid(),
+    "exp": lambda a, b: a.exp(),
+    "log": lambda a, b: a.log(),
+    "sqrt": lambda a, b: a.sqrt(),
+    "sin": lambda a, b: a.sin(),
+    "cos": lambda a, b: a.cos(),
+    "sum": lambda a, b: total([a, b, a]),
+    "dot": lambda a, b: dot([a, b], [b, F(3, 2)]),
+}
+
+
+def _ops_of_the_public_api() -> set[str]:
+    """The op of every node that a Value method, an arithmetic operator, total or dot makes."""
+    arithmetic = {f"__{name}__" for name in dir(operator) if not name.startswith("_")}
+    arithmetic |= {f"__r{name[2:]}" for name in arithmetic}  # reflected forms: __radd__, ...
+    names = [n for n in dir(Value) if not n.startswith("_") or n in arithmetic]
+    ops = {total([Value(1.3), Value(0.7)]).op, dot([Value(1.3)], [Value(0.7)]).op}
+    for name in names:
+        for arity in (1, 2):
+            args = [Value(1.3), Value(0.7)][:arity]  # fresh nodes: a method may change them
+            try:
+                out = getattr(Value, name)(*args)
+            except TypeError:  # another arity
+                continue
+            if isinstance(out, Value) and out.parents:
+                ops.add(out.op)
+    return ops
+
+
+def test_replay_table_covers_every_op_the_engine_records() -> None:
+    ops = _ops_of_the_public_api()
+    assert set(_REPLAY) == ops == set(engine._OP_NAMES.values())
+    assert set(ONE_NODE_PER_OP) == ops
+
+
+@pytest.mark.parametrize("op", sorted(ONE_NODE_PER_OP))
+def test_one_node_per_op_matches_backward(op: str) -> None:
+    a, b = Value(1.3, "a"), Value(0.7, "b")
+    out = ONE_NODE_PER_OP[op](a, b)
+    assert out.op == op
+    out.backward()
+    leaves = [n for n in topological_order(out) if not n.parents]
+    numeric = graph_numeric_grad(out)
+    assert numeric == pytest.approx([float(leaf.grad) for leaf in leaves], rel=1e-6, abs=1e-8)
+
+
+def test_default_leaves_are_every_leaf_in_topological_order_constants_included() -> None:
+    a = Value(2.0, "a")
+    out = a * 3 + a
+    assert graph_numeric_grad(out) == pytest.approx([4.0, 2.0])  # ∂/∂a, ∂/∂(the constant 3)
+
+
+def test_exact_fraction_graph_is_replayed_in_float64() -> None:
+    w, x = Value(F(-2)), Value(F(1, 3))
+    loss = F(1, 2) * (w * x - 1) ** 2
+    loss.backward()
+    assert graph_numeric_grad(loss, [w, x]) == pytest.approx([w.grad, x.grad], rel=1e-8)
+
+
+def test_an_interior_node_can_be_moved_its_limit_is_its_delta() -> None:
+    a, b = Value(0.5), Value(-1.5)
+    hidden = (a * b).tanh()
+    out = hidden * hidden + a
+    out.backward()
+    assert graph_numeric_grad(out, [hidden]) == pytest.approx([hidden.grad], rel=1e-8)
+
+
+def test_layers_and_deep_chains_replay_without_recursion() -> None:
+    x = Value(0.25)
+    y = x
+    with layer_scope("L1"):
+        for _ in range(20_000):  # far deeper than Python's recursion limit
+            y = y * 1.0 + 0.0
+    assert graph_numeric_grad(y, [x]) == pytest.approx([1.0])
+
+
+# Inputs kept away from the program's guards, as in test_gradients.
+leaf_values = st.lists(st.floats(-3, 3, allow_nan=False), min_size=1, max_size=4)
+
+
+@given(data=st.data())
+def test_replay_agrees_with_numeric_grad_of_the_program(data: st.DataObject) -> None:
+    xs = data.draw(leaf_values)
+    program = data.draw(programs(xs, rational=False))
+    values = [Value(x) for x in xs]
+    root = program(*values)
+    in_graph = {id(n) for n in topological_order(root)}
+    used = [i for i, v in enumerate(values) if id(v) in in_graph]
+    replayed = graph_numeric_grad(root, [values[i] for i in used])
+    direct = numeric_grad(program, xs)
+    assert replayed == pytest.approx([direct[i] for i in used], rel=1e-9, abs=1e-9)
+    assert all(direct[i] == 0 for i in range(len(xs)) if i not in used)
+
+
+def test_bad_input_is_rejected_with_a_clear_message() -> None:
+    a, b = Value(1.0), Value(2.0)
+    out = a * b
+    with pytest.raises(TypeError, match="root must be a Value, got float"):
+        graph_numeric_grad(1.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"leaves\[0\] must be a Value, got int"):
+        graph_numeric_grad(out, [1])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"leaves\[1\] = .* is not in the graph of root"):
+        graph_numeric_grad(out, [a, Value(3.0)])
+    with pytest.raises(ValueError, match=r"leaves\[1\] = .* is given twice"):
+        graph_numeric_grad(out, [a, a])
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        graph_numeric_grad(out, eps=0.0)
+
+
+def _unregistered_rule(out: Value) -> tuple[float, ...]:
+    return (1.0, 1.0)
+
+
+def test_an_unknown_op_is_a_clear_error() -> None:
+    out = Value(1.0) + Value(2.0)
+    out._rule = _unregistered_rule  # a rule no engine op has: its op is "custom"
+    with pytest.raises(ValueError, match=r"cannot replay op 'custom': .* knows \['\*', "):
+        graph_numeric_grad(out)
+
+
+def test_a_domain_error_at_the_moved_point_propagates() -> None:
+    x = Value(0.0)
+    out = x.sqrt()
+    with pytest.raises(ValueError, match="sqrt is undefined for x < 0"):
+        graph_numeric_grad(out)
+    assert math.isinf(float(out.local_grads()[0]))
