@@ -1,0 +1,294 @@
+"""Losses: the founding article's Loss(X^4, Y) = ½ (X^4 - Y)², and the usual others.
+
+Formulas and conventions follow PyTorch's ``torch.nn.functional`` (``mse_loss``, ``l1_loss``,
+``huber_loss``, ``binary_cross_entropy[_with_logits]``, ``cross_entropy``); `hinge` is the SVM
+max-margin loss of micrograd's demo. Each takes one sample (a Value or a number) or a list of
+samples reduced by ``reduction="mean"`` (default) or ``"sum"``, returns one Value labelled
+``loss``, and builds its nodes inside ``layer_scope("Loss")``, so the loss is drawn as its own
+layer. Rational losses (half_squared_error, mse, l1, huber, hinge) stay exact on Fractions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from typing import TypeAlias, cast
+
+from .engine import Number, Operand, Value, layer_scope, total
+
+__all__ = [
+    "REDUCTIONS",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "half_squared_error",
+    "hinge",
+    "huber",
+    "l1",
+    "mse",
+]
+
+REDUCTIONS = ("mean", "sum")
+HALF = Fraction(1, 2)
+_LOG_FLOOR = math.exp(-100)  # PyTorch clamps BCE's logs at -100, so p = 0 or 1 stays finite
+
+Samples: TypeAlias = Operand | Sequence[Operand]
+Check: TypeAlias = Callable[[Number, Number], str | None]
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
+
+
+def _is_sample(x: object) -> bool:
+    return isinstance(x, Value) or _is_number(x)
+
+
+def _data(x: Operand) -> Number:
+    return x.data if isinstance(x, Value) else x
+
+
+def _lift(x: Operand) -> Value:
+    return x if isinstance(x, Value) else Value(x)
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction: {reduction!r} (must be one of {REDUCTIONS})")
+
+
+def _as_list(
+    what: str, x: object, expected: str = "a Value, a number or a list of them"
+) -> list[object]:
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+        raise TypeError(f"{what} must be {expected}, got {x!r}")
+    return list(x)
+
+
+def _pairs(name: str, pred: Samples, target: Samples) -> list[tuple[Operand, Operand]] | None:
+    """The (pred, target) samples as a list, or None for a single sample; validated."""
+    if _is_sample(pred) and _is_sample(target):
+        return None
+    preds, targets = _as_list("pred", pred), _as_list("target", target)
+    if len(preds) != len(targets):
+        raise ValueError(f"{name}: {len(preds)} predictions but {len(targets)} targets")
+    if not preds:
+        raise ValueError(f"{name} needs at least one sample, got empty lists")
+    for what, xs in (("pred", preds), ("target", targets)):
+        for i, x in enumerate(xs):
+            if not _is_sample(x):
+                raise TypeError(
+                    f"{name}: {what}[{i}] must be a Value or an int, float or Fraction, got {x!r}"
+                )
+    return list(zip(preds, targets, strict=True))  # type: ignore[arg-type]
+
+
+def _reduce(terms: list[Value], reduction: str) -> Value:
+    s = total(terms)
+    # Dividing by Fraction(n) keeps ints and Fractions exact and floats correctly rounded.
+    return s if reduction == "sum" else s / Fraction(len(terms))
+
+
+def _elementwise(
+    name: str,
+    loss: Callable[[Value, Value], Value],
+    pred: Samples,
+    target: Samples,
+    reduction: str,
+    check: Check | None = None,
+) -> Value:
+    """Apply ``loss`` to each (pred, target) sample in the Loss layer and reduce."""
+    _check_reduction(reduction)
+    pairs = _pairs(name, pred, target)
+    samples = [(cast(Operand, pred), cast(Operand, target))] if pairs is None else pairs
+    for i, (p, t) in enumerate(samples):
+        problem = check(_data(p), _data(t)) if check is not None else None
+        if problem is not None:
+            where = "" if pairs is None else f" (sample {i})"
+            raise ValueError(f"{name}: {problem}{where}")
+    with layer_scope("Loss"):
+        terms = [loss(_lift(p), _lift(t)) for p, t in samples]
+        out = terms[0] if pairs is None else _reduce(terms, reduction)
+    out.label = "loss"
+    return out
+
+
+def _half_squared(p: Value, t: Value) -> Value:
+    d = p - t
+    return HALF * (d * d)
+
+
+def half_squared_error(pred: Samples, target: Samples, reduction: str = "mean") -> Value:
+    """½ (pred - target)², the article's Loss; its δ for pred is pred - target.
+
+    Raises:
+        ValueError: unknown reduction, lists of different lengths, or empty lists.
+        TypeError: a sample that is not a Value or a number.
+
+    Example:
+        >>> half_squared_error(0, 1).data
+        Fraction(1, 2)
+    """
+    return _elementwise("half_squared_error", _half_squared, pred, target, reduction)
+
+
+def _squared(p: Value, t: Value) -> Value:
+    d = p - t
+    return d * d
+
+
+def mse(pred: Samples, target: Samples, reduction: str = "mean") -> Value:
+    """(pred - target)², as PyTorch's ``mse_loss``. Raises as `half_squared_error`."""
+    return _elementwise("mse", _squared, pred, target, reduction)
+
+
+def l1(pred: Samples, target: Samples, reduction: str = "mean") -> Value:
+    """|pred - target|, as PyTorch's ``l1_loss`` (δ 0 at pred == target). Raises as `mse`."""
+    return _elementwise("l1", lambda p, t: abs(p - t), pred, target, reduction)
+
+
+def huber(pred: Samples, target: Samples, delta: Number = 1, reduction: str = "mean") -> Value:
+    """½ d² where |d| <= delta, else delta·(|d| - ½ delta), with d = pred - target.
+
+    As PyTorch's ``huber_loss``; continuous with its δ at |d| = delta. The default delta is the
+    exact 1. Raises ValueError for delta <= 0, otherwise as `mse`.
+    """
+    if not _is_number(delta) or not delta > 0:
+        raise ValueError(f"huber: delta must be a number > 0, got {delta!r}")
+
+    def one(p: Value, t: Value) -> Value:
+        d = p - t
+        return HALF * (d * d) if -delta <= d.data <= delta else delta * (abs(d) - HALF * delta)
+
+    return _elementwise("huber", one, pred, target, reduction)
+
+
+def _plus_minus_one(score: Number, y: Number) -> str | None:
+    return None if y in (1, -1) else f"targets must be -1 or +1, got {y!r}"
+
+
+def hinge(score: Samples, target: Samples, reduction: str = "mean") -> Value:
+    """max(0, 1 - y·score) with y in {-1, +1}: micrograd's SVM max-margin loss.
+
+    Raises ValueError for a target other than -1 or +1, otherwise as `mse`.
+    """
+    return _elementwise(
+        "hinge", lambda s, y: (1 - y * s).relu(), score, target, reduction, _plus_minus_one
+    )
+
+
+def _clamped_log(p: Value) -> Value:
+    return p.maximum(_LOG_FLOOR).log()
+
+
+def _probabilities(p: Number, y: Number) -> str | None:
+    if not 0 <= p <= 1:
+        return (
+            f"pred must be a probability in [0, 1], got {p!r} "
+            "(for unbounded scores use binary_cross_entropy_with_logits)"
+        )
+    return _target_probability(p, y)
+
+
+def _target_probability(x: Number, y: Number) -> str | None:
+    return None if 0 <= y <= 1 else f"target must be in [0, 1], got {y!r}"
+
+
+def binary_cross_entropy(pred: Samples, target: Samples, reduction: str = "mean") -> Value:
+    """-(y·log p + (1 - y)·log(1 - p)) for a probability p = pred and target y in [0, 1].
+
+    As PyTorch's ``binary_cross_entropy``, each log is clamped at -100, so p = 0 or 1 gives a
+    finite loss (the clamped term then has δ 0). Raises ValueError for p or y outside [0, 1],
+    otherwise as `mse`.
+    """
+
+    def one(p: Value, y: Value) -> Value:
+        return -(y * _clamped_log(p) + (1 - y) * _clamped_log(1 - p))
+
+    return _elementwise("binary_cross_entropy", one, pred, target, reduction, _probabilities)
+
+
+def binary_cross_entropy_with_logits(
+    logit: Samples, target: Samples, reduction: str = "mean"
+) -> Value:
+    """binary_cross_entropy(sigmoid(x), y), computed stably as max(x, 0) - x·y + log(1 + e^-|x|).
+
+    Finite for any finite logit x (e.g. ±1000). Raises ValueError for y outside [0, 1],
+    otherwise as `mse`.
+    """
+
+    def one(x: Value, y: Value) -> Value:
+        # One smooth formula per sign of x: relu and abs have δ 0 at x = 0, which would give
+        # δ = -y there instead of sigmoid(0) - y.
+        if x.data >= 0:
+            return x - x * y + (1 + (-x).exp()).log()
+        return (1 + x.exp()).log() - x * y
+
+    return _elementwise(
+        "binary_cross_entropy_with_logits", one, logit, target, reduction, _target_probability
+    )
+
+
+def _log_softmax_loss(logits: list[Value], index: int) -> Value:
+    # log Σ exp(x_i) = m + log Σ exp(x_i - m) for the constant m = max x_i: no exp overflows,
+    # and the δ of x_i is still softmax_i - [i == index].
+    m = max(v.data for v in logits)
+    return total([(v - m).exp() for v in logits]).log() + m - logits[index]
+
+
+def _checked_logits(logits: object, index: object, where: str) -> tuple[list[Operand], int]:
+    xs = _as_list(f"cross_entropy: logits{where}", logits, "a list of class scores")
+    if not xs:
+        raise ValueError(f"cross_entropy: logits{where} is empty; give one score per class")
+    for i, x in enumerate(xs):
+        if not _is_sample(x):
+            raise TypeError(
+                f"cross_entropy: logits{where}[{i}] must be a Value or a number, got {x!r}"
+            )
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(xs):
+        raise ValueError(
+            f"cross_entropy: target_index{where} must be an int in 0..{len(xs) - 1} "
+            f"for {len(xs)} classes, got {index!r}"
+        )
+    return xs, index  # type: ignore[return-value]
+
+
+def cross_entropy(
+    logits: Sequence[Operand] | Sequence[Sequence[Operand]],
+    target_index: int | Sequence[int],
+    reduction: str = "mean",
+) -> Value:
+    """-log softmax(logits)[target_index], with log-sum-exp (stable for logits like 1000).
+
+    One sample: ``logits`` a list of class scores and ``target_index`` an int. A batch: a list
+    of such lists and a list of ints, reduced by ``reduction``.
+
+    Raises:
+        ValueError: unknown reduction, an index out of range, empty or mismatched lists.
+        TypeError: a score that is not a Value or a number.
+
+    Example:
+        >>> cross_entropy([1000, 0], 1).data
+        1000.0
+    """
+    _check_reduction(reduction)
+    batch = isinstance(target_index, Sequence) and not isinstance(target_index, (str, bytes))
+    if not batch:
+        samples = [_checked_logits(logits, target_index, "")]
+    else:
+        rows = _as_list("cross_entropy: logits", logits, "a list of lists of class scores")
+        indices = list(cast(Sequence[int], target_index))
+        if len(rows) != len(indices):
+            raise ValueError(f"cross_entropy: {len(rows)} samples but {len(indices)} targets")
+        if not rows:
+            raise ValueError("cross_entropy needs at least one sample, got empty lists")
+        samples = [
+            _checked_logits(r, t, f"[{k}]")
+            for k, (r, t) in enumerate(zip(rows, indices, strict=True))
+        ]
+    with layer_scope("Loss"):
+        terms = [_log_softmax_loss([_lift(x) for x in xs], t) for xs, t in samples]
+        out = _reduce(terms, reduction) if batch else terms[0]
+    out.label = "loss"
+    return out
