@@ -1,0 +1,305 @@
+"""Layers: the founding article's model, "an ordered graph of layers", as `Sequential`.
+
+Modelled on micrograd's ``nn`` (Neuron, Layer, MLP) with PyTorch's names and layout
+(``Linear.weight`` is n_out rows of n_in, ``parameters``, ``named_parameters``, ``zero_grad``).
+Every layer takes a list of Values or numbers and returns a list, even of length 1, and every
+Value created by its forward carries the layer's name in ``Value.layer`` (for drawing).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from fractions import Fraction
+
+from .engine import Number, Operand, Value, dot, layer_scope, zero_grad
+
+__all__ = ["MLP", "Identity", "Linear", "Module", "ReLU", "Sequential", "Sigmoid", "Tanh"]
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
+
+
+def _check_count(what: str, n: object) -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{what} must be an int >= 1, got {n!r}")
+    return n
+
+
+class Module:
+    """A layer, or a model of layers: call it on a list of Values or numbers to get a list.
+
+    Attributes:
+        name: the layer's name, given or by default the class name; `Sequential` names unnamed
+            layers by position (``L1``, ``L2``, ...). Values made by its forward carry it.
+    """
+
+    name: str
+
+    def __init__(self, name: str | None = None) -> None:
+        """Raises TypeError unless ``name`` is None or a str, ValueError if it is empty."""
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"a layer name must be a str, got {type(name).__name__}")
+        if name == "":
+            raise ValueError("a layer name must be a non-empty str, got ''")
+        self._named = name is not None  # a given name is kept by Sequential
+        self.name = type(self).__name__ if name is None else name
+
+    def forward(self, x: list[Value]) -> list[Value]:
+        """The layer's computation on Values; call the module instead, which validates ``x``."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, x: Sequence[Operand]) -> list[Value]:
+        """Run `forward` inside ``layer_scope(self.name)``; numbers are wrapped as leaf Values.
+
+        Raises:
+            TypeError: ``x`` is not a list (or tuple) of Values and int/float/Fraction numbers.
+        """
+        if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+            raise TypeError(
+                f"{self.name} takes a list of Values or numbers (int, float, Fraction), "
+                f"got {type(x).__name__}"
+            )
+        for i, v in enumerate(x):
+            if not (isinstance(v, Value) or _is_number(v)):
+                raise TypeError(
+                    f"{self.name} takes Values or numbers (int, float, Fraction), "
+                    f"but x[{i}] is {type(v).__name__}: {v!r}"
+                )
+        values = [v if isinstance(v, Value) else Value(v) for v in x]
+        with layer_scope(self.name):
+            return list(self.forward(values))
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        """(name, parameter) pairs in a stable order, e.g. ``("weight[0][1]", w)``."""
+        return []
+
+    def parameters(self) -> list[Value]:
+        """The trainable Values, in the order of `named_parameters`."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Reset the δ of every parameter to 0."""
+        zero_grad(self.parameters())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Linear(Module):
+    """y_j = Σ_i weight[j][i] · x_i + bias[j]: n_in inputs to n_out outputs (one dot node each).
+
+    Without ``weights``, weights are drawn like micrograd's: uniform(-1, 1), row by row; an int
+    ``seed`` uses its own ``random.Random(seed)``, a ``random.Random`` is used as given, and
+    ``None`` draws from Python's global `random` (so ``random.seed`` makes it repeatable). The
+    bias starts at the exact 0. Each parameter's label is its name, e.g. ``weight[0][1]``.
+
+    Example:
+        >>> from fractions import Fraction as F
+        >>> layer = Linear(2, 1, bias=False, weights=[[F(1, 2), 3]])
+        >>> layer([4, 5])[0].data
+        Fraction(17, 1)
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        bias: bool = True,
+        weights: Sequence[Sequence[Number]] | None = None,
+        seed: int | random.Random | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Raises ValueError for counts < 1, weights of the wrong shape, or weights with a seed;
+        TypeError for a non-number weight or a bad seed."""
+        super().__init__(name)
+        self.n_in = _check_count("n_in", n_in)
+        self.n_out = _check_count("n_out", n_out)
+        if weights is None:
+            rows = _uniform_rows(n_in, n_out, seed)
+        elif seed is not None:
+            raise ValueError("give Linear either weights= or seed=, not both")
+        else:
+            rows = _checked_rows(weights, n_in, n_out)
+        with layer_scope(self.name):
+            self.weight = [
+                [Value(w, f"weight[{j}][{i}]") for i, w in enumerate(row)]
+                for j, row in enumerate(rows)
+            ]
+            self.bias = [Value(0, f"bias[{j}]") for j in range(n_out)] if bias else None
+
+    def forward(self, x: list[Value]) -> list[Value]:
+        """``dot(weight[j], x) + bias[j]`` for each output j; ValueError if len(x) != n_in."""
+        if len(x) != self.n_in:
+            raise ValueError(f"{self.name} expects {self.n_in} inputs (n_in), got {len(x)}")
+        if self.bias is None:
+            return [dot(row, x) for row in self.weight]
+        return [dot(row, x) + b for row, b in zip(self.weight, self.bias, strict=True)]
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        """Weights row by row (``weight[j][i]``), then biases (``bias[j]``)."""
+        named = [(w.label, w) for row in self.weight for w in row]
+        return named + [(b.label, b) for b in self.bias or ()]
+
+    def __repr__(self) -> str:
+        bias = "" if self.bias is not None else ", bias=False"
+        return f"Linear({self.n_in}, {self.n_out}{bias}, name={self.name!r})"
+
+
+def _uniform_rows(n_in: int, n_out: int, seed: int | random.Random | None) -> list[list[Number]]:
+    if isinstance(seed, random.Random):
+        rng: random.Random | None = seed
+    elif seed is None:
+        rng = None
+    elif isinstance(seed, int) and not isinstance(seed, bool):
+        rng = random.Random(seed)
+    else:
+        raise TypeError(f"seed must be an int, a random.Random or None, got {seed!r}")
+    uniform = random.uniform if rng is None else rng.uniform
+    return [[uniform(-1, 1) for _ in range(n_in)] for _ in range(n_out)]
+
+
+def _checked_rows(weights: object, n_in: int, n_out: int) -> list[list[Number]]:
+    shape = f"Linear weights must be {n_out} rows (n_out) of {n_in} numbers (n_in)"
+    if not isinstance(weights, Sequence) or len(weights) != n_out:
+        got = len(weights) if isinstance(weights, Sequence) else type(weights).__name__
+        raise ValueError(f"{shape}, got {got} rows")
+    rows: list[list[Number]] = []
+    for j, row in enumerate(weights):
+        if not isinstance(row, Sequence) or len(row) != n_in:
+            got = len(row) if isinstance(row, Sequence) else type(row).__name__
+            raise ValueError(f"{shape}, but row {j} has {got}")
+        for i, w in enumerate(row):
+            if not _is_number(w):
+                raise TypeError(f"{shape}, but weights[{j}][{i}] is {type(w).__name__}: {w!r}")
+        rows.append(list(row))
+    return rows
+
+
+class Identity(Module):
+    """X: returns its inputs as Values (numbers are wrapped as leaves)."""
+
+    def forward(self, x: list[Value]) -> list[Value]:
+        """The inputs themselves."""
+        return x
+
+
+class ReLU(Module):
+    """max(x, 0) element-wise (the article's L3: ``X if X >= 0 else 0``); δ at 0 is 0."""
+
+    def forward(self, x: list[Value]) -> list[Value]:
+        """``v.relu()`` for each input."""
+        return [v.relu() for v in x]
+
+
+class Tanh(Module):
+    """tanh(x) element-wise."""
+
+    def forward(self, x: list[Value]) -> list[Value]:
+        """``v.tanh()`` for each input."""
+        return [v.tanh() for v in x]
+
+
+class Sigmoid(Module):
+    """1 / (1 + exp(-x)) element-wise."""
+
+    def forward(self, x: list[Value]) -> list[Value]:
+        """``v.sigmoid()`` for each input."""
+        return [v.sigmoid() for v in x]
+
+
+class Sequential(Module):
+    """The article's model: layers applied in order, L1 first; unnamed layers become L1, L2, ...
+
+    After each call the model records ``inputs``, where ``inputs[k-1]`` is X^k (the input of the
+    k-th layer), and ``output``, X^{n+1} (what goes into the loss). Numbers given to the model
+    are wrapped as leaf Values before L1, so after ``loss.backward()`` the δ of X^k is
+    ``[v.grad for v in model.inputs[k-1]]`` and the δ of the output ``[v.grad for v in
+    model.output]``. Naming a layer by position also sets its parameters' ``layer``.
+
+    Example (the article's δ1…δ4 on one sample):
+        >>> from fractions import Fraction as F
+        >>> from tinygrad_edu.losses import half_squared_error
+        >>> l2 = Linear(2, 1, bias=False, weights=[[F(1, 2), 1]])
+        >>> model = Sequential(Identity(), l2, ReLU())
+        >>> loss = half_squared_error(model([4, -1])[0], 0)
+        >>> loss.backward()
+        >>> [[str(v.grad) for v in x] for x in model.inputs]  # δ1, δ2, δ3
+        [['1/2', '1'], ['1/2', '1'], ['1']]
+        >>> [str(v.grad) for v in model.output]  # δ4 = o3 - y
+        ['1']
+    """
+
+    def __init__(self, *layers: Module, name: str = "model") -> None:
+        """Raises TypeError for a non-Module layer, ValueError for two layers of one name."""
+        super().__init__(name)
+        for k, layer in enumerate(layers, start=1):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential takes Modules, but layer {k} is {layer!r}")
+            if not layer._named:
+                layer.name = f"L{k}"
+                for p in layer.parameters():
+                    p.layer = layer.name
+        names = [layer.name for layer in layers]
+        for n in names:
+            if names.count(n) > 1:
+                raise ValueError(f"layer names must be unique in a Sequential, got {n!r} twice")
+        self.layers = list(layers)
+        self.inputs: list[list[Value]] = []
+        self.output: list[Value] = []
+
+    def forward(self, x: list[Value]) -> list[Value]:
+        """Each layer on the previous one's output; records ``inputs`` and ``output`` if all
+        layers succeed (a failed call leaves the previous record)."""
+        inputs = []
+        for layer in self.layers:
+            inputs.append(x)
+            x = layer(x)
+        self.inputs, self.output = inputs, x
+        return x
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        """Each layer's, prefixed with its name: ``L2.weight[0][1]``."""
+        return [(f"{lay.name}.{n}", p) for lay in self.layers for n, p in lay.named_parameters()]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"{type(self).__name__}({inner}, name={self.name!r})"
+
+
+class MLP(Sequential):
+    """micrograd's multi-layer perceptron: Linear layers, ``activation`` after each but the last.
+
+    ``MLP(2, [16, 16, 1])`` is L1 = Linear(2, 16), L2 = ReLU, L3 = Linear(16, 16), L4 = ReLU,
+    L5 = Linear(16, 1). One random stream initialises all layers in order: ``seed=1337`` gives
+    the same weights as micrograd's ``MLP(2, [16, 16, 1])`` after ``random.seed(1337)``; ``None``
+    draws from Python's global `random`.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        sizes: Sequence[int],
+        activation: str = "relu",
+        seed: int | None = None,
+        name: str = "model",
+    ) -> None:
+        """Raises ValueError for an unknown activation, an empty ``sizes`` or a size < 1."""
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation: {activation!r} (must be one of {ACTIVATIONS})")
+        if isinstance(seed, bool) or not isinstance(seed, (int, type(None))):
+            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or not sizes:
+            raise ValueError(f"sizes must be a non-empty list of ints >= 1, got {sizes!r}")
+        widths = [_check_count("n_in", n_in)] + [_check_count("each size", n) for n in sizes]
+        rng = random.Random(seed) if seed is not None else None
+        act = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}[activation]
+        layers: list[Module] = []
+        for k in range(len(sizes)):
+            layers.append(Linear(widths[k], widths[k + 1], seed=rng))
+            if k < len(sizes) - 1:
+                layers.append(act())
+        super().__init__(*layers, name=name)
