@@ -1,0 +1,157 @@
+"""optim: SGD and Adam steps against hand-computed ones, schedules, and refused arguments.
+
+The hand computations follow PyTorch's documented algorithms; the same numbers were checked
+once against ``torch.optim`` (SGD momentum 1/2, weight decay 1/5: 0.7544 after two steps; Adam
+lr 0.1: 0.9000000005 then 0.8733662967024315).
+"""
+
+from __future__ import annotations
+
+import doctest
+import math
+from collections.abc import Callable
+from fractions import Fraction as F
+
+import pytest
+
+from tinygrad_edu import Value, optim
+from tinygrad_edu.losses import mse
+from tinygrad_edu.nn import MLP
+from tinygrad_edu.optim import SGD, Adam, Optimizer
+
+
+def steps(opt: Optimizer, p: Value, grads: list[float | F | int]) -> list[object]:
+    """Set ``p.grad`` to each of ``grads`` in turn and step; the data after each step."""
+    seen: list[object] = []
+    for g in grads:
+        p.grad = g
+        opt.step()
+        seen.append(p.data)
+    return seen
+
+
+def test_sgd_step_is_exact() -> None:
+    p = Value(F(1))
+    assert steps(SGD([p], lr=F(1, 4)), p, [4, -2]) == [0, F(1, 2)]
+
+
+def test_sgd_with_momentum_and_weight_decay_two_steps_by_hand() -> None:
+    p = Value(F(1))
+    opt = SGD([p], lr=F(1, 10), momentum=F(1, 2), weight_decay=F(1, 5))
+    # Step 0: g = 2 + (1/5)·1 = 11/5; the buffer starts at g; p = 1 - (1/10)(11/5) = 39/50.
+    # Step 1: g = -1 + (1/5)(39/50) = -211/250; b = (1/2)(11/5) + g = 32/125;
+    #         p = 39/50 - (1/10)(32/125) = 943/1250.
+    assert steps(opt, p, [2, -1]) == [F(39, 50), F(943, 1250)]
+    assert isinstance(p.data, F)
+    assert opt.step_count == 2
+
+
+def test_sgd_float_defaults_keep_fractions_exact() -> None:
+    p = Value(F(1, 3))
+    SGD([p], lr=F(1, 2)).step()  # momentum 0.0 and weight_decay 0.0 are skipped, not added
+    assert p.data == F(1, 3)
+    assert isinstance(p.data, F)
+
+
+def test_adam_two_steps_by_hand() -> None:
+    p = Value(1.0)
+    opt = Adam([p], lr=0.1)
+    # Step t = 1, g = 2: m = 0.2, v = 0.004, m̂ = m / 0.1 = 2, v̂ = v / 0.001 = 4.
+    p1 = 1 - 0.1 * 2 / (2 + 1e-8)
+    # Step t = 2, g = -1: m = 0.9·0.2 - 0.1 = 0.08, v = 0.999·0.004 + 0.001 = 0.004996,
+    # m̂ = 0.08 / (1 - 0.81), v̂ = 0.004996 / (1 - 0.998001).
+    m_hat, v_hat = F(8, 100) / F(19, 100), F(4996, 10**6) / F(1999, 10**6)
+    p2 = p1 - 0.1 * float(m_hat) / (math.sqrt(v_hat) + 1e-8)
+    got = steps(opt, p, [2, -1])
+    assert got == pytest.approx([p1, p2], rel=1e-13, abs=0)  # rounding differs, nothing else
+    assert p2 == pytest.approx(0.8733662967024315, rel=1e-13)
+
+
+def test_adam_first_step_moves_every_parameter_by_about_lr() -> None:
+    a, b = Value(0.0), Value(0.0)
+    a.grad, b.grad = 1e-3, -50.0
+    Adam([a, b], lr=0.01).step()  # the step is lr·g/(|g| + eps): lr up to eps/|g|
+    assert a.data == pytest.approx(-0.01, rel=2e-5)
+    assert b.data == pytest.approx(0.01, rel=1e-9)
+
+
+def test_lr_schedule_is_called_with_the_step_index() -> None:
+    calls: list[int] = []
+
+    def schedule(k: int) -> F:
+        calls.append(k)
+        return F(1, k + 1)
+
+    p = Value(F(1))
+    opt = SGD([p], lr=schedule)
+    assert opt.current_lr() == 1
+    assert steps(opt, p, [1, 1, 1]) == [0, F(-1, 2), F(-5, 6)]
+    assert calls == [0, 0, 1, 2]  # current_lr() asked for step 0, then the three steps
+    q = Value(1.0)
+    adam = Adam([q], lr=lambda k: 0.1 if k == 0 else 0.0001)
+    steps(adam, q, [1.0, 1.0])
+    assert q.data == pytest.approx(1 - 0.1 - 0.0001, rel=1e-6)
+
+
+def test_a_bad_scheduled_rate_changes_nothing() -> None:
+    p = Value(1.0)
+    opt = SGD([p], lr=lambda k: 1.0 - k, momentum=0.9)
+    steps(opt, p, [0.5])
+    with pytest.raises(ValueError, match=r"lr\(1\) must be a finite number > 0, got 0.0"):
+        opt.step()
+    assert p.data == 0.5
+    assert opt.step_count == 1
+
+
+def test_zero_grad_and_a_training_loop() -> None:
+    model = MLP(2, [4, 1], activation="tanh", seed=0)
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    xs, ys = [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], [1.0, 1.0, 0.0, 0.0]
+    history = []
+    for _ in range(30):
+        loss = mse([model(x)[0] for x in xs], ys)
+        opt.zero_grad()
+        assert all(p.grad == 0 for p in model.parameters())
+        loss.backward()
+        opt.step()
+        history.append(loss.data)
+    assert history[-1] < history[0] / 2
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda p: SGD(p, lr=0), ValueError, "lr must be a finite number > 0, got 0"),
+        (lambda p: SGD(p, lr=-0.1), ValueError, "lr must be"),
+        (lambda p: SGD(p, lr=math.nan), ValueError, "got nan"),
+        (lambda p: SGD(p, lr=math.inf), ValueError, "got inf"),
+        (lambda p: SGD(p, lr="0.1"), TypeError, "lr must be a number or a callable"),
+        (lambda p: SGD(p, lr=True), TypeError, "lr must be a number or a callable"),
+        (lambda p: SGD(p, lr=0.1, momentum=-0.5), ValueError, "momentum must be .* >= 0"),
+        (lambda p: SGD(p, lr=0.1, weight_decay=-1), ValueError, "weight_decay must be"),
+        (lambda p: Adam(p, betas=(1.0, 0.999)), ValueError, r"betas\[0\] .* >= 0 and < 1"),
+        (lambda p: Adam(p, betas=(0.9, -0.1)), ValueError, r"betas\[1\]"),
+        (lambda p: Adam(p, betas=(0.9,)), ValueError, r"betas must be a pair"),
+        (lambda p: Adam(p, eps=0), ValueError, "eps must be a finite number > 0"),
+        (lambda p: SGD([], lr=0.1), ValueError, "empty parameter list"),
+        (lambda p: SGD([*p, 1.0], lr=0.1), TypeError, r"params\[1\] must be a Value, got float"),
+        (lambda p: SGD(p + p, lr=0.1), ValueError, r"params\[1\] appears twice"),
+    ],
+)
+def test_bad_arguments_are_refused(
+    make: Callable[[list[Value]], Optimizer], error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        make([Value(1.0)])
+
+
+def test_params_may_be_any_iterable() -> None:
+    values = [Value(1.0), Value(2.0)]
+    opt = SGD((v for v in values), lr=1.0)
+    assert opt.params == values
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(optim)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -1,0 +1,166 @@
+"""Optimizers: move each parameter against its δ. `SGD` (momentum, weight decay) and `Adam`.
+
+The update formulas are those of PyTorch's ``torch.optim.SGD`` and ``torch.optim.Adam`` (the
+algorithms in their documentation, without dampening, Nesterov, AMSGrad or Adam's weight
+decay). An optimizer only reads ``grad`` and writes ``data``: call ``loss.backward()`` first and
+`zero_grad` between steps, as in PyTorch. SGD is exact on Fractions (lr, momentum, weight decay
+and δ rational); Adam's square root makes it float.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from fractions import Fraction
+from typing import TypeAlias
+
+from .engine import Number, Value, zero_grad
+
+__all__ = ["SGD", "Adam", "LearningRate", "Optimizer"]
+
+# A learning rate, or a schedule: a function of the 0-based index of the step about to be taken.
+LearningRate: TypeAlias = Number | Callable[[int], Number]
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
+
+
+def _check(what: str, x: object, low: Number, *, strict: bool, high: Number | None = None) -> None:
+    """Raise ValueError unless x is a finite number with low < x (or low <= x) and x < high."""
+    ok = _is_number(x) and math.isfinite(x)  # type: ignore[arg-type]
+    if ok:
+        ok = (low < x if strict else low <= x) and (high is None or x < high)  # type: ignore[operator]
+    if not ok:
+        bound = f"> {low}" if strict else f">= {low}"
+        bound += "" if high is None else f" and < {high}"
+        raise ValueError(f"{what} must be a finite number {bound}, got {x!r}")
+
+
+class Optimizer:
+    """What `SGD` and `Adam` share: the parameters, the learning rate and the step count.
+
+    Attributes:
+        params: the parameters updated by `step`, in order.
+        lr: a number, or a callable giving the rate of each step from its 0-based index.
+        step_count: how many steps were taken, i.e. the index of the next step.
+    """
+
+    def __init__(self, params: Iterable[Value], lr: LearningRate) -> None:
+        """Raises TypeError for a non-Value parameter or a bad lr, ValueError for an empty or
+        repeated parameter, or lr <= 0."""
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        seen: set[int] = set()
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Value):
+                raise TypeError(f"params[{i}] must be a Value, got {type(p).__name__}")
+            if id(p) in seen:
+                raise ValueError(f"params[{i}] appears twice; give each parameter once")
+            seen.add(id(p))
+        if not callable(lr) and not _is_number(lr):
+            raise TypeError(f"lr must be a number or a callable of the step index, got {lr!r}")
+        if not callable(lr):
+            _check("lr", lr, 0, strict=True)
+        self.lr = lr
+        self.step_count = 0
+
+    def current_lr(self) -> Number:
+        """The learning rate of the next step: ``lr(step_count)`` for a schedule, else ``lr``.
+
+        Raises:
+            ValueError: the rate is not a finite number > 0.
+        """
+        lr = self.lr(self.step_count) if callable(self.lr) else self.lr
+        what = f"lr({self.step_count})" if callable(self.lr) else "lr"
+        _check(what, lr, 0, strict=True)
+        return lr
+
+    def step(self) -> None:
+        """Update every parameter from its ``grad``. Raises ValueError (and changes nothing) if
+        the learning rate of this step is not a finite number > 0."""
+        lr = self.current_lr()
+        self._update(lr)
+        self.step_count += 1
+
+    def _update(self, lr: Number) -> None:
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        """Reset the δ of every parameter to 0."""
+        zero_grad(self.params)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, as PyTorch: g = δ + weight_decay·p; with momentum μ the
+    buffer is b = g on the first step and b = μ·b + g after, and g = b; then p ← p - lr·g.
+
+    Example:
+        >>> w = Value(Fraction(1)); w.grad = 4
+        >>> SGD([w], lr=Fraction(1, 4)).step(); w.data
+        Fraction(0, 1)
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: LearningRate,
+        momentum: Number = 0.0,
+        weight_decay: Number = 0.0,
+    ) -> None:
+        """Raises as `Optimizer`, and ValueError for momentum or weight_decay < 0."""
+        super().__init__(params, lr)
+        _check("momentum", momentum, 0, strict=False)
+        _check("weight_decay", weight_decay, 0, strict=False)
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self._buffers: list[Number | None] = [None] * len(self.params)
+
+    def _update(self, lr: Number) -> None:
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if self.weight_decay != 0:  # skipped when 0, so a float 0.0 keeps Fractions exact
+                g = g + self.weight_decay * p.data
+            if self.momentum != 0:
+                buffer = self._buffers[i]
+                g = g if buffer is None else self.momentum * buffer + g
+                self._buffers[i] = g
+            p.data = p.data - lr * g
+
+
+class Adam(Optimizer):
+    """Adam, as PyTorch: with t the 1-based step and g = δ,
+    m ← β1·m + (1 - β1)·g,  v ← β2·v + (1 - β2)·g²  (both start at 0), and
+    p ← p - (lr / (1 - β1^t)) · m / (√v / √(1 - β2^t) + eps).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: LearningRate = 1e-3,
+        betas: tuple[Number, Number] = (0.9, 0.999),
+        eps: Number = 1e-8,
+    ) -> None:
+        """Raises as `Optimizer`, ValueError unless 0 <= β < 1 for both betas and eps > 0."""
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        _check("betas[0]", betas[0], 0, strict=False, high=1)
+        _check("betas[1]", betas[1], 0, strict=False, high=1)
+        _check("eps", eps, 0, strict=True)  # > 0: √v / √(1 - β2^t) is 0 while δ has been 0
+        self.betas = (betas[0], betas[1])
+        self.eps = eps
+        self._m: list[Number] = [0] * len(self.params)
+        self._v: list[Number] = [0] * len(self.params)
+
+    def _update(self, lr: Number) -> None:
+        beta1, beta2 = self.betas
+        t = self.step_count + 1
+        step_size = lr / (1 - beta1**t)
+        root_correction = math.sqrt(1 - beta2**t)
+        for i, p in enumerate(self.params):
+            g = p.grad
+            self._m[i] = m = beta1 * self._m[i] + (1 - beta1) * g
+            self._v[i] = v = beta2 * self._v[i] + (1 - beta2) * g * g
+            p.data = p.data - step_size * m / (math.sqrt(v) / root_correction + self.eps)
