@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest dot clean
+.PHONY: demo test lint typecheck pytest dot clean bench
 
 # The stamp files re-run pip whenever pyproject.toml changes.
 $(VENV)/.stamp-base: pyproject.toml
@@ -48,6 +48,14 @@ pytest: $(VENV)/.stamp-test dot
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
+
+# Issue 5's benchmark: tinygrad_edu beside micrograd (test extra) and PyTorch CPU, whose pinned
+# torch==2.13.0 is a local CPU wheel here (never a range: that could pull a multi-GB CUDA build).
+# Without it the bench runs on the other engines and says so. Writes bench/RESULTS.md.
+bench: $(VENV)/.stamp-test
+	@$(BIN)/python -m pip install --quiet torch==2.13.0 \
+		|| echo "bench: torch==2.13.0 could not be installed; running without PyTorch"
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,303 @@
+"""The results as Markdown: the machine line, one table per workload, and the issue's targets.
+
+Ratios compare engines measured in the same run (W1 and W2 in the same process, interleaved),
+never against figures from another machine or day.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.isolated import ROOT, ChildOutcome
+from bench.workloads import LOSS_TOLERANCE, ChainResult, MoonsResult, median
+
+__all__ = ["OURS", "REFERENCE", "Results", "machine_line", "render", "targets"]
+
+OURS, REFERENCE = "tinygrad_edu", "micrograd"
+MB = 1e6
+NA = "n/a"
+
+
+@dataclass
+class Results:
+    """Everything one run measured, and how."""
+
+    machine: str
+    settings: dict[str, Any]
+    missing: dict[str, str] = field(default_factory=dict)  # engine → why it was not measured
+    chain: dict[str, ChainResult] = field(default_factory=dict)
+    moons: dict[str, MoonsResult] = field(default_factory=dict)
+    moons_diff: float = 0.0
+    memory: dict[str, ChildOutcome] = field(default_factory=dict)
+    depth: dict[str, dict[int, ChildOutcome]] = field(default_factory=dict)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _git_state() -> str:
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return run.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "no git"
+    dirty = git("status", "--porcelain", "--", "tinygrad_edu/engine.py")
+    return f"{commit}{', engine.py modified' if dirty else ''}"
+
+
+def machine_line(versions: dict[str, str]) -> str:
+    """CPU, cores, Python, engine versions (ours with its commit) and the date, on one line."""
+    engines = ", ".join(
+        f"{name} {v}" + (f" (git {_git_state()})" if name == OURS else "")
+        for name, v in versions.items()
+    )
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{_cpu_model()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}; {engines}; {now}"
+    )
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _ratio(x: float, ref: float) -> str:
+    return f"{x / ref:.2f}×" if ref else NA
+
+
+def _w1(chain: dict[str, ChainResult]) -> list[str]:
+    ref = chain.get(REFERENCE)
+    ref_total = ref.per_node(ref.forward_ns) + ref.per_node(ref.backward_ns) if ref else 0.0
+    rows = []
+    for r in chain.values():
+        fwd, bwd = r.per_node(r.forward_ns), r.per_node(r.backward_ns)
+        found = max(f.gc_found for f in r.frees)
+        freed = "refcount" if found == 0 else f"cyclic gc ({found:,} objects)"
+        rows.append(
+            [
+                r.engine,
+                f"{fwd:,.0f}",
+                f"{bwd:,.0f}",
+                f"{fwd + bwd:,.0f}",
+                _ratio(fwd + bwd, ref_total),
+                f"{r.per_node(r.gc_ns):,.0f} ({median(r.full_gc_runs):.0f} full)",
+                f"{r.per_node([f.del_ns for f in r.frees]):,.0f}",
+                f"{r.per_node([f.ns for f in r.frees]):,.0f}",
+                freed,
+            ]
+        )
+    headers = ["engine", "forward", "backward", "fwd+bwd", "÷ micrograd", "in gc (runs)"]
+    return _table([*headers, "del", "free (del + gc)", "freed by"], rows)
+
+
+def _w2(moons: dict[str, MoonsResult]) -> list[str]:
+    ref = moons.get(REFERENCE)
+    ref_step = median(ref.step_ns()) if ref else 0.0
+    rows = []
+    for r in moons.values():
+        step = median(r.step_ns())
+        rows.append(
+            [
+                r.engine,
+                f"{r.nodes:,}" if r.nodes is not None else NA,
+                *(f"{median(xs) / 1e6:,.1f}" for xs in (r.forward_ns, r.backward_ns, r.update_ns)),
+                f"{median([f.ns for f in r.frees]) / 1e6:,.1f}",
+                f"{step / 1e6:,.1f}",
+                f"{ref_step / step:.1f}×" if ref else NA,
+                f"{median(r.gc_ns) / 1e6:,.1f}",
+            ]
+        )
+    headers = ["engine", "nodes/step", "forward", "backward", "update", "free", "step"]
+    return _table([*headers, "micrograd ÷ engine", "in gc"], rows)
+
+
+def _w3(memory: dict[str, ChildOutcome]) -> list[str]:
+    def per_node(o: ChildOutcome, key: str) -> float:
+        return float(o.report[key]) / float(o.report["nodes"])
+
+    ref = memory.get(REFERENCE)
+    rows = []
+    for name, o in memory.items():
+        if not o.ok:
+            rows.append([name, o.status, "", "", "", "", ""])
+            continue
+        ratios = (
+            "/".join(_ratio(per_node(o, k), per_node(ref, k)) for k in ("forward", "backward"))
+            if ref is not None and ref.ok
+            else NA
+        )
+        rows.append(
+            [
+                name,
+                *(f"{per_node(o, k):,.0f}" for k in ("forward", "backward", "after_del")),
+                f"{per_node(o, 'after_gc'):,.0f}",
+                f"{per_node(o, 'rss_backward'):,.0f}",
+                ratios,
+            ]
+        )
+    headers = ["engine", "after forward", "after fwd+bwd", "after del (no gc)", "after gc"]
+    return _table([*headers, "RSS growth, fwd+bwd", "÷ micrograd (fwd/fwd+bwd)"], rows)
+
+
+def _size(n: int) -> str:
+    k = len(str(n)) - 1
+    return f"1e{k}" if n == 10**k else f"{n:,}"
+
+
+def _depth_cell(o: ChildOutcome) -> str:
+    peak = f"{o.peak_rss / MB:,.0f} MB"
+    if o.ok:
+        return f"{o.report['forward_s'] + o.report['backward_s']:.2f} s, {peak}"
+    phase = f" in {o.report['phase']}" if "phase" in o.report else ""
+    return f"**{o.status}**{phase}, {peak}"
+
+
+def _w4(depth: dict[str, dict[int, ChildOutcome]]) -> list[str]:
+    sizes = sorted({n for by_size in depth.values() for n in by_size})
+    rows = []
+    for name, by_size in depth.items():
+        starts = [o.report["rss_start"] for o in by_size.values() if "rss_start" in o.report]
+        start = f"{min(starts) / MB:,.0f} MB" if starts else NA
+        rows.append([name, start, *(_depth_cell(by_size[n]) for n in sizes)])
+    return _table(["engine", "RSS at start", *(_size(n) for n in sizes)], rows)
+
+
+def targets(res: Results) -> list[tuple[str, str, bool | None]]:
+    """The issue's targets: (target, what was measured, met?); None when it could not be judged."""
+    out: list[tuple[str, str, bool | None]] = []
+    ours, ref = res.chain.get(OURS), res.chain.get(REFERENCE)
+    if ours and ref:
+        o = ours.per_node(ours.forward_ns) + ours.per_node(ours.backward_ns)
+        r = ref.per_node(ref.forward_ns) + ref.per_node(ref.backward_ns)
+        out.append(
+            ("W1 fwd+bwd per node ≤ ¼ of micrograd's", f"{o:,.0f} / {r:,.0f} ns", o <= r / 4)
+        )
+    mo, mr = res.moons.get(OURS), res.moons.get(REFERENCE)
+    if mo and mr:
+        speedup = median(mr.step_ns()) / median(mo.step_ns())
+        out.append(("W2 step ≥ 10× faster than micrograd", f"{speedup:.1f}×", speedup >= 10))
+    wo, wr = res.memory.get(OURS), res.memory.get(REFERENCE)
+    if wo and wr and wo.ok and wr.ok:
+        ratios = [
+            wo.report[k] / wo.report["nodes"] / (wr.report[k] / wr.report["nodes"])
+            for k in ("forward", "backward")
+        ]
+        text = f"{ratios[0]:.2f}× after forward, {ratios[1]:.2f}× after fwd+bwd"
+        out.append(("W3 bytes per node ≤ ¼ of micrograd's", text, max(ratios) <= 0.25))
+    deep = res.depth.get(OURS, {}).get(10**6)
+    if deep is not None:
+        if deep.ok:
+            s = deep.report["forward_s"] + deep.report["backward_s"]
+            met = s < 5 and deep.peak_rss < 500 * MB
+            out.append(
+                ("W4 1e6 nodes < 5 s, < 500 MB", f"{s:.2f} s, {deep.peak_rss / MB:.0f} MB", met)
+            )
+        else:
+            out.append(("W4 1e6 nodes < 5 s, < 500 MB", deep.status, False))
+    if ours and mo and wo and wo.ok:
+        found = max(f.gc_found for f in (*ours.frees, *mo.frees))
+        left = wo.report["after_del"] / wo.report["backward"]
+        text = f"gc found {found} objects after del (W1, W2); {left:.1%} of W3's bytes left"
+        # What del leaves is CPython's free lists (bounded, cleared by gc.collect()), not graph.
+        out.append(("graphs freed by reference counting", text, found == 0 and left <= 0.05))
+    kept = all(r.gc_settings_kept for r in res.chain.values()) and all(
+        r.gc_settings_kept for r in res.moons.values()
+    )
+    out.append(
+        (
+            "gc settings left as found",
+            "enabled and thresholds unchanged" if kept else "changed",
+            kept,
+        )
+    )
+    return out
+
+
+def render(res: Results) -> str:
+    """The whole report as Markdown."""
+    s = res.settings
+    lines = ["# Benchmark results (`make bench`)", "", f"Machine: {res.machine}", ""]
+    for name, why in res.missing.items():
+        lines += [f"**{name} not measured**: {why}", ""]
+    lines += ["## Targets (issue 5)", ""]
+    lines += _table(
+        ["target", "measured", "met"],
+        [[t, m, NA if ok is None else "yes" if ok else "**no**"] for t, m, ok in targets(res)],
+    )
+    lines += [
+        "",
+        f"## W1 chain: y ← relu(y·a + b), {s['chain_steps']:,} times "
+        f"({3 * s['chain_steps']:,} op nodes); ns per op node, median of {s['repeats']}",
+        "",
+    ]
+    lines += _w1(res.chain)
+    lines += [
+        "",
+        f"## W2 moons step: MLP 2-16-16-1, {s['moons_points']} points, hinge + 1e-4·L2, "
+        f"SGD; ms per step, median of {s['moons_steps']} steps",
+        "",
+    ]
+    lines += _w2(res.moons)
+    if res.moons:
+        ref = next(iter(res.moons.values()))
+        losses = ", ".join(f"{x:.6f}" for x in ref.losses)
+        lines += [
+            "",
+            f"Loss per step ({ref.engine}): {losses}. Largest |difference| between "
+            f"engines: {res.moons_diff:.3g} (limit {LOSS_TOLERANCE:g}).",
+        ]
+    lines += [
+        "",
+        f"## W3 memory: bytes per op node of a live W1 chain of "
+        f"{s['memory_nodes']:,} nodes (tracemalloc, fresh process per engine)",
+        "",
+    ]
+    lines += _w3(res.memory)
+    lines += [
+        "",
+        "## W4 depth: y ← y·a + b chains, forward + backward, default recursion limit "
+        f"(fresh process each, timeout {s['timeout']:g} s); seconds, peak RSS",
+        "",
+    ]
+    lines += _w4(res.depth)
+    lines += ["", "## How it was measured", "", *NOTES]
+    return "\n".join(lines) + "\n"
+
+
+NOTES = [
+    "- W1 and W2 run in one process; each repeat runs every engine once, the order rotated by one "
+    "engine per repeat; the tables give medians. `gc.collect()` runs before each measurement "
+    "(outside the timing), so no engine pays for another's garbage.",
+    "- The garbage collector keeps the interpreter's defaults (enabled, default thresholds): it is "
+    "never disabled or tuned, only observed with `gc.callbacks` (column *in gc*: time inside the "
+    "collector during forward + backward, and the number of full, generation-2, collections).",
+    "- *free*: the time of dropping the graph's last reference (*del*), plus, when that leaves "
+    "cyclic garbage, the extra time of the `gc.collect()` that reclaims it (over a collection of "
+    "the clean heap right after). W2's *step* is forward + backward + update + free.",
+    "- micrograd's backward is recursive: W1 and W3 raise the recursion limit for micrograd alone "
+    "(restored after); W4 keeps the default for every engine, as that is what it measures.",
+    "- torch: 0-d float64 tensors, leaves with `requires_grad=True`, the same scalar ops in the "
+    "same order as micrograd (hence losses equal to 1e-9); default thread settings.",
+    "- W3: tracemalloc sees only Python's allocators, so it misses PyTorch's C++ graph: read torch "
+    "in the RSS column. *after del* is what is still allocated once the last reference is gone, "
+    "before any collection: a graph freed by reference counting leaves only CPython's free lists "
+    "(tuples, floats: a bounded ~200 kB, emptied by `gc.collect()`).",
+    "- W4's peak is the child's `VmHWM` (peak resident set; interpreter and imports included, "
+    "*RSS at start* is that baseline).",
+]

@@ -1,0 +1,165 @@
+"""Smoke test of the benchmark (``bench/``, issue 5) on tiny sizes, so that it cannot rot.
+
+Not a timed test: nothing here asserts a speed, only the shape of the results and that the
+engines compute the same thing (W1's gradients, W2's losses to 1e-9). It runs tinygrad_edu and
+micrograd (from the test extra); PyTorch is left out, as it may not be installed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from bench import run
+from bench.engines import Engine, load_engine
+from bench.isolated import ChildOutcome, run_child, run_depth, run_memory
+from bench.moons import init_weights, make_moons
+from bench.report import Results, machine_line, render, targets
+from bench.workloads import BenchError, ChainResult, MoonsResult, run_chain, run_moons
+
+ENGINES = ("tinygrad_edu", "micrograd")
+
+
+@pytest.fixture(scope="module")
+def engines() -> list[Engine]:
+    return [load_engine(name) for name in ENGINES]
+
+
+@pytest.fixture(scope="module")
+def chain(engines: list[Engine]) -> dict[str, ChainResult]:
+    return run_chain(engines, steps=67, repeats=1)
+
+
+@pytest.fixture(scope="module")
+def moons(engines: list[Engine]) -> tuple[dict[str, MoonsResult], float]:
+    return run_moons(engines, n_points=8, steps=2)
+
+
+@pytest.fixture(scope="module")
+def memory() -> dict[str, ChildOutcome]:
+    return run_memory(ENGINES, 300, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def depth() -> dict[str, dict[int, ChildOutcome]]:
+    return run_depth(ENGINES, [100, 2_000], timeout=60)
+
+
+def test_moons_data_is_seeded_and_balanced() -> None:
+    points, labels = make_moons(9, seed=3)
+    assert (points, labels) == make_moons(9, seed=3)
+    assert len(points) == 9
+    assert all(len(p) == 2 for p in points)
+    assert sorted(labels) == [-1] * 4 + [1] * 5
+    weights = init_weights((2, 3, 1), seed=5)
+    assert [len(layer) for layer in weights] == [3, 1]
+    assert all(len(ws) == 2 and b == 0.0 for ws, b in weights[0])
+
+
+def test_unknown_engine_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown engine: 'jax'"):
+        load_engine("jax")
+
+
+def test_chain_results_and_agreement(chain: dict[str, ChainResult]) -> None:
+    assert list(chain) == list(ENGINES)
+    for r in chain.values():
+        assert r.nodes == 201
+        assert len(r.forward_ns) == len(r.backward_ns) == len(r.frees) == 1
+        assert r.forward_ns[0] > 0
+        assert r.backward_ns[0] > 0
+        assert r.gc_settings_kept
+    ours, theirs = chain["tinygrad_edu"].values, chain["micrograd"].values
+    assert ours == pytest.approx(theirs, rel=1e-12)
+    assert 0 < ours[0] < 1  # y stays bounded and positive: relu passes everywhere
+    # Our graph goes by reference counting; micrograd's closures leave cycles for the collector.
+    assert chain["tinygrad_edu"].frees[0].gc_found == 0
+    assert chain["micrograd"].frees[0].gc_found > 201
+
+
+def test_moons_losses_agree(moons: tuple[dict[str, MoonsResult], float]) -> None:
+    results, diff = moons
+    assert diff <= 1e-9
+    for r in results.values():
+        assert len(r.losses) == len(r.step_ns()) == 2
+        assert all(math.isfinite(x) and x > 0 for x in r.losses)
+        assert r.nodes is not None
+        assert r.nodes > 0
+    assert results["tinygrad_edu"].losses[0] == pytest.approx(results["micrograd"].losses[0])
+
+
+def test_moons_disagreement_fails_loudly(
+    engines: list[Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = engines[0]
+    exact = type(ours).loss
+
+    def off_by_a_little(self: Engine, model: Any, points: Any, labels: Any) -> Any:
+        return exact(self, model, points, labels) + 1e-6
+
+    monkeypatch.setattr(type(ours), "loss", off_by_a_little)
+    with pytest.raises(BenchError, match="W2 losses differ"):
+        run_moons(engines, n_points=4, steps=1)
+
+
+def test_memory_in_fresh_processes(memory: dict[str, ChildOutcome]) -> None:
+    for o in memory.values():
+        assert o.ok, o
+        assert o.report["nodes"] == 300
+        assert o.report["forward"] > 0
+        assert o.report["backward"] > 0
+    assert memory["tinygrad_edu"].report["gc_found"] == 0
+    assert memory["micrograd"].report["after_del"] >= memory["micrograd"].report["forward"]
+
+
+def test_depth_reports_recursion_errors(depth: dict[str, dict[int, ChildOutcome]]) -> None:
+    for n in (100, 2_000):
+        ours = depth["tinygrad_edu"][n]
+        assert ours.ok
+        assert ours.report["nodes"] == n
+        assert ours.peak_rss >= ours.report["rss_start"] > 0
+    failed = depth["micrograd"][2_000]
+    assert (failed.status, failed.report["phase"]) == ("RecursionError", "backward")
+
+
+def test_child_failures_are_reported() -> None:
+    assert run_child(["no-such-workload"], timeout=30).status == "exit 2"
+    slow = run_child(["depth", "tinygrad_edu", str(10**9)], timeout=0.5)
+    assert slow.status == "timeout after 0.5 s"
+    assert not slow.ok
+
+
+def test_report_has_every_table_and_target(
+    chain: dict[str, ChainResult],
+    moons: tuple[dict[str, MoonsResult], float],
+    memory: dict[str, ChildOutcome],
+    depth: dict[str, dict[int, ChildOutcome]],
+) -> None:
+    line = machine_line({"tinygrad_edu": "0.1.0", "micrograd": "0.1.0"})
+    assert "cores" in line
+    assert "Python" in line
+    assert "micrograd 0.1.0" in line
+    settings = dict(
+        repeats=1, chain_steps=67, moons_points=8, moons_steps=2, memory_nodes=300, timeout=60
+    )
+    res = Results(line, settings, {"torch": "not importable"}, chain, moons[0], moons[1])
+    res.memory, res.depth = memory, depth
+    names = [t for t, _, _ in targets(res)]
+    assert names[0].startswith("W1")
+    assert names[1].startswith("W2")
+    assert names[2].startswith("W3")
+    assert "graphs freed by reference counting" in names
+    text = render(res)
+    for heading in ("## Targets", "## W1 chain", "## W2 moons", "## W3 memory", "## W4 depth"):
+        assert heading in text
+    assert "**torch not measured**" in text
+    assert "RecursionError" in text
+    assert text.count("| tinygrad_edu |") == 4
+
+
+def test_main_writes_the_report(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "RESULTS.md"
+    assert run.main(["--quick", "--engines", *ENGINES, "--output", str(out)]) == 0
+    assert out.read_text() == capsys.readouterr().out.rstrip("\n") + "\n"
