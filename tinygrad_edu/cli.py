@@ -1,13 +1,21 @@
-"""Command line: ``python -m tinygrad_edu <command>`` (also installed as ``tinygrad-edu``)."""
+"""Command line: ``python -m tinygrad_edu <command>``, also installed as ``tinygrad-edu``.
+
+Commands: ``article`` (the founding article's worked example, exact or ``--float``), ``train``
+(micrograd's moons demo by default), ``quickstart`` (a small expression and its δ).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .engine import Value, topological_order
 
 __all__ = ["main", "quickstart"]
+
+DATASETS = ("moons", "circles", "spiral")
 
 
 def quickstart() -> str:
@@ -29,12 +37,115 @@ def quickstart() -> str:
     return "\n".join(lines)
 
 
+def _quickstart(args: argparse.Namespace) -> int:
+    print(quickstart())
+    return 0
+
+
+def _article(args: argparse.Namespace) -> int:
+    from .article import format_report, run
+
+    exact = not args.float
+    print(format_report(run(exact), exact))
+    return 0
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"sizes must be integers separated by commas, got {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be integers >= 1, got {text!r}")
+    return sizes
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import checkpoint, data, nn, plot, train
+
+    if args.dataset == "moons":
+        inputs, labels = data.make_moons(args.n, args.noise, seed=args.data_seed)
+    elif args.dataset == "circles":
+        inputs, labels = data.make_circles(args.n, args.noise, seed=args.data_seed)
+    else:
+        inputs, labels = data.make_spiral(args.n // 3 or 1, 3, args.noise, seed=args.data_seed)
+    classes = max(labels) + 1
+    loss = args.loss or ("cross_entropy" if classes > 2 else "hinge")
+    outputs = classes if loss == "cross_entropy" else 1
+    if loss != "cross_entropy" and classes > 2:
+        print(
+            f"error: loss {loss!r} is for two classes; {args.dataset} has {classes}",
+            file=sys.stderr,
+        )
+        return 2
+    model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=args.seed)
+    history = train.train(
+        model,
+        inputs,
+        labels,
+        loss=loss,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        steps=args.steps,
+        weight_decay=args.alpha,
+        progress=not args.no_progress,
+    )
+    final = train.accuracy(train.predict(model, inputs, loss), labels)
+    print(
+        f"final loss {history.loss[-1]:.6f}, training accuracy {final:.0%} ({len(inputs)} points)"
+    )
+    if args.save:
+        print(f"saved parameters to {checkpoint.save(model, args.save)}")
+    if args.plots:
+        try:
+            folder = Path(args.plots)
+            folder.mkdir(parents=True, exist_ok=True)
+            curve = plot.loss_curve(history, folder / "loss.svg")
+            boundary = plot.decision_boundary(
+                model, inputs, labels, folder / "boundary.svg", loss=loss
+            )
+        except ImportError as err:
+            print(f"no plots: {err}")
+        else:
+            print(f"wrote {curve} and {boundary}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinygrad-edu", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    article = commands.add_parser("article", help="the founding article's worked example")
+    article.add_argument("--float", action="store_true", help="float64 instead of exact Fractions")
+    article.set_defaults(run=_article)
+
+    fit = commands.add_parser("train", help="train an MLP (default: micrograd's moons demo)")
+    fit.add_argument("--dataset", choices=DATASETS, default="moons")
+    fit.add_argument("--n", type=int, default=100, help="number of points (default 100)")
+    fit.add_argument("--noise", type=float, default=0.1, help="data noise (default 0.1)")
+    fit.add_argument("--data-seed", type=int, default=0, help="seed of the data (default 0)")
+    fit.add_argument("--sizes", type=_sizes, default=[16, 16], help="hidden sizes (default 16,16)")
+    fit.add_argument("--activation", choices=("relu", "tanh", "sigmoid"), default="relu")
+    fit.add_argument("--loss", choices=("hinge", "bce", "cross_entropy"), default=None)
+    fit.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    fit.add_argument("--lr", type=float, default=None, help="default: 1.0 - 0.9 k/steps (SGD)")
+    fit.add_argument("--steps", type=int, default=100)
+    fit.add_argument("--alpha", type=float, default=1e-4, help="L2 weight (default 1e-4)")
+    fit.add_argument("--seed", type=int, default=1, help="seed of the weights (default 1)")
+    fit.add_argument("--save", metavar="PATH", help="save the trained parameters (JSON)")
+    fit.add_argument("--plots", metavar="DIR", help="write loss.svg and boundary.svg there")
+    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fit.set_defaults(run=_train)
+
+    quick = commands.add_parser("quickstart", help="a small expression, its values and δ")
+    quick.set_defaults(run=_quickstart)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="tinygrad-edu", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("quickstart", help="a small expression, its values and δ")
-    args = parser.parse_args(argv)
-    if args.command == "quickstart":
-        print(quickstart())
-    return 0
+    args = _parser().parse_args(argv)
+    status: int = args.run(args)
+    return status

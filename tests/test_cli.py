@@ -1,0 +1,83 @@
+"""The command line: article, train (micrograd's demo by default), quickstart."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tinygrad_edu import plot
+from tinygrad_edu.cli import main
+
+
+def test_quickstart_prints_every_node(capsys: Any) -> None:
+    assert main(["quickstart"]) == 0
+    out = capsys.readouterr().out
+    assert "L = (a * b + c) * f" in out
+    assert len(out.strip().splitlines()) == 2 + 7  # title, header, 7 nodes
+
+
+def test_article_prints_the_tables(capsys: Any) -> None:
+    assert main(["article"]) == 0
+    out = capsys.readouterr().out
+    assert "o2 = L2(o1)" in out
+    assert "(1/2)" in out
+    assert main(["article", "--float"]) == 0
+    assert "-3.469446951953614e-17" in capsys.readouterr().out
+
+
+def test_module_entry_point_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tinygrad_edu", "article"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "loss = Loss(o3, y)" in done.stdout
+
+
+def test_train_default_is_micrograds_demo_and_reaches_100_percent(
+    tmp_path: Path, capsys: Any
+) -> None:
+    saved = tmp_path / "model.json"
+    plots = tmp_path / "plots"
+    assert main(["train", "--no-progress", "--save", str(saved), "--plots", str(plots)]) == 0
+    out = capsys.readouterr().out
+    assert "training accuracy 100% (100 points)" in out
+    assert saved.exists()
+    for name in ("loss.svg", "boundary.svg"):
+        assert (plots / name).read_text().lstrip().startswith("<?xml")
+
+
+def test_train_without_matplotlib_says_how_to_get_plots(
+    tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with pytest.raises(ImportError, match=r"pip install 'tinygrad_edu\[plot\]'"):
+        plot.require_matplotlib()
+    args = ["train", "--no-progress", "--steps", "2", "--n", "10", "--plots", str(tmp_path)]
+    assert main(args) == 0
+    assert "pip install 'tinygrad_edu[plot]'" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_spiral_uses_cross_entropy(capsys: Any) -> None:
+    args = ["train", "--dataset", "spiral", "--n", "30", "--steps", "3", "--no-progress"]
+    assert main([*args, "--optimizer", "adam", "--lr", "0.05"]) == 0
+    assert "final loss" in capsys.readouterr().out
+    assert main([*args, "--loss", "hinge"]) == 2
+    assert "is for two classes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "--sizes", "16,x"], ["train", "--sizes", "0"], ["train", "--dataset", "mnist"], []],
+)
+def test_bad_arguments_exit_with_usage(argv: list[str], capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "usage:" in capsys.readouterr().err

@@ -1,0 +1,179 @@
+"""The founding article's worked example, reproduced digit for digit.
+
+From "The Loss function": a model of three layers, then the Loss,
+
+    L1(X¹) = X¹                                        (identity)
+    L2(X²) = 1/200 X²₁ − 3 000/11 600 000 X²₂ + 1/5 800 X²₃   (linear, no bias)
+    L3(X³) = X³ if X³ >= 0 else 0                       (relu)
+    Loss(X⁴, Y) = ½ (X⁴ − Y)²
+
+run on three samples of (broccoli, Tagada strawberries, workout hours) → shape. In exact
+Fractions the tables match the article (o2 = 0, 1, 0; loss = 0, 0, 1/2); in floating point the
+first sample's o2 is about −3.5e-17, not 0. Backward then gives δ for every variable: δ4 = o3 − y,
+δ3, δ2, δ1 and the δ of L2's weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from . import nn
+from .data import article_dataset
+from .engine import Number, Value
+from .losses import half_squared_error
+
+__all__ = ["WEIGHTS", "SampleResult", "build_model", "format_report", "run"]
+
+WEIGHTS = (Fraction(1, 200), Fraction(-3000, 11_600_000), Fraction(1, 5800))
+
+
+def build_model(exact: bool = True) -> nn.Sequential:
+    """L1 = identity, L2 = the article's linear layer (no bias), L3 = relu."""
+    weights: list[Number] = list(WEIGHTS) if exact else [float(w) for w in WEIGHTS]
+    return nn.Sequential(nn.Identity(), nn.Linear(3, 1, bias=False, weights=[weights]), nn.ReLU())
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One sample through the model: the article's forward values and every δ."""
+
+    x: tuple[Number, ...]
+    o1: tuple[Number, ...]
+    o2: Number
+    o3: Number
+    y: Number
+    loss: Number
+    delta1: tuple[Number, ...]
+    delta2: tuple[Number, ...]
+    delta3: Number
+    delta4: Number
+    delta_weights: tuple[Number, ...]
+
+    @property
+    def correct(self) -> bool:
+        """The article's "correct ?" column: no error, loss = 0."""
+        return self.loss == 0
+
+
+def run(exact: bool = True) -> list[SampleResult]:
+    """Forward and backward of the article's model on its three samples."""
+    model = build_model(exact)
+    linear = model.layers[1]
+    assert isinstance(linear, nn.Linear)  # built just above: an invariant, not user input
+    inputs, labels = article_dataset()
+    results = []
+    for x, y in zip(inputs, labels, strict=True):
+        sample: list[Number] = list(x) if exact else [float(c) for c in x]
+        target: Number = y if exact else float(y)
+        model.zero_grad()
+        (o3,) = model(sample)
+        loss = half_squared_error(o3, target)
+        loss.backward()
+        x1, x2, x3 = model.inputs  # X¹, X², X³: the inputs of L1, L2, L3
+        (x4,) = model.output  # X⁴: what goes into the Loss
+        results.append(
+            SampleResult(
+                x=tuple(sample),
+                o1=_data(x2),
+                o2=x3[0].data,
+                o3=x4.data,
+                y=target,
+                loss=loss.data,
+                delta1=_grads(x1),
+                delta2=_grads(x2),
+                delta3=x3[0].grad,
+                delta4=x4.grad,
+                delta_weights=_grads(linear.weight[0]),
+            )
+        )
+    return results
+
+
+def _data(values: Sequence[Value]) -> tuple[Number, ...]:
+    return tuple(v.data for v in values)
+
+
+def _grads(values: Sequence[Value]) -> tuple[Number, ...]:
+    return tuple(v.grad for v in values)
+
+
+def fmt(x: Number) -> str:
+    """Exact numbers as the article writes them; floats in full (repr) unless integral."""
+    if isinstance(x, Fraction):
+        return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return repr(x) if isinstance(x, float) else str(x)
+
+
+def _vector(xs: Sequence[Number]) -> str:
+    return "(" + ", ".join(fmt(x) for x in xs) + ")"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def format_report(results: Sequence[SampleResult], exact: bool = True) -> str:
+    """The article's four tables, then the δ of every variable of each sample."""
+    mode = "exact Fractions" if exact else "floating point (float64)"
+    parts = [f"The article's model, computed in {mode}.", ""]
+    parts.append(_table(["x", "o1 = L1(x)"], [[_vector(r.x), _vector(r.o1)] for r in results]))
+    parts.append("")
+    parts.append(
+        _table(["o1", "o2 = L2(o1)"], [[_vector(r.o1), f"({fmt(r.o2)})"] for r in results])
+    )
+    parts.append("")
+    parts.append(
+        _table(["o2", "o3 = L3(o2)"], [[f"({fmt(r.o2)})", f"({fmt(r.o3)})"] for r in results])
+    )
+    parts.append("")
+    parts.append(
+        _table(
+            ["o3 = model(x)", "y truth", "loss = Loss(o3, y)", "correct ?"],
+            [
+                [
+                    f"({fmt(r.o3)})",
+                    f"({fmt(r.y)})",
+                    f"({fmt(r.loss)})",
+                    "yes" if r.correct else "no",
+                ]
+                for r in results
+            ],
+        )
+    )
+    if not exact:
+        drift = [
+            f"sample {i}: o2 = {r.o2!r}" for i, r in enumerate(results, 1) if r.o2 != round(r.o2)
+        ]
+        parts += [
+            "",
+            "In floating point o2 is not exactly what the article says: " + "; ".join(drift) + ".",
+            "1/200, 3000/11600000 and 1/5800 have no exact binary representation, so the sums",
+            "that are 0 in exact arithmetic leave a rounding residue of about 1e-17 (relu then",
+            "maps these tiny negatives to 0, so o3 and the loss still match the article).",
+        ]
+    parts += ["", "Backward: δ = ∂Loss/∂X evaluated at (x, y truth), for every variable."]
+    for i, r in enumerate(results, 1):
+        parts += [
+            "",
+            f"sample {i}: x = {_vector(r.x)}, y = {fmt(r.y)}",
+            f"  δ4 = o3 − y = {fmt(r.o3)} − {fmt(r.y)} = {fmt(r.delta4)}",
+            f"  δ3 = δ4 · L3'(o2) = {fmt(r.delta3)}",
+            f"  δ2 = δ3 · (1/200, −3000/11600000, 1/5800) = {_vector(r.delta2)}",
+            f"  δ1 = δ2 (L1 is the identity) = {_vector(r.delta1)}",
+            f"  ∂Loss/∂W of L2 = δ3 · o1 = {_vector(r.delta_weights)}",
+        ]
+        if r.o2 == 0:
+            parts.append(
+                "  o2 = 0 is L3's kink: tinygrad_edu takes relu'(0) = 0, as PyTorch does, so "
+                "δ3 = 0 here; the right-hand derivative (the branch X if X >= 0) would give "
+                f"δ3 = δ4 = {fmt(r.delta4)}."
+            )
+    return "\n".join(parts)

@@ -1,0 +1,94 @@
+"""Training pictures as SVG: the loss curve and a 2-D decision boundary (needs matplotlib).
+
+matplotlib is optional (``pip install 'tinygrad_edu[plot]'``); without it `require_matplotlib`
+raises an ImportError that says how to get it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._files import atomic_write
+from .nn import Module
+from .train import History, predict
+
+__all__ = ["MISSING_MATPLOTLIB", "decision_boundary", "loss_curve", "require_matplotlib"]
+
+MISSING_MATPLOTLIB = (
+    "the loss curve and decision boundary need matplotlib: pip install 'tinygrad_edu[plot]'"
+)
+
+
+def require_matplotlib() -> Any:
+    """matplotlib.pyplot on the non-interactive SVG backend; ImportError says how to install."""
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise ImportError(MISSING_MATPLOTLIB) from err
+    matplotlib.use("svg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    figure.clf()
+    return atomic_write(path, buffer.getvalue())
+
+
+def loss_curve(history: History, path: str | os.PathLike[str]) -> Path:
+    """Plot loss and accuracy per step to an SVG file; returns its path."""
+    plt = require_matplotlib()
+    figure, left = plt.subplots(figsize=(6, 3.5))
+    steps = range(1, len(history.loss) + 1)
+    left.plot(steps, history.loss, color="tab:blue")
+    left.set_xlabel("step")
+    left.set_ylabel("loss", color="tab:blue")
+    right = left.twinx()
+    right.plot(steps, history.accuracy, color="tab:orange")
+    right.set_ylabel("training accuracy", color="tab:orange")
+    right.set_ylim(0, 1.05)
+    try:
+        return _save(figure, path)
+    finally:
+        plt.close(figure)
+
+
+def decision_boundary(
+    model: Module,
+    inputs: Sequence[Sequence[float]],
+    labels: Sequence[int],
+    path: str | os.PathLike[str],
+    *,
+    loss: str = "hinge",
+    resolution: int = 60,
+) -> Path:
+    """Shade the model's predicted class over the plane of 2-D ``inputs``; returns the path."""
+    if any(len(x) != 2 for x in inputs):
+        raise ValueError("a decision boundary needs 2-D inputs")
+    plt = require_matplotlib()
+    xs = [p[0] for p in inputs]
+    ys = [p[1] for p in inputs]
+    pad = 0.25
+    x0, x1 = min(xs) - pad, max(xs) + pad
+    y0, y1 = min(ys) - pad, max(ys) + pad
+    gx = [x0 + (x1 - x0) * i / (resolution - 1) for i in range(resolution)]
+    gy = [y0 + (y1 - y0) * j / (resolution - 1) for j in range(resolution)]
+    grid = [[x, y] for y in gy for x in gx]
+    classes = predict(model, grid, loss)
+    z = [classes[j * resolution : (j + 1) * resolution] for j in range(resolution)]
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.contourf(gx, gy, z, alpha=0.35, cmap="coolwarm")
+    axes.scatter(xs, ys, c=list(labels), s=18, cmap="coolwarm", edgecolors="k", linewidths=0.4)
+    axes.set_xlim(x0, x1)
+    axes.set_ylim(y0, y1)
+    try:
+        return _save(figure, path)
+    finally:
+        plt.close(figure)
