@@ -265,7 +265,7 @@ def test_linear_seed_is_private_and_none_uses_global_random() -> None:
             r"2 rows \(n_out\) of 3 numbers \(n_in\), got 1 rows",
         ),
         ({"weights": [[1, 2, 3], [1, 2]]}, ValueError, "but row 1 has 2"),
-        ({"weights": [[1, 2, 3], 4]}, ValueError, "but row 1 has int"),
+        ({"weights": [[1, 2, 3], 4]}, ValueError, "but row 1 is int"),
         ({"weights": [[1, 2, 3], [1, "2", 3]]}, TypeError, r"weights\[1\]\[1\] is str"),
         ({"weights": [[1, 2, 3], [1, True, 3]]}, TypeError, r"weights\[1\]\[1\] is bool"),
         ({"weights": [[1, 2, 3], [1, 2, 3]], "seed": 1}, ValueError, "not both"),

@@ -70,6 +70,11 @@ def _pairs(name: str, pred: Samples, target: Samples) -> list[tuple[Operand, Ope
     """The (pred, target) samples as a list, or None for a single sample; validated."""
     if _is_sample(pred) and _is_sample(target):
         return None
+    if _is_sample(pred) or _is_sample(target):
+        raise TypeError(
+            f"{name}: give pred and target both as single samples or both as lists, "
+            f"got {type(pred).__name__} and {type(target).__name__}"
+        )
     preds, targets = _as_list("pred", pred), _as_list("target", target)
     if len(preds) != len(targets):
         raise ValueError(f"{name}: {len(preds)} predictions but {len(targets)} targets")
@@ -245,6 +250,7 @@ def _checked_logits(logits: object, index: object, where: str) -> tuple[list[Ope
         if not _is_sample(x):
             raise TypeError(
                 f"cross_entropy: logits{where}[{i}] must be a Value or a number, got {x!r}"
+                + (" (for a batch, give a list of target indices)" if not where else "")
             )
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(xs):
         raise ValueError(

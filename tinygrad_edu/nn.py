@@ -165,13 +165,13 @@ def _uniform_rows(n_in: int, n_out: int, seed: int | random.Random | None) -> li
 def _checked_rows(weights: object, n_in: int, n_out: int) -> list[list[Number]]:
     shape = f"Linear weights must be {n_out} rows (n_out) of {n_in} numbers (n_in)"
     if not isinstance(weights, Sequence) or len(weights) != n_out:
-        got = len(weights) if isinstance(weights, Sequence) else type(weights).__name__
-        raise ValueError(f"{shape}, got {got} rows")
+        got = f"{len(weights)} rows" if isinstance(weights, Sequence) else type(weights).__name__
+        raise ValueError(f"{shape}, got {got}")
     rows: list[list[Number]] = []
     for j, row in enumerate(weights):
         if not isinstance(row, Sequence) or len(row) != n_in:
-            got = len(row) if isinstance(row, Sequence) else type(row).__name__
-            raise ValueError(f"{shape}, but row {j} has {got}")
+            got = f"has {len(row)}" if isinstance(row, Sequence) else f"is {type(row).__name__}"
+            raise ValueError(f"{shape}, but row {j} {got}")
         for i, w in enumerate(row):
             if not _is_number(w):
                 raise TypeError(f"{shape}, but weights[{j}][{i}] is {type(w).__name__}: {w!r}")
