@@ -1,0 +1,221 @@
+"""The DOT statements `viz` draws: the full view (every Value and op) and the collapsed view.
+
+Both walk the graph once in topological order (linear time, no recursion) and name nodes by
+their index in it: ``v<i>`` for a Value, ``v<i>_op`` for the op that made it, ``g<k>`` for a
+collapsed group. Lines are returned without the ``digraph {`` head and ``}`` tail, as the body
+of a ``graphviz.Digraph``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ._dot import MISMATCH, OP_SYMBOLS, edge_attrs, fills, html, magnitude, node_attrs, number
+from .check import GradcheckRow, _graph_rows
+from .engine import Value, topological_order
+
+__all__ = ["Options", "body"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """The drawing options, validated by `viz`, with their defaults."""
+
+    rankdir: str = "LR"
+    show_grad: bool = True
+    digits: int = 4
+    edge_derivatives: bool = False
+    color_by_grad: bool = False
+    highlight: Value | None = None
+    check: bool = False
+    max_nodes: int | None = 500
+
+
+def body(root: Value, o: Options) -> list[str]:
+    """The DOT lines of the graph of ``root``: collapsed beyond ``o.max_nodes`` Values."""
+    order = topological_order(root)
+    hot = _on_path(order, o.highlight)
+    head = [
+        f"\tgraph [fontname=Helvetica rankdir={o.rankdir}]\n",
+        "\tnode [fontname=Helvetica shape=box style=rounded]\n",
+        "\tedge [fontname=Helvetica fontsize=10]\n",
+    ]
+    if o.max_nodes is None or len(order) <= o.max_nodes:
+        return head + _full(order, hot, o)
+    if o.check:
+        raise ValueError(
+            f"check=True needs the full view, but the graph has {len(order)} Values "
+            f"> max_nodes={o.max_nodes}: pass a larger max_nodes, or max_nodes=None"
+        )
+    return head + _collapsed(order, hot, o, o.max_nodes)
+
+
+def _on_path(order: Sequence[Value], target: Value | None) -> list[bool] | None:
+    """For each node: is it on a path from ``target`` up to the root (along which δ flows)?"""
+    if target is None:
+        return None
+    marked: set[int] = set()
+    for node in order:
+        if node is target or any(id(p) in marked for p in node.parents):
+            marked.add(id(node))
+    if id(target) not in marked:
+        raise ValueError(f"highlight = {target!r} is not in the graph of root")
+    return [id(node) in marked for node in order]
+
+
+def _full(order: Sequence[Value], hot: Sequence[bool] | None, o: Options) -> list[str]:
+    rows = _checks(order) if o.check else {}
+    fill = fills([node.grad for node in order]) if o.color_by_grad else None
+    index = {id(node): i for i, node in enumerate(order)}
+    clusters: dict[str, list[str]] = {}  # layer → its node statements, by first appearance
+    loose: list[str] = []
+    edges: list[str] = []
+    for i, node in enumerate(order):
+        lit = hot is not None and hot[i]
+        statements = []
+        if node.parents:  # the op node goes in its result's cluster
+            symbol = html(OP_SYMBOLS.get(node.op, node.op))
+            statements.append(f"v{i}_op [label=<{symbol}> shape=circle{node_attrs(hot=lit)}]")
+            local = node.local_grads() if o.edge_derivatives else ()
+            for k, parent in enumerate(node.parents):  # one edge per operand, even for a + a
+                j = index[id(parent)]
+                label = number(local[k], o.digits) if local else None
+                on = lit and hot is not None and hot[j]
+                edges.append(f"\tv{j} -> v{i}_op{edge_attrs(label=label, hot=on)}\n")
+            edges.append(f"\tv{i}_op -> v{i}{edge_attrs(hot=lit)}\n")
+        row = rows.get(i)
+        red = row is not None and not row.ok
+        extra = node_attrs(fill=fill[i] if fill else None, hot=lit, red=red)
+        statements.append(f"v{i} [label=<{_value_label(node, o, row)}>{extra}]")
+        (clusters.setdefault(node.layer, []) if node.layer else loose).extend(statements)
+    lines = _clusters(clusters)
+    lines.extend(f"\t{s}\n" for s in loose)
+    lines.extend(edges)
+    if rows:
+        lines.append(f"\tgraph [label=<{_check_summary(order, rows)}>]\n")
+    return lines
+
+
+def _clusters(clusters: Mapping[str, Sequence[str]]) -> list[str]:
+    lines = []
+    for n, (layer, statements) in enumerate(clusters.items()):
+        lines.append(f"\tsubgraph cluster_{n} {{\n")
+        lines.append(f"\t\tgraph [color=gray60 label=<{html(layer)}> style=rounded]\n")
+        lines.extend(f"\t\t{s}\n" for s in statements)
+        lines.append("\t}\n")
+    return lines
+
+
+def _value_label(node: Value, o: Options, row: GradcheckRow | None) -> str:
+    lines = [f"<B>{html(node.label)}</B>"] if node.label else []
+    lines.append(number(node.data, o.digits))
+    if row is not None:
+        lines.append(_check_text(node, row, o.digits))
+    elif o.show_grad:
+        lines.append(f"δ {number(node.grad, o.digits)}")
+    return "<BR/>".join(lines)
+
+
+# ---- the check overlay -------------------------------------------------------------------------
+
+
+def _checks(order: Sequence[Value]) -> dict[int, GradcheckRow]:
+    """`gradcheck`'s verdict for the δ of every leaf, by the leaf's index in ``order``."""
+    leaves = [i for i, node in enumerate(order) if not node.parents]
+    try:
+        rows = _graph_rows(order[-1], [order[i] for i in leaves])
+    except (ArithmeticError, ValueError) as e:
+        raise ValueError(f"check=True: the numeric limit cannot be evaluated here: {e}") from e
+    return dict(zip(leaves, rows, strict=True))
+
+
+def _check_text(node: Value, row: GradcheckRow, digits: int) -> str:
+    delta = f"δ {number(node.grad, digits)}"
+    if row.kink is not None:  # any δ between the one-sided limits is right
+        low, high = (number(x, digits) for x in sorted(row.kink))
+        text = f"{delta} {'∈' if row.ok else '∉'} limits [{low}, {high}]"
+    else:
+        text = f"{delta} {'≈' if row.ok else '≠'} limit {number(row.numeric, digits)}"
+    return text if row.ok else f'<FONT COLOR="{MISMATCH}">{text} MISMATCH</FONT>'
+
+
+def _check_summary(order: Sequence[Value], rows: Mapping[int, GradcheckRow]) -> str:
+    bad = [i for i, row in rows.items() if not row.ok]
+    if not bad:
+        return html(f"check: the δ of all {len(rows)} leaves match their numeric limits")
+    label = order[bad[0]].label
+    first = f"v{bad[0]}" + (f" ({label})" if label else "")
+    text = html(f"check: {len(bad)} of {len(rows)} leaves MISMATCH; the first is {first}")
+    return f'<FONT COLOR="{MISMATCH}">{text}</FONT>'
+
+
+# ---- the collapsed view ------------------------------------------------------------------------
+
+
+def _collapsed(
+    order: Sequence[Value], hot: Sequence[bool] | None, o: Options, max_nodes: int
+) -> list[str]:
+    """Each layer as one node ``g<k>`` (its scalar count and Σ|δ|); Values without a layer as
+    they are, or as one more group, "other", if the groups and they still exceed ``max_nodes``.
+    Edges between groups are merged into one, labelled with their count."""
+    index = {id(node): i for i, node in enumerate(order)}
+    groups: dict[str, int] = {}
+    for node in order:
+        if node.layer and node.layer not in groups:
+            groups[node.layer] = len(groups)
+    n_loose = sum(1 for node in order if not node.layer)
+    lump = n_loose > 0 and len(groups) + n_loose > max_nodes
+    titles = [f"<B>{html(name)}</B>" for name in groups] + (["<I>other</I>"] if lump else [])
+    group_of = [groups[n.layer] if n.layer else len(groups) if lump else None for n in order]
+    count = [0] * len(titles)
+    sizes: list[list[float]] = [[] for _ in titles]
+    lit = [False] * len(titles)
+    loose: list[int] = []
+    edges: dict[tuple[str, str], list[int]] = {}  # (from, to) → [count, 1 if highlighted]
+    for i, node in enumerate(order):
+        on = hot is not None and hot[i]
+        k = group_of[i]
+        if k is None:
+            loose.append(i)
+            target = f"v{i}_op"
+        else:
+            count[k] += 1
+            sizes[k].append(magnitude(node.grad))
+            lit[k] = lit[k] or on
+            target = f"g{k}"
+        for parent in node.parents:
+            j = index[id(parent)]
+            source = f"v{j}" if group_of[j] is None else f"g{group_of[j]}"
+            if source != target:
+                edge = edges.setdefault((source, target), [0, 0])
+                edge[0] += 1
+                edge[1] |= on and hot is not None and hot[j]
+    # Σ|δ| over the numbers; a nan δ (an undefined derivative, e.g. of the exponent of a
+    # negative base) is counted apart rather than turning the whole sum into nan.
+    totals = [math.fsum(x for x in s if not math.isnan(x)) for s in sizes]
+    nans = [sum(1 for x in s if math.isnan(x)) for s in sizes]
+    shades = fills([*totals, *(order[i].grad for i in loose)]) if o.color_by_grad else None
+    lines = []
+    for k, title in enumerate(titles):
+        label = f"{title}<BR/>{count[k]} scalar{'s' if count[k] != 1 else ''}"
+        if o.show_grad:
+            label += f"<BR/>Σ|δ| {number(totals[k], o.digits)}"
+            label += f" (+{nans[k]} nan)" if nans[k] else ""
+        extra = node_attrs(fill=shades[k] if shades else None, hot=lit[k])
+        lines.append(f"\tg{k} [label=<{label}>{extra}]\n")
+    for n, i in enumerate(loose):
+        node, on = order[i], hot is not None and hot[i]
+        if node.parents:
+            symbol = html(OP_SYMBOLS.get(node.op, node.op))
+            lines.append(f"\tv{i}_op [label=<{symbol}> shape=circle{node_attrs(hot=on)}]\n")
+            lines.append(f"\tv{i}_op -> v{i}{edge_attrs(hot=on)}\n")
+        extra = node_attrs(fill=shades[len(titles) + n] if shades else None, hot=on)
+        lines.append(f"\tv{i} [label=<{_value_label(node, o, None)}>{extra}]\n")
+    for (source, target), (times, on_path) in edges.items():
+        times_label = f"×{times}" if times > 1 else None
+        lines.append(f"\t{source} -> {target}{edge_attrs(label=times_label, hot=bool(on_path))}\n")
+    note = f"{len(order)} Values > max_nodes={max_nodes}: one node per layer"
+    lines.append(f"\tgraph [label=<{html(note + ' (max_nodes=None draws every Value)')}>]\n")
+    return lines

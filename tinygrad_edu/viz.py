@@ -1,0 +1,178 @@
+"""Computation graphs drawn with Graphviz: every Value with its data and δ, every op, every layer.
+
+A graph reads like the article's pictures: edges run forward (operand → op → result), each node
+shows its data and its δ = ∂root/∂node, and the nodes created inside ``layer_scope("L1")`` (as
+the layers of `nn` and the Loss are) sit in a box named after the layer. `to_dot` gives the DOT
+text (no Graphviz executable needed), `draw` a ``graphviz.Digraph`` (shown inline by Jupyter),
+`render` an SVG, PNG or PDF file. Nodes are named by topological index, so a graph always gives
+byte-identical DOT, and every label is escaped (`tinygrad_edu._dot`). The picture follows
+micrograd's ``draw_dot``, minus its record shapes and its sets (which reorder and merge edges).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+
+import graphviz  # type: ignore[import-untyped]  # graphviz ships no type information
+
+from ._views import Options, body
+from .engine import Value
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["FORMATS", "RANKDIRS", "DrawOptions", "GraphvizNotFound", "draw", "render", "to_dot"]
+
+RANKDIRS = ("LR", "TB")
+FORMATS = ("svg", "png", "pdf")
+
+
+class DrawOptions(TypedDict, total=False):
+    """The keyword options of `to_dot`, `draw` and `render`; every one is optional."""
+
+    rankdir: str  # "LR" (the default, left to right) or "TB" (top to bottom)
+    show_grad: bool  # show each δ (default True)
+    digits: int  # significant digits of floats, 1 to 17 (default 4)
+    edge_derivatives: bool  # label each operand → op edge with ∂out/∂operand (default False)
+    color_by_grad: bool  # fill each node by |δ| relative to the largest |δ| (default False)
+    highlight: Value | None  # emphasise the paths from this node up to the root (default None)
+    check: bool  # show each leaf's numeric limit beside its δ, mark mismatches (default False)
+    max_nodes: int | None  # collapse layers beyond this many Values; None: never (default 500)
+
+
+_NAMES = tuple(Options.__dataclass_fields__)
+
+
+def _options(given: Mapping[str, object]) -> Options:
+    """The validated options; TypeError for an unknown name or a wrong type, else ValueError."""
+    unknown = [name for name in given if name not in _NAMES]
+    if unknown:
+        raise TypeError(f"unknown option {unknown[0]!r}; accepted options: {', '.join(_NAMES)}")
+    rankdir = given.get("rankdir", "LR")
+    if not isinstance(rankdir, str) or rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+    flags: dict[str, bool] = {}
+    for name in ("show_grad", "edge_derivatives", "color_by_grad", "check"):
+        flag = given.get(name, name == "show_grad")
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {type(flag).__name__}: {flag!r}")
+        flags[name] = flag
+    digits = given.get("digits", 4)
+    if isinstance(digits, bool) or not isinstance(digits, int):
+        raise TypeError(f"digits must be an int, got {type(digits).__name__}: {digits!r}")
+    if not 1 <= digits <= 17:
+        raise ValueError(f"digits must be from 1 to 17, got {digits}")
+    highlight = given.get("highlight")
+    if highlight is not None and not isinstance(highlight, Value):
+        raise TypeError(f"highlight must be a Value or None, got {type(highlight).__name__}")
+    max_nodes = given.get("max_nodes", 500)
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)):
+        raise TypeError(f"max_nodes must be an int or None, got {type(max_nodes).__name__}")
+    if max_nodes is not None and max_nodes < 1:
+        raise ValueError(f"max_nodes must be >= 1 (None for the full view), got {max_nodes}")
+    return Options(rankdir, digits=digits, highlight=highlight, max_nodes=max_nodes, **flags)
+
+
+class GraphvizNotFound(graphviz.ExecutableNotFound):  # type: ignore[misc]  # graphviz is untyped
+    """The Graphviz ``dot`` executable is not on PATH; ``source`` holds the DOT text."""
+
+    def __init__(self, source: str) -> None:
+        # ExecutableNotFound's own message names the command; this one says how to get it.
+        RuntimeError.__init__(
+            self,
+            "the Graphviz 'dot' executable was not found on PATH. Install it with "
+            "'sudo apt-get install -y graphviz' (Debian/Ubuntu) or 'brew install graphviz' "
+            "(macOS). tinygrad_edu.viz.to_dot() works without it; this error's .source holds "
+            "the DOT text.",
+        )
+        self.source = source
+
+
+def _body(root: Value, options: Mapping[str, object]) -> list[str]:
+    o = _options(options)
+    if not isinstance(root, Value):
+        raise TypeError(f"root must be a Value, got {type(root).__name__}")
+    return body(root, o)
+
+
+def to_dot(root: Value, **options: Unpack[DrawOptions]) -> str:
+    """The DOT text of the graph of ``root``; no Graphviz executable is needed.
+
+    Args:
+        root: the output node; every node it depends on is drawn.
+        **options: see `DrawOptions`.
+
+    Raises:
+        TypeError: ``root`` is not a Value, or an option is unknown or of the wrong type.
+        ValueError: an option is out of range, ``highlight`` is not in the graph, or
+            ``check=True`` on a graph too large for the full view.
+
+    Example:
+        >>> a = Value(2, label="a")
+        >>> to_dot(-a).splitlines()[4]
+        '\\tv0 [label=<<B>a</B><BR/>2<BR/>δ 0>]'
+    """
+    return "digraph {\n" + "".join(_body(root, options)) + "}\n"
+
+
+def draw(root: Value, **options: Unpack[DrawOptions]) -> graphviz.Digraph:
+    """The graph of ``root`` as a ``graphviz.Digraph``, which Jupyter shows inline as SVG.
+
+    Its ``.source`` is `to_dot`'s text; the arguments and errors are those of `to_dot`.
+    """
+    return graphviz.Digraph(body=_body(root, options))
+
+
+def render(root: Value, path: str | os.PathLike[str], **options: Unpack[DrawOptions]) -> Path:
+    """Write the graph of ``root`` to ``path`` and return ``path``.
+
+    The format is the suffix's: ``.svg``, ``.png`` or ``.pdf`` (SVG if there is none). The file
+    is replaced atomically: on any failure an existing file at ``path`` is left unchanged, and no
+    other file is left behind.
+
+    Raises:
+        ValueError: an unknown suffix (and the errors of `to_dot`).
+        GraphvizNotFound: the ``dot`` executable is not on PATH.
+    """
+    target = Path(path)
+    fmt = target.suffix[1:].lower() or "svg"
+    if fmt not in FORMATS:
+        choices = ", ".join("." + f for f in FORMATS)
+        raise ValueError(f"unknown format {target.suffix!r} of {str(target)!r}: use {choices}")
+    _replace(target, _pipe(draw(root, **options), fmt))
+    return target
+
+
+def _repr_svg(value: Value) -> str:
+    """The SVG of the graph of ``value`` with the default options (for ``Value._repr_svg_``)."""
+    return _pipe(draw(value), "svg").decode("utf-8")
+
+
+def _pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
+    try:
+        data: bytes = graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound as e:
+        raise GraphvizNotFound(graph.source) from e
+    return data
+
+
+def _replace(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``target``, then rename it over ``target``."""
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
