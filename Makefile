@@ -19,7 +19,7 @@ $(VENV)/.stamp-test: pyproject.toml
 	touch $@ $(VENV)/.stamp-base
 
 demo: $(VENV)/.stamp-base
-	$(BIN)/python -m tinygrad_edu quickstart
+	$(BIN)/python -m tinygrad_edu article
 
 # Graphviz's `dot` executable renders graphs. Installed with apt-get when missing and root;
 # otherwise stop and say how (a missing `dot` is never a skipped test, with or without CI).
