@@ -498,3 +498,13 @@ def test_same_graph_gives_byte_identical_dot_across_processes() -> None:
     assert runs[0] == runs[1]
     assert b"cluster_1" in runs[0]
     assert not re.search(rb"\b\d{8,}\b", runs[0])  # no id()-like numbers anywhere
+
+
+def test_a_value_displays_as_svg_in_jupyter() -> None:
+    a = Value(2.0, "a")
+    out = a * a + 1
+    out.backward()
+    svg = out._repr_svg_()
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg")
+    assert "δ 4" in svg

@@ -5,21 +5,27 @@ every node; ``check`` compares them with the numeric limit of the founding artic
 ``losses`` and ``optim`` build and train models of layers; ``viz`` draws graphs (Graphviz).
 """
 
-from . import check, losses, nn, optim
+from . import check, losses, nn, optim, viz
 from .engine import Number, Value, dot, is_grad_enabled, layer_scope, no_grad, total, zero_grad
+from .viz import GraphvizNotFound, draw, render, to_dot
 
 __all__ = [
+    "GraphvizNotFound",
     "Number",
     "Value",
     "check",
     "dot",
+    "draw",
     "is_grad_enabled",
     "layer_scope",
     "losses",
     "nn",
     "no_grad",
     "optim",
+    "render",
+    "to_dot",
     "total",
+    "viz",
     "zero_grad",
 ]
 __version__ = "0.1.0"

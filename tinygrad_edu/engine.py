@@ -486,6 +486,12 @@ class Value:
                 for parent, d in zip(node.parents, rule(node)):  # noqa: B905
                     parent.grad += d * g
 
+    def _repr_svg_(self) -> str:
+        """This Value's graph as SVG, for Jupyter (needs Graphviz's ``dot``)."""
+        from .viz import _repr_svg  # lazy: viz imports graphviz, and check, which imports engine
+
+        return _repr_svg(self)
+
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
