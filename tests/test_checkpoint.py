@@ -129,3 +129,13 @@ def test_truncated_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load(model, path)
     assert model.data() == [7.0, 8.0]
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    fresh = save(Model(1.0), tmp_path / "fresh.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
+    fresh.chmod(0o640)
+    save(Model(2.0), fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o640  # replacing a file keeps its mode

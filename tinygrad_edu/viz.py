@@ -11,15 +11,14 @@ micrograd's ``draw_dot``, minus its record shapes and its sets (which reorder an
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 import graphviz  # type: ignore[import-untyped]  # graphviz ships no type information
 
+from ._files import atomic_write
 from ._views import Options, body
 from .engine import Value
 
@@ -144,8 +143,7 @@ def render(root: Value, path: str | os.PathLike[str], **options: Unpack[DrawOpti
     if fmt not in FORMATS:
         choices = ", ".join("." + f for f in FORMATS)
         raise ValueError(f"unknown format {target.suffix!r} of {str(target)!r}: use {choices}")
-    _replace(target, _pipe(draw(root, **options), fmt))
-    return target
+    return atomic_write(target, _pipe(draw(root, **options), fmt))
 
 
 def _repr_svg(value: Value) -> str:
@@ -159,20 +157,3 @@ def _pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
     except graphviz.ExecutableNotFound as e:
         raise GraphvizNotFound(graph.source) from e
     return data
-
-
-def _replace(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``target``, then rename it over ``target``."""
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
