@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest dot clean bench
+.PHONY: demo test lint typecheck pytest dot clean bench viz
 
 # The stamp files re-run pip whenever pyproject.toml changes.
 $(VENV)/.stamp-base: pyproject.toml
@@ -36,6 +36,10 @@ dot:
 		echo "'brew install graphviz' (macOS), then run 'make test' again."; \
 		exit 1; \
 	fi
+
+# The gallery of rendered graphs (viz/README.md); tests/test_gallery.py checks it is current.
+viz: $(VENV)/.stamp-test dot
+	$(BIN)/python viz/gallery.py
 
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check tinygrad_edu tests $(wildcard bench viz)

@@ -177,7 +177,8 @@ class Dual:
         return Dual(abs(self.x), sign * self.dx)
 
     def relu(self) -> Dual:
-        return Dual(self.x, self.dx) if self.x > 0 else Dual(0, 0)
+        # x * 0 keeps the kind of zero (Fraction(0), not int 0, whose 1 ** -2 would be a float).
+        return Dual(self.x, self.dx) if self.x > 0 else Dual(self.x * 0, 0)
 
     def maximum(self, o: Any) -> Dual:
         o = Dual.lift(o)

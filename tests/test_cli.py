@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +21,51 @@ def test_quickstart_prints_every_node(capsys: Any) -> None:
     assert len(out.strip().splitlines()) == 2 + 7  # title, header, 7 nodes
 
 
-def test_article_prints_the_tables(capsys: Any) -> None:
+def test_article_prints_the_tables_and_draws_the_graph(
+    tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
     assert main(["article"]) == 0
     out = capsys.readouterr().out
     assert "o2 = L2(o1)" in out
     assert "(1/2)" in out
-    assert main(["article", "--float"]) == 0
+    svg = ET.parse(tmp_path / "article-graph.svg").getroot()
+    texts = {t.text for t in svg.iter() if t.text}
+    assert {"loss", "δ -1"} <= texts  # sample 3: δ4 = o3 - y = -1
+    assert main(["article", "--float", "--no-graph"]) == 0
     assert "-3.469446951953614e-17" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["article-graph.svg"]
 
 
-def test_module_entry_point_runs() -> None:
+def test_graph_command_draws_each_sample(tmp_path: Path, capsys: Any) -> None:
+    for k in (1, 2, 3):
+        out = tmp_path / f"s{k}.svg"
+        assert main(["graph", "--sample", str(k), "--float", "-o", str(out)]) == 0
+        assert out.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert "wrote the graph of sample 3" in capsys.readouterr().out
+
+
+def test_graph_without_graphviz_writes_the_dot_source(
+    tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` executable here
+    assert main(["graph", "-o", str(tmp_path / "g.svg")]) == 0
+    out = capsys.readouterr().out
+    assert "apt-get install -y graphviz" in out
+    assert (tmp_path / "g.dot").read_text(encoding="utf-8").startswith("digraph {")
+    assert not (tmp_path / "g.svg").exists()
+
+
+def test_module_entry_point_runs(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tinygrad_edu", "article"],
         capture_output=True,
         text=True,
         check=True,
+        cwd=tmp_path,
     )
     assert "loss = Loss(o3, y)" in done.stdout
+    assert (tmp_path / "article-graph.svg").exists()
 
 
 def test_train_default_is_micrograds_demo_and_reaches_100_percent(

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from . import nn
-from .data import article_dataset
+from .data import ARTICLE_FEATURES, article_dataset
 from .engine import Number, Value
 from .losses import half_squared_error
 
-__all__ = ["WEIGHTS", "SampleResult", "build_model", "format_report", "run"]
+__all__ = ["WEIGHTS", "SampleResult", "build_model", "format_report", "run", "run_sample"]
 
 WEIGHTS = (Fraction(1, 200), Fraction(-3000, 11_600_000), Fraction(1, 5800))
 
@@ -57,38 +57,49 @@ class SampleResult:
         return self.loss == 0
 
 
+def run_sample(model: nn.Sequential, index: int, exact: bool = True) -> tuple[Value, SampleResult]:
+    """Forward and backward of sample ``index`` (1, 2 or 3); returns the loss node and results.
+
+    The graph's nodes are labelled in the article's words (the inputs by feature, ``o2``,
+    ``o3``, ``y``, ``loss``) so that a drawing of it reads like the article.
+    """
+    inputs, labels = article_dataset()
+    if isinstance(index, bool) or index not in (1, 2, 3):
+        raise ValueError(f"the article has samples 1, 2 and 3, got {index!r}")
+    x, y = inputs[index - 1], labels[index - 1]
+    sample: list[Number] = list(x) if exact else [float(c) for c in x]
+    target = Value(y if exact else float(y), "y")
+    model.zero_grad()
+    (o3,) = model(sample)
+    loss = half_squared_error(o3, target)
+    loss.backward()
+    x1, x2, x3 = model.inputs  # X¹, X², X³: the inputs of L1, L2, L3
+    (x4,) = model.output  # X⁴ = o3: what goes into the Loss
+    for value, feature in zip(x1, ARTICLE_FEATURES, strict=True):
+        # L1 is the identity, o1 = x: drawn in L1's box, as in the article's picture of layers.
+        value.label, value.layer = feature, "L1"
+    x3[0].label, x4.label, loss.label = "o2", "o3", "loss"
+    weights = [p for name, p in model.named_parameters() if ".weight" in name]
+    result = SampleResult(
+        x=tuple(sample),
+        o1=_data(x2),
+        o2=x3[0].data,
+        o3=x4.data,
+        y=target.data,
+        loss=loss.data,
+        delta1=_grads(x1),
+        delta2=_grads(x2),
+        delta3=x3[0].grad,
+        delta4=x4.grad,
+        delta_weights=_grads(weights),
+    )
+    return loss, result
+
+
 def run(exact: bool = True) -> list[SampleResult]:
     """Forward and backward of the article's model on its three samples."""
     model = build_model(exact)
-    linear = model.layers[1]
-    assert isinstance(linear, nn.Linear)  # built just above: an invariant, not user input
-    inputs, labels = article_dataset()
-    results = []
-    for x, y in zip(inputs, labels, strict=True):
-        sample: list[Number] = list(x) if exact else [float(c) for c in x]
-        target: Number = y if exact else float(y)
-        model.zero_grad()
-        (o3,) = model(sample)
-        loss = half_squared_error(o3, target)
-        loss.backward()
-        x1, x2, x3 = model.inputs  # X¹, X², X³: the inputs of L1, L2, L3
-        (x4,) = model.output  # X⁴: what goes into the Loss
-        results.append(
-            SampleResult(
-                x=tuple(sample),
-                o1=_data(x2),
-                o2=x3[0].data,
-                o3=x4.data,
-                y=target,
-                loss=loss.data,
-                delta1=_grads(x1),
-                delta2=_grads(x2),
-                delta3=x3[0].grad,
-                delta4=x4.grad,
-                delta_weights=_grads(linear.weight[0]),
-            )
-        )
-    return results
+    return [run_sample(model, k, exact)[1] for k in (1, 2, 3)]
 
 
 def _data(values: Sequence[Value]) -> tuple[Number, ...]:

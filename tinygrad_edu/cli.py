@@ -1,7 +1,8 @@
 """Command line: ``python -m tinygrad_edu <command>``, also installed as ``tinygrad-edu``.
 
-Commands: ``article`` (the founding article's worked example, exact or ``--float``), ``train``
-(micrograd's moons demo by default), ``quickstart`` (a small expression and its δ).
+Commands: ``article`` (the founding article's worked example, exact or ``--float``, and the
+graph of one sample), ``graph`` (only that graph), ``train`` (micrograd's moons demo by
+default), ``quickstart`` (a small expression and its δ).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._files import atomic_write
 from .engine import Value, topological_order
 
 __all__ = ["main", "quickstart"]
@@ -47,6 +49,28 @@ def _article(args: argparse.Namespace) -> int:
 
     exact = not args.float
     print(format_report(run(exact), exact))
+    if args.output is not None:
+        _write_graph(args.sample, exact, args.output)
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    return _write_graph(args.sample, not args.float, args.output)
+
+
+def _write_graph(sample: int, exact: bool, output: str) -> int:
+    """Render the article's model on one sample, with every δ; DOT text if Graphviz is missing."""
+    from .article import build_model, run_sample
+    from .viz import GraphvizNotFound, render
+
+    loss, _ = run_sample(build_model(exact), sample, exact)
+    try:
+        path = render(loss, output)
+    except GraphvizNotFound as err:
+        dot = atomic_write(Path(output).with_suffix(".dot"), err.source.encode("utf-8"))
+        print(f"graph of sample {sample} not rendered: {err}\nits DOT source is in {dot}")
+        return 0
+    print(f"wrote the graph of sample {sample} with every δ to {path}")
     return 0
 
 
@@ -119,7 +143,21 @@ def _parser() -> argparse.ArgumentParser:
 
     article = commands.add_parser("article", help="the founding article's worked example")
     article.add_argument("--float", action="store_true", help="float64 instead of exact Fractions")
+    article.add_argument("--sample", type=int, choices=(1, 2, 3), default=3, help="drawn sample")
+    article.add_argument(
+        "-o",
+        "--output",
+        default="article-graph.svg",
+        help="where to draw the sample's graph (default article-graph.svg)",
+    )
+    article.add_argument("--no-graph", dest="output", action="store_const", const=None)
     article.set_defaults(run=_article)
+
+    graph = commands.add_parser("graph", help="draw the article's model with every δ")
+    graph.add_argument("--sample", type=int, choices=(1, 2, 3), default=3)
+    graph.add_argument("--float", action="store_true", help="float64 instead of exact Fractions")
+    graph.add_argument("-o", "--output", default="article-graph.svg", help=".svg, .png or .pdf")
+    graph.set_defaults(run=_graph)
 
     fit = commands.add_parser("train", help="train an MLP (default: micrograd's moons demo)")
     fit.add_argument("--dataset", choices=DATASETS, default="moons")
