@@ -1,37 +1,73 @@
-"""The fresh process of W3 (memory) and W4 (depth): one engine, one graph, one JSON line out.
+"""The fresh processes of the benchmark: one measurement each, reported as one JSON line.
 
-``python -m bench.child memory ENGINE NODES`` builds W1's chain of about NODES op nodes under
-tracemalloc and prints the bytes held after forward, after backward, after ``del`` (before any
-collection) and after ``gc.collect()``, with the process's resident-set growth (tracemalloc sees
-only Python's allocators, not PyTorch's C++ graph).
-
-``python -m bench.child depth ENGINE NODES`` builds W4's ``y ← y·a + b`` chain of NODES op nodes
-and back-propagates it, with the default recursion limit, and prints the seconds taken, or the
-exception raised and in which phase, with the peak of its resident set.
+- ``probe ENGINE``: import the engine and report its version (or why it does not import).
+- ``timing OUT REPEATS CHAIN_STEPS MOONS_POINTS ENGINE...``: W1 and W2 on those engines,
+  interleaved in this process, pickled to OUT. Only the engines measured are imported, so the
+  collector walks the heap a user of them would have (PyTorch's import alone adds ~150,000
+  tracked objects, which every full collection walks, slowing the other engines 2-3×).
+- ``memory ENGINE NODES``: W3, W1's chain of about NODES op nodes under tracemalloc: the bytes
+  held after forward, after backward, after ``del`` (before any collection) and after
+  ``gc.collect()``, with the resident-set growth (tracemalloc sees only Python's allocators, not
+  PyTorch's C++ graph).
+- ``depth ENGINE NODES``: W4, forward and backward of ``y ← y·a + b`` with NODES op nodes and
+  the default recursion limit: seconds, or the exception and its phase; and the peak memory.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
+import pickle
 import sys
 import tracemalloc
 from contextlib import nullcontext
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
 from bench.engines import load_engine, raised_recursion_limit
 from bench.isolated import peak_rss
-from bench.workloads import CHAIN_A, CHAIN_B, CHAIN_Y0, affine_chain, relu_chain
+from bench.workloads import (
+    CHAIN_A,
+    CHAIN_B,
+    CHAIN_Y0,
+    BenchError,
+    affine_chain,
+    relu_chain,
+    run_timing,
+)
 
-__all__ = ["depth", "main", "memory", "rss_bytes"]
+__all__ = ["depth", "main", "memory", "probe", "rss_bytes", "timing"]
 
 
 def rss_bytes() -> int:
     """This process's resident set size now (not its peak)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def probe(name: str) -> dict[str, Any]:
+    """Whether engine ``name`` imports, and its version."""
+    try:
+        return {"status": "ok", "version": load_engine(name).version()}
+    except ImportError as e:
+        return {"status": "ImportError", "message": str(e)}
+
+
+def timing(
+    out: Path, repeats: int, chain_steps: int, moons_points: int, names: list[str]
+) -> dict[str, Any]:
+    """W1 and W2 on ``names``, pickled to ``out`` (a `TimingRun`)."""
+    engines = [load_engine(name) for name in names]
+    try:
+        run = run_timing(engines, repeats, chain_steps, moons_points)
+    except BenchError as e:
+        return {"status": "BenchError", "message": str(e)}
+    with out.open("wb") as f:
+        pickle.dump(run, f)
+    return {"status": "ok"}
 
 
 def memory(name: str, nodes: int) -> dict[str, Any]:
@@ -87,12 +123,28 @@ def depth(name: str, nodes: int) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """Run one measurement and print it as one JSON line."""
-    if len(argv) != 3 or argv[0] not in ("memory", "depth"):
-        print("usage: python -m bench.child {memory|depth} ENGINE NODES", file=sys.stderr)
-        return 2
-    kind, name, nodes = argv[0], argv[1], int(argv[2])
-    report = memory(name, nodes) if kind == "memory" else depth(name, nodes)
+    """Run one measurement and print its report as one JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.child")
+    sub = parser.add_subparsers(dest="kind", required=True)
+    sub.add_parser("probe").add_argument("engine")
+    t = sub.add_parser("timing")
+    t.add_argument("out", type=Path)
+    for arg in ("repeats", "chain_steps", "moons_points"):
+        t.add_argument(arg, type=int)
+    t.add_argument("engines", nargs="+")
+    for kind in ("memory", "depth"):
+        p = sub.add_parser(kind)
+        p.add_argument("engine")
+        p.add_argument("nodes", type=int)
+    args = parser.parse_args(argv)
+    if args.kind == "probe":
+        report = probe(args.engine)
+    elif args.kind == "timing":
+        report = timing(args.out, args.repeats, args.chain_steps, args.moons_points, args.engines)
+    elif args.kind == "memory":
+        report = memory(args.engine, args.nodes)
+    else:
+        report = depth(args.engine, args.nodes)
     print(json.dumps(report), flush=True)
     return 0
 

@@ -3,8 +3,8 @@
 An adapter makes leaves, runs ``backward``, reads data and gradients, and builds micrograd's demo
 model (MLP 2-16-16-1, ReLU hidden, linear output) from given weights with that engine's own idioms:
 
-- ``tinygrad_edu``: ``Value`` and its ops, an MLP of ``dot`` nodes (one node per neuron and
-  ``total`` for sums), as the library's layers are written.
+- ``tinygrad_edu``: its own idioms: ``nn.MLP``, ``losses.hinge``, ``total`` for the L2 sum and
+  ``optim.SGD`` with the demo's schedule (as ``tinygrad_edu.train`` does).
 - ``micrograd``: Karpathy's ``micrograd.nn.MLP`` and the loss of his ``demo.ipynb``, line by line.
 - ``torch``: PyTorch with 0-d float64 tensors and the same scalar operations, in the same order,
   as micrograd (float64 so that losses agree to 1e-9, scalar ops so the graphs are the same size).
@@ -20,9 +20,10 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from bench.moons import Weights
+from bench.moons import Weights, learning_rate
 
 __all__ = ["ENGINE_NAMES", "Engine", "load_engine", "raised_recursion_limit"]
 
@@ -96,8 +97,9 @@ class Engine:
         """Reset the parameters' gradients."""
         model.zero_grad()
 
-    def sgd(self, model: Any, lr: float) -> None:
-        """p ← p - lr·δp for every parameter."""
+    def sgd(self, model: Any, step: int) -> None:
+        """p ← p - lr·δp for every parameter, lr the demo's rate of 0-based step ``step``."""
+        lr = learning_rate(step)
         for p in self.parameters(model):
             p.data -= lr * p.grad
 
@@ -107,9 +109,10 @@ class _TinygradEdu(Engine):
 
     def __init__(self) -> None:
         import tinygrad_edu
+        from tinygrad_edu import losses, nn, optim
         from tinygrad_edu.engine import topological_order
 
-        self.te = tinygrad_edu
+        self.te, self.losses, self.nn, self.optim = tinygrad_edu, losses, nn, optim
         self.topological_order = topological_order
 
     def leaf(self, x: float) -> Any:
@@ -119,35 +122,35 @@ class _TinygradEdu(Engine):
         return len(self.topological_order(root))
 
     def mlp(self, weights: Weights) -> Any:
-        return _LocalMLP(self.te, weights)
+        mlp = self.nn.MLP(len(weights[0][0][0]), [len(layer) for layer in weights], seed=0)
+        linears = [layer for layer in mlp.layers if isinstance(layer, self.nn.Linear)]
+        for linear, layer_weights in zip(linears, weights, strict=True):
+            biases = linear.bias or ()
+            for row, bias, (ws, b) in zip(linear.weight, biases, layer_weights, strict=True):
+                for w, value in zip(row, ws, strict=True):
+                    w.data = value
+                bias.data = b
+        return _Trainer(mlp, self.optim.SGD(mlp.parameters(), lr=learning_rate))
+
+    def parameters(self, model: Any) -> list[Any]:
+        return list(model.mlp.parameters())
 
     def loss(self, model: Any, points: Sequence[Sequence[float]], labels: Sequence[int]) -> Any:
-        total = self.te.total
-        scores = [model(point)[0] for point in points]
-        hinge = [(1 - y * score).relu() for y, score in zip(labels, scores, strict=True)]
+        scores = [model.mlp(point)[0] for point in points]
         params = self.parameters(model)
-        return total(hinge) * (1.0 / len(hinge)) + L2 * total(p * p for p in params)
+        return self.losses.hinge(scores, list(labels)) + L2 * self.te.total(p * p for p in params)
+
+    def zero_grad(self, model: Any) -> None:
+        model.optimizer.zero_grad()
+
+    def sgd(self, model: Any, step: int) -> None:
+        model.optimizer.step()  # its schedule is learning_rate, and it counts its steps
 
 
-class _LocalMLP:
-    """An MLP of ``dot`` neurons, used until ``tinygrad_edu.nn`` exists; layers return lists."""
-
-    def __init__(self, te: Any, weights: Weights) -> None:
-        self.te = te
-        self.layers = [[([te.Value(w) for w in ws], te.Value(b)) for ws, b in lr] for lr in weights]
-
-    def __call__(self, x: Sequence[Any]) -> list[Any]:
-        dot, last = self.te.dot, len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            pre = [dot(ws, x) + b for ws, b in layer]
-            x = pre if i == last else [v.relu() for v in pre]
-        return list(x)
-
-    def parameters(self) -> list[Any]:
-        return [p for layer in self.layers for ws, b in layer for p in (*ws, b)]
-
-    def zero_grad(self) -> None:
-        self.te.zero_grad(self.parameters())
+@dataclass
+class _Trainer:
+    mlp: Any
+    optimizer: Any
 
 
 class _Micrograd(Engine):
@@ -239,7 +242,8 @@ class _Torch(Engine):
         for p in self.parameters(model):
             p.grad = None
 
-    def sgd(self, model: Any, lr: float) -> None:
+    def sgd(self, model: Any, step: int) -> None:
+        lr = learning_rate(step)
         with self.torch.no_grad():
             for p in self.parameters(model):
                 p -= lr * p.grad

@@ -1,18 +1,21 @@
-"""W3 (memory) and W4 (depth), each measurement in a fresh ``bench.child`` process.
+"""Every measurement in a fresh ``bench.child`` process: W1 + W2 per set of engines, W3 and W4
+per engine and size.
 
-A fresh process per engine and size keeps one engine's heap, imports and garbage out of another's
-figures, and lets a crash, a RecursionError or a runaway graph be reported instead of ending the
-benchmark. Peak memory is the child's ``VmHWM`` (the high-water mark of its resident set, from
-``/proc``): the child reports its own at the end, and the parent polls it while waiting, so a
-crash or a timeout still leaves a (lower-bound) figure. ``ru_maxrss`` from ``wait4`` would not
-do: Linux carries the parent's peak over into a forked child, so every child would show at
-least the parent's few hundred MB (PyTorch imported).
+A fresh process keeps one engine's imports, heap and garbage out of another's figures (the
+collector's full passes walk every tracked object of the process), and lets a crash, a
+RecursionError or a runaway graph be reported instead of ending the benchmark.
+
+Peak memory is the child's ``VmHWM`` (the high-water mark of its resident set, in ``/proc``):
+the child reports its own at the end, and the parent polls it while waiting, so a crash or a
+timeout still leaves a (lower-bound) figure. ``ru_maxrss`` from ``wait4`` would not do: Linux
+carries the parent's peak over into a forked child.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -23,7 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROOT", "ChildOutcome", "peak_rss", "run_child", "run_depth", "run_memory"]
+from bench.workloads import BenchError, TimingRun
+
+__all__ = [
+    "ROOT",
+    "ChildOutcome",
+    "peak_rss",
+    "probe",
+    "run_child",
+    "run_depth",
+    "run_memory",
+    "run_timing",
+]
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: `python -m bench.child` from here
 
@@ -104,3 +118,33 @@ def run_depth(
     return {
         name: {n: run_child(["depth", name, str(n)], timeout) for n in sizes} for name in engines
     }
+
+
+def probe(name: str, timeout: float = 120.0) -> ChildOutcome:
+    """Whether engine ``name`` imports (report ``version``), tried in a fresh process."""
+    return run_child(["probe", name], timeout)
+
+
+def run_timing(
+    engines: Sequence[str],
+    repeats: int,
+    chain_steps: int,
+    moons_points: int,
+    timeout: float = 3600.0,
+) -> TimingRun:
+    """W1 and W2 on ``engines``, interleaved in one fresh process that imports only them.
+
+    Raises:
+        BenchError: the engines disagree, or the process failed.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "timing.pickle"
+        sizes = [str(n) for n in (repeats, chain_steps, moons_points)]
+        outcome = run_child(["timing", str(out), *sizes, *engines], timeout)
+        if outcome.status == "BenchError":
+            raise BenchError(outcome.report["message"])
+        if not outcome.ok:
+            raise BenchError(f"timing {list(engines)}: {outcome.status} {outcome.detail}")
+        with out.open("rb") as f:
+            run: TimingRun = pickle.load(f)  # written just now by our own child
+    return run

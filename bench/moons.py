@@ -12,7 +12,7 @@ import itertools
 import math
 import random
 
-__all__ = ["Weights", "init_weights", "make_moons"]
+__all__ = ["Weights", "init_weights", "learning_rate", "make_moons"]
 
 # layer → neuron → (input weights, bias), the layout of micrograd's MLP.
 Weights = list[list[tuple[list[float], float]]]
@@ -58,3 +58,8 @@ def init_weights(sizes: tuple[int, ...] = (2, 16, 16, 1), seed: int = 1337) -> W
         [([rng.uniform(-1.0, 1.0) for _ in range(n_in)], 0.0) for _ in range(n_out)]
         for n_in, n_out in itertools.pairwise(sizes)
     ]
+
+
+def learning_rate(step: int) -> float:
+    """The demo's SGD schedule: 1.0 - 0.9·k/100 at 0-based step k."""
+    return 1.0 - 0.9 * step / 100

@@ -34,6 +34,7 @@ __all__ = [
     "Free",
     "GcClock",
     "MoonsResult",
+    "TimingRun",
     "affine_chain",
     "free_graph",
     "median",
@@ -41,6 +42,7 @@ __all__ = [
     "rotated",
     "run_chain",
     "run_moons",
+    "run_timing",
 ]
 
 # y ← relu(a·y + b) tends to b / (1 - a) = 1: bounded, positive, so relu always passes.
@@ -238,7 +240,6 @@ def run_moons(
     models = {e.name: e.mlp(weights) for e in engines}
     results = {e.name: MoonsResult(e.name) for e in engines}
     for k in range(steps):
-        lr = 1.0 - 0.9 * k / 100  # the demo's schedule
         for engine in rotated(engines, k):
             res, model = results[engine.name], models[engine.name]
             settings = _gc_settings()
@@ -250,7 +251,7 @@ def run_moons(
                 engine.zero_grad(model)
                 engine.backward(loss)
                 t2 = perf_counter_ns()
-                engine.sgd(model, lr)
+                engine.sgd(model, k)
                 t3 = perf_counter_ns()
             res.forward_ns += [t1 - t0]
             res.backward_ns += [t2 - t1]
@@ -268,3 +269,29 @@ def run_moons(
     if diff > LOSS_TOLERANCE:
         raise BenchError(f"W2 losses differ across engines by {diff:.3g} > {LOSS_TOLERANCE}")
     return results, diff
+
+
+@dataclass
+class TimingRun:
+    """W1 and W2, measured together in one process."""
+
+    engines: list[str]
+    tracked_objects: int  # objects the collector tracked when measuring began (imports included)
+    chain: dict[str, ChainResult]
+    moons: dict[str, MoonsResult]
+    moons_diff: float
+
+
+def run_timing(
+    engines: Sequence[Engine], repeats: int, chain_steps: int, moons_points: int
+) -> TimingRun:
+    """W1 then W2 (``repeats`` steps) on ``engines`` in this process.
+
+    Raises:
+        BenchError: the engines disagree (see `run_chain` and `run_moons`).
+    """
+    gc.collect()
+    tracked = len(gc.get_objects())
+    chain = run_chain(engines, chain_steps, repeats)
+    moons, diff = run_moons(engines, moons_points, repeats)
+    return TimingRun([e.name for e in engines], tracked, chain, moons, diff)
