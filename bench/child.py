@@ -7,8 +7,8 @@
   tracked objects, which every full collection walks, slowing the other engines 2-3×).
 - ``memory ENGINE NODES``: W3, W1's chain of about NODES op nodes under tracemalloc: the bytes
   held after forward, after backward, after ``del`` (before any collection) and after
-  ``gc.collect()``, with the resident-set growth (tracemalloc sees only Python's allocators, not
-  PyTorch's C++ graph).
+  ``gc.collect()``; and the resident-set growth of the same chain built without tracemalloc
+  (which sees only Python's allocators, not PyTorch's C++ graph).
 - ``depth ENGINE NODES``: W4, forward and backward of ``y ← y·a + b`` with NODES op nodes and
   the default recursion limit: seconds, or the exception and its phase; and the peak memory.
 """
@@ -22,7 +22,6 @@ import os
 import pickle
 import sys
 import tracemalloc
-from contextlib import nullcontext
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -71,36 +70,39 @@ def timing(
 
 
 def memory(name: str, nodes: int) -> dict[str, Any]:
-    """W3: bytes held per op node by a live chain of ``3 * (nodes // 3)`` op nodes."""
+    """W3: bytes held per op node by a live chain of ``3 * (nodes // 3)`` op nodes.
+
+    Built twice: first for the resident-set growth without tracemalloc (whose own bookkeeping,
+    about a hundred bytes per block, would swell it), then under tracemalloc.
+    """
     engine = load_engine(name)
     steps = nodes // 3
     a, b, y0 = (engine.leaf(x) for x in (CHAIN_A, CHAIN_B, CHAIN_Y0))
-    deep = raised_recursion_limit(nodes + 1000) if engine.recursive_backward else nullcontext()
+    limit = nodes + 1000 if engine.recursive_backward else sys.getrecursionlimit()
+    report: dict[str, Any] = {"status": "ok", "nodes": 3 * steps}
+
     gc.collect()
-    tracemalloc.start()
-    base, rss0 = tracemalloc.get_traced_memory()[0], rss_bytes()
-    y = relu_chain(y0, a, b, steps)
-    forward, rss_forward = tracemalloc.get_traced_memory()[0] - base, rss_bytes() - rss0
-    with deep:
-        engine.backward(y)
-    backward, rss_backward = tracemalloc.get_traced_memory()[0] - base, rss_bytes() - rss0
-    box = [y]
-    del y
+    rss0 = rss_bytes()
+    box = [relu_chain(y0, a, b, steps)]
+    report["rss_forward"] = rss_bytes() - rss0
+    with raised_recursion_limit(limit):
+        engine.backward(box[0])
+    report["rss_backward"] = rss_bytes() - rss0
     box.clear()
-    after_del = tracemalloc.get_traced_memory()[0] - base
-    found = gc.collect()
-    after_gc = tracemalloc.get_traced_memory()[0] - base
-    return {
-        "status": "ok",
-        "nodes": 3 * steps,
-        "forward": forward,
-        "backward": backward,
-        "after_del": after_del,
-        "gc_found": found,
-        "after_gc": after_gc,
-        "rss_forward": rss_forward,
-        "rss_backward": rss_backward,
-    }
+    gc.collect()
+
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    box = [relu_chain(y0, a, b, steps)]
+    report["forward"] = tracemalloc.get_traced_memory()[0] - base
+    with raised_recursion_limit(limit):
+        engine.backward(box[0])
+    report["backward"] = tracemalloc.get_traced_memory()[0] - base
+    box.clear()  # the last reference: what reference counting frees goes now
+    report["after_del"] = tracemalloc.get_traced_memory()[0] - base
+    report["gc_found"] = gc.collect()
+    report["after_gc"] = tracemalloc.get_traced_memory()[0] - base
+    return report
 
 
 def depth(name: str, nodes: int) -> dict[str, Any]:

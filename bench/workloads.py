@@ -153,6 +153,10 @@ class ChainResult:
         """Median of ``samples`` divided by the number of op nodes."""
         return median(samples) / self.nodes
 
+    def total_ns(self) -> list[int]:
+        """Each repeat's forward + backward."""
+        return [f + b for f, b in zip(self.forward_ns, self.backward_ns, strict=True)]
+
 
 def run_chain(engines: Sequence[Engine], steps: int, repeats: int) -> dict[str, ChainResult]:
     """W1: build, back-propagate and free ``relu_chain`` with each engine, ``repeats`` times.
