@@ -91,8 +91,12 @@ def _pairs(name: str, pred: Samples, target: Samples) -> list[tuple[Operand, Ope
 
 def _reduce(terms: list[Value], reduction: str) -> Value:
     s = total(terms)
-    # Dividing by Fraction(n) keeps ints and Fractions exact and floats correctly rounded.
-    return s if reduction == "sum" else s / Fraction(len(terms))
+    if reduction == "sum":
+        return s
+    # Exact data is divided by Fraction(n) so that it stays exact (int / int would be a float);
+    # float data by the int n, so that δ = 1/n is a float too, not a Fraction that every
+    # float δ downstream would have to be mixed with (a quarter of a moons step's backward).
+    return s / (len(terms) if isinstance(s.data, float) else Fraction(len(terms)))
 
 
 def _elementwise(
