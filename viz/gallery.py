@@ -120,7 +120,7 @@ def pictures() -> list[Picture]:
             "operand is the product of the labels along the path, times the δ at the end.",
             neuron,
             {"edge_derivatives": True},
-            "render(o, 'neuron.svg', edge_derivatives=True)  # o = tanh(x1·w1 + x2·w2 + b)",
+            'render(o, "neuron.svg", edge_derivatives=True)  # o = tanh(x1·w1 + x2·w2 + b)',
         ),
         Picture(
             "moons-mlp",
@@ -129,7 +129,7 @@ def pictures() -> list[Picture]:
             "scalars, so each layer is drawn as one node with its count and Σ|δ|.",
             moons_mlp,
             {},
-            "render(objective, 'moons-mlp.svg')  # beyond max_nodes=500, layers collapse",
+            'render(objective, "moons-mlp.svg")  # beyond max_nodes=500, layers collapse',
         ),
         Picture(
             "highlight",
@@ -137,7 +137,7 @@ def pictures() -> list[Picture]:
             "highlight=a emphasises the paths from a up to the root: δa is the sum over them.",
             lambda: root,
             {"highlight": a},
-            "render(L, 'highlight.svg', highlight=a)",
+            'render(L, "highlight.svg", highlight=a)',
         ),
         Picture(
             "check-article",
@@ -146,7 +146,7 @@ def pictures() -> list[Picture]:
             "kink (o2 = 0), so the limits are one-sided and δ lies between them.",
             article_sample(3),
             {"check": True},
-            "render(loss, 'check-article.svg', check=True)",
+            'render(loss, "check-article.svg", check=True)',
         ),
         Picture(
             "check-mismatch",
@@ -155,7 +155,7 @@ def pictures() -> list[Picture]:
             "disagrees with the numeric limit.",
             wrong_rule,
             {"check": True},
-            "render(out, 'check-mismatch.svg', check=True)",
+            'render(out, "check-mismatch.svg", check=True)',
         ),
     ]
     return entries
@@ -175,7 +175,7 @@ def readme(entries: list[Picture]) -> str:
     ]
     for p in entries:
         lines += ["", f"## {p.title}", "", p.caption, "", f"![{p.title}]({p.name}.svg)", ""]
-        lines += ["```python", p.code, "```"]
+        lines += ["```sh" if p.code.startswith("python -m") else "```python", p.code, "```"]
     return "\n".join(lines) + "\n"
 
 
