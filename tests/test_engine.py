@@ -402,3 +402,52 @@ def test_total_and_dot_are_single_nodes_with_exact_delta() -> None:
 def test_dot_refuses_unequal_lengths() -> None:
     with pytest.raises(ValueError, match="equal length, got 2 and 1"):
         dot([Value(1.0), Value(2.0)], [Value(1.0)])
+
+
+# ---- review fixes: exact division by ints, huge exact numbers, mutated data --------------------
+
+
+def test_dividing_a_fraction_by_an_int_keeps_delta_exact() -> None:
+    x = Value(F(1, 3))
+    (x / 3).backward()
+    assert (x.grad, type(x.grad)) == (F(1, 3), Fraction)
+    y = Value(F(2, 5))
+    (y / Value(4)).backward()
+    assert y.grad == F(1, 4)
+    z = Value(1.0)
+    (z / 3).backward()
+    assert type(z.grad) is float  # float graphs stay all-float (no Fraction mixed in)
+
+
+def test_huge_exact_numbers_print_and_fail_with_the_right_error() -> None:
+    big = Value(10**5000)
+    assert "about 5000 digits" in repr(big)
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        big / 0
+    with pytest.raises(OverflowError, match="exp overflows"):
+        big.exp()
+    with pytest.raises(TypeError, match="backward"):
+        big.backward(True)  # type: ignore[arg-type]
+
+
+def test_backward_never_raises_even_if_data_changed_after_forward() -> None:
+    # Rules read data when backward runs; changing it in between gives meaningless δ (documented)
+    # but must not raise.
+    a, b = Value(6.0), Value(2.0)
+    q = a / b
+    lg = b.log()
+    p = b**0.5
+    b.data = 0.0
+    (q + lg).backward()
+    assert math.isinf(a.grad)
+    c, e = Value(2.0), Value(0.5)
+    r = c**e
+    c.data = -1.0
+    r.backward()
+    assert math.isnan(c.grad)
+    assert p.data == 2.0**0.5
+
+
+def test_repr_svg_is_none_without_graphviz(monkeypatch: Any, tmp_path: Any) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert Value(1.0)._repr_svg_() is None

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from fractions import Fraction
-from typing import NamedTuple, TypeAlias, Union, cast
+from typing import NamedTuple, TypeAlias, TypeGuard, Union, cast
 
 __all__ = [
     "Number",
@@ -26,7 +26,9 @@ __all__ = [
     "Value",
     "dot",
     "is_grad_enabled",
+    "is_number",
     "layer_scope",
+    "lift",
     "no_grad",
     "topological_order",
     "total",
@@ -82,16 +84,34 @@ def layer_scope(name: str) -> Iterator[None]:
         _RECORDING.reset(token)
 
 
-def _check_number(data: object) -> Number:
+def is_number(x: object) -> TypeGuard[Number]:
+    """Is ``x`` a number a Value can hold: an int, float or Fraction (a bool is not)?"""
     # bool is an int subclass, but Value(True) is almost always a mistake.
-    if isinstance(data, (int, float, Fraction)) and not isinstance(data, bool):
+    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
+
+
+def _check_number(data: object, what: str = "Value()") -> Number:
+    if is_number(data):
         return data
     raise TypeError(
-        f"Value() takes an int, float or fractions.Fraction, got {type(data).__name__}: {data!r}"
+        f"{what} takes an int, float or fractions.Fraction, got {type(data).__name__}: "
+        f"{_show(data)}"
     )
 
 
-def _lift(x: Operand) -> Value:
+def _show(x: object) -> str:
+    """``repr(x)``, abbreviated for exact numbers too long to print (Python refuses ints of more
+    than 4300 digits, and such Fractions arise from exact training)."""
+    if isinstance(x, Fraction):
+        return f"Fraction({_show(x.numerator)}, {_show(x.denominator)})"
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 3000:
+        return f"<int of about {int(x.bit_length() * 0.30103)} digits>"
+    text = repr(x)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def lift(x: Operand) -> Value:
+    """``x`` if it is a Value, else a new leaf holding the number ``x`` (TypeError otherwise)."""
     return x if isinstance(x, Value) else Value(x)
 
 
@@ -106,7 +126,10 @@ def _inv_or_inf(x: Number) -> Number:
 
 
 def _pow_or_inf(base: Number, exponent: Number) -> Number:
-    """base ** exponent where Python raises but IEEE 754 gives ±inf (0 ** -k, overflow)."""
+    """base ** exponent where Python raises but IEEE 754 gives ±inf (0 ** -k, overflow), and
+    nan where it is not real (Python would give a complex number)."""
+    if base < 0 and not _is_integer(exponent):
+        return _NAN
     try:
         return base**exponent
     except ZeroDivisionError:
@@ -165,6 +188,10 @@ class Value:
         op: (read-only) the operation that produced this node; ``""`` for a leaf.
         parents: the operands of ``op``, in order (``a + a`` has parents ``(a, a)``).
         layer: the name of the layer whose forward created this node (``""`` if none).
+
+    Derivative rules read ``data`` when backward runs, so change a node's data only after the
+    backward of its graph, as optimizers do (a change in between gives meaningless δ, though
+    backward still never raises).
     """
 
     # Six slots and no __dict__: scalar graphs are millions of small objects.
@@ -205,7 +232,7 @@ class Value:
 
     def __add__(self, other: Operand) -> Value:
         """``self + other``."""
-        other = _lift(other)
+        other = lift(other)
         return _result(self.data + other.data, (self, other), Value._d_add)
 
     @staticmethod
@@ -215,7 +242,7 @@ class Value:
 
     def __sub__(self, other: Operand) -> Value:
         """``self - other``."""
-        other = _lift(other)
+        other = lift(other)
         return _result(self.data - other.data, (self, other), Value._d_sub)
 
     @staticmethod
@@ -225,7 +252,7 @@ class Value:
 
     def __mul__(self, other: Operand) -> Value:
         """``self * other``."""
-        other = _lift(other)
+        other = lift(other)
         return _result(self.data * other.data, (self, other), Value._d_mul)
 
     @staticmethod
@@ -236,16 +263,23 @@ class Value:
 
     def __truediv__(self, other: Operand) -> Value:
         """``self / other``. Raises ZeroDivisionError when ``other`` is 0."""
-        other = _lift(other)
+        other = lift(other)
         if other.data == 0:
-            raise ZeroDivisionError(f"division by zero: {self.data!r} / {other.data!r}")
+            raise ZeroDivisionError(f"division by zero: {_show(self.data)} / {_show(other.data)}")
         return _result(self.data / other.data, (self, other), Value._d_truediv)
 
     @staticmethod
     @_named("/")
     def _d_truediv(out: Value) -> tuple[Number, ...]:
         b = out.parents[1].data
-        return (1 / b, -out.data / b)  # ∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = -(a/b)/b
+        # ∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = -(a/b)/b. An exact quotient keeps an exact δ, even for
+        # an int divisor (Fraction(1, 3), not 0.333...); a float quotient a float δ.
+        inv: Number
+        if isinstance(out.data, float) or isinstance(b, float):
+            inv = _inv_or_inf(b)
+        else:
+            inv = Fraction(1, b) if b != 0 else _INF
+        return (inv, -out.data * inv)
 
     def __pow__(self, other: Operand) -> Value:
         """``self ** other``, for a number or a Value exponent.
@@ -255,21 +289,21 @@ class Value:
         Like PyTorch, the exponent's δ is out·ln(base), nan for a negative base and 0 for a zero
         base (with a non-negative exponent); the base's δ is inf where base**(exponent-1) is.
         """
-        other = _lift(other)
+        other = lift(other)
         base, exponent = self.data, other.data
         if base < 0 and not _is_integer(exponent) and math.isfinite(exponent):
             raise ValueError(
                 f"** is not real for a negative base to a non-integer power: "
-                f"{base!r} ** {exponent!r}; use an integer exponent or a base >= 0"
+                f"{_show(base)} ** {_show(exponent)}; use an integer exponent or a base >= 0"
             )
         if base == 0 and exponent < 0:
             raise ZeroDivisionError(
-                f"0 cannot be raised to a negative power: {base!r} ** {exponent!r}"
+                f"0 cannot be raised to a negative power: {_show(base)} ** {_show(exponent)}"
             )
         try:
             data = base**exponent
         except OverflowError:
-            raise OverflowError(f"** overflows float: {base!r} ** {exponent!r}") from None
+            raise OverflowError(f"** overflows float: {_show(base)} ** {_show(exponent)}") from None
         return _result(data, (self, other), Value._d_pow)
 
     @staticmethod
@@ -297,23 +331,23 @@ class Value:
     # Reflected forms: `2 * v`, `1 - v`, `2 / v`, `2 ** v` wrap the number, then apply the op.
     def __radd__(self, other: Operand) -> Value:
         """``other + self``."""
-        return _lift(other) + self
+        return lift(other) + self
 
     def __rsub__(self, other: Operand) -> Value:
         """``other - self``."""
-        return _lift(other) - self
+        return lift(other) - self
 
     def __rmul__(self, other: Operand) -> Value:
         """``other * self``."""
-        return _lift(other) * self
+        return lift(other) * self
 
     def __rtruediv__(self, other: Operand) -> Value:
         """``other / self``."""
-        return _lift(other) / self
+        return lift(other) / self
 
     def __rpow__(self, other: Operand) -> Value:
         """``other ** self``."""
-        return _lift(other) ** self
+        return lift(other) ** self
 
     # ---- piecewise-linear ops (exact on Fractions) --------------------------------------------
 
@@ -344,7 +378,7 @@ class Value:
 
     def maximum(self, other: Operand) -> Value:
         """The larger of self and other. On a tie δ is split half and half, as in PyTorch."""
-        other = _lift(other)
+        other = lift(other)
         a, b = self.data, other.data
         data: Number = a if a > b else b if b > a else a if a == b else _NAN
         return _result(data, (self, other), Value._d_maximum)
@@ -357,7 +391,7 @@ class Value:
 
     def minimum(self, other: Operand) -> Value:
         """The smaller of self and other. On a tie δ is split half and half, as in PyTorch."""
-        other = _lift(other)
+        other = lift(other)
         a, b = self.data, other.data
         data: Number = a if a < b else b if b < a else a if a == b else _NAN
         return _result(data, (self, other), Value._d_minimum)
@@ -400,7 +434,7 @@ class Value:
             data = math.exp(self.data)
         except OverflowError:
             raise OverflowError(
-                f"exp overflows float for x = {self.data!r} (exp accepts x <= 709.78)"
+                f"exp overflows float for x = {_show(self.data)} (exp accepts x <= 709.78)"
             ) from None
         return _result(data, (self,), Value._d_exp)
 
@@ -413,19 +447,21 @@ class Value:
         """Natural logarithm. Raises ValueError for x <= 0."""
         x = self.data
         if x <= 0:
-            raise ValueError(f"log is undefined for x <= 0: got x = {x!r}; log accepts x > 0")
+            raise ValueError(f"log is undefined for x <= 0: got x = {_show(x)}; log accepts x > 0")
         return _result(math.log(x), (self,), Value._d_log)
 
     @staticmethod
     @_named("log")
     def _d_log(out: Value) -> tuple[Number, ...]:
-        return (1 / out.parents[0].data,)
+        return (_inv_or_inf(out.parents[0].data),)
 
     def sqrt(self) -> Value:
         """Square root. Raises ValueError for x < 0; δ at 0 is inf, as in PyTorch."""
         x = self.data
         if x < 0:
-            raise ValueError(f"sqrt is undefined for x < 0: got x = {x!r}; sqrt accepts x >= 0")
+            raise ValueError(
+                f"sqrt is undefined for x < 0: got x = {_show(x)}; sqrt accepts x >= 0"
+            )
         return _result(math.sqrt(x), (self,), Value._d_sqrt)
 
     @staticmethod
@@ -471,7 +507,7 @@ class Value:
         PyTorch. Every non-leaf node is reset first, so after any call each intermediate node
         holds its δ for that call. Sums over all paths (fan-out, ``a * a``, diamonds).
         """
-        gradient = _check_number(gradient)
+        gradient = _check_number(gradient, "backward(gradient=...)")
         order = topological_order(self)
         for node in order:
             if node._rule is not None:
@@ -486,20 +522,23 @@ class Value:
                 for parent, d in zip(node.parents, rule(node)):  # noqa: B905
                     parent.grad += d * g
 
-    def _repr_svg_(self) -> str:
-        """This Value's graph as SVG, for Jupyter (needs Graphviz's ``dot``)."""
-        from .viz import _repr_svg  # lazy: viz imports graphviz, and check, which imports engine
+    def _repr_svg_(self) -> str | None:
+        """This Value's graph as SVG, for Jupyter; None (plain repr) without Graphviz's ``dot``."""
+        from .viz import GraphvizNotFound, _repr_svg  # lazy: viz imports graphviz and check
 
-        return _repr_svg(self)
+        try:
+            return _repr_svg(self)
+        except GraphvizNotFound:
+            return None
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
-        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+        return f"Value(data={_show(self.data)}, grad={_show(self.grad)}{label})"
 
 
 def total(values: Iterable[Operand]) -> Value:
     """Σ values as one node (a leaf 0 for no values): fewer nodes than a chain of ``+``."""
-    terms = tuple(_lift(v) for v in values)
+    terms = tuple(lift(v) for v in values)
     if not terms:
         return Value(0)
     data: Number = 0
@@ -530,7 +569,7 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
     parents: list[Value] = []
     data: Number = 0
     for w, x in zip(weights, inputs, strict=True):
-        wv, xv = _lift(w), _lift(x)
+        wv, xv = lift(w), lift(x)
         data += wv.data * xv.data
         parents += (wv, xv)
     return _result(data, tuple(parents), _d_dot)
