@@ -6,13 +6,21 @@ import math
 import operator
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, dot, engine, layer_scope, total
-from tinygrad_edu.check import _REPLAY, graph_numeric_grad, numeric_grad
+from tinygrad_edu import Value, check, dot, engine, layer_scope, total
+from tinygrad_edu.check import (
+    _REPLAY,
+    GradcheckRow,
+    _graph_rows,
+    gradcheck,
+    graph_numeric_grad,
+    numeric_grad,
+)
 from tinygrad_edu.engine import topological_order
 
 from .graphs import programs
@@ -158,3 +166,23 @@ def test_a_domain_error_at_the_moved_point_propagates() -> None:
     with pytest.raises(ValueError, match="sqrt is undefined for x < 0"):
         graph_numeric_grad(out)
     assert math.isinf(float(out.local_grads()[0]))
+
+
+def test_gradcheck_and_the_viz_overlay_share_one_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    verdicts: list[GradcheckRow] = []
+    shared = check._row
+
+    def spy(*args: Any) -> GradcheckRow:
+        verdicts.append(shared(*args))
+        return verdicts[-1]
+
+    monkeypatch.setattr(check, "_row", spy)
+    x, y = Value(0.0, "x"), Value(1.5, "y")
+    out = x.relu() * y + y.tanh()
+    out.backward()
+    overlay = _graph_rows(out, [x, y])
+    assert verdicts == list(overlay)
+    report = gradcheck(lambda a, b: a.relu() * b + b.tanh(), [0.0, 1.5])
+    assert verdicts == list(overlay) + list(report.rows)
+    assert report.rows == overlay  # same numbers, same verdicts, the kink in x included
+    assert overlay[0].kink == pytest.approx((0.0, 1.5))

@@ -72,10 +72,7 @@ def numeric_grad(f: Function, xs: Sequence[Number], eps: float = DEFAULT_EPS) ->
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps!r}")
     point = _point(xs)
-    return [
-        (_shifted(f, point, i, eps) - _shifted(f, point, i, -eps)) / (2 * eps)
-        for i in range(len(point))
-    ]
+    return [_central(f, point, i, eps) for i in range(len(point))]
 
 
 @dataclass(frozen=True)
@@ -160,23 +157,46 @@ def gradcheck(
     out = f(*leaves)
     if isinstance(out, Value):
         out.backward()
-    numeric = numeric_grad(f, point, eps)
     base = _evaluate(f, point)
-    rows = []
-    for i, leaf in enumerate(leaves):
-        analytic, central = float(leaf.grad), numeric[i]
-        kink = _kink(f, point, i, eps, base, atol, rtol)
-        if kink is None:
-            ok = _close(analytic, central, atol, rtol)
-        else:
-            low, high = sorted(kink)
-            tol = atol + rtol * max(abs(low), abs(high))
-            ok = low - tol <= analytic <= high + tol
-        rows.append(GradcheckRow(i, analytic, central, abs(analytic - central), ok, kink))
+    rows = [
+        _row(i, float(leaf.grad), *_limits(f, point, i, eps, base, atol, rtol), atol, rtol)
+        for i, leaf in enumerate(leaves)
+    ]
     report = GradcheckReport(tuple(rows))
     if not report.ok:
         raise GradcheckError(report)
     return report
+
+
+def _central(f: Function, xs: list[float], i: int, h: float) -> float:
+    """The central difference of ``f`` in input ``i`` at ``xs``."""
+    return (_shifted(f, xs, i, h) - _shifted(f, xs, i, -h)) / (2 * h)
+
+
+def _limits(
+    f: Function, xs: list[float], i: int, eps: float, base: float, atol: float, rtol: float
+) -> tuple[float, tuple[float, float] | None]:
+    """The central difference of ``f`` in input ``i`` at ``xs``, and its kink if it has one
+    (see `_kink`); ``base`` is ``f`` at ``xs``."""
+    return _central(f, xs, i, eps), _kink(f, xs, i, eps, base, atol, rtol)
+
+
+def _row(
+    i: int,
+    analytic: float,
+    central: float,
+    kink: tuple[float, float] | None,
+    atol: float,
+    rtol: float,
+) -> GradcheckRow:
+    """The verdict on the δ ``analytic`` of input ``i``, given its limits (`_limits`)."""
+    if kink is None:
+        ok = _close(analytic, central, atol, rtol)
+    else:  # any δ between the one-sided limits, with the same tolerance at either end
+        low, high = sorted(kink)
+        tol = atol + rtol * max(abs(low), abs(high))
+        ok = low - tol <= analytic <= high + tol
+    return GradcheckRow(i, analytic, central, abs(analytic - central), ok, kink)
 
 
 def _kink(
@@ -312,21 +332,13 @@ def _graph_rows(root: Value, leaves: Sequence[Value]) -> tuple[GradcheckRow, ...
     matches, as the engine reports an undefined derivative.
     """
     f, point = _graph_point(root, leaves)
-    xs, h = _point(point), DEFAULT_EPS
+    xs = _point(point)
     base = _evaluate(f, xs)
     rows = []
     for i, leaf in enumerate(leaves):
-        analytic = float(leaf.grad)
         try:
-            central = (_shifted(f, xs, i, h) - _shifted(f, xs, i, -h)) / (2 * h)
-            kink = _kink(f, xs, i, h, base, DEFAULT_ATOL, DEFAULT_RTOL)
+            limits = _limits(f, xs, i, DEFAULT_EPS, base, DEFAULT_ATOL, DEFAULT_RTOL)
         except (ArithmeticError, ValueError):
-            central, kink = math.nan, None
-        if kink is None:
-            ok = _close(analytic, central, DEFAULT_ATOL, DEFAULT_RTOL)
-        else:
-            low, high = sorted(kink)
-            tol = DEFAULT_ATOL + DEFAULT_RTOL * max(abs(low), abs(high))
-            ok = low - tol <= analytic <= high + tol
-        rows.append(GradcheckRow(i, analytic, central, abs(analytic - central), ok, kink))
+            limits = (math.nan, None)
+        rows.append(_row(i, float(leaf.grad), *limits, DEFAULT_ATOL, DEFAULT_RTOL))
     return tuple(rows)
