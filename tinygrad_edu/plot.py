@@ -1,7 +1,8 @@
 """Training pictures as SVG: the loss curve and a 2-D decision boundary (needs matplotlib).
 
 matplotlib is optional (``pip install 'tinygrad_edu[plot]'``); without it `require_matplotlib`
-raises an ImportError that says how to get it.
+raises an ImportError that says how to get it. Figures are made without pyplot, so plotting
+never changes the user's matplotlib backend or open figures.
 """
 
 from __future__ import annotations
@@ -24,28 +25,27 @@ MISSING_MATPLOTLIB = (
 
 
 def require_matplotlib() -> Any:
-    """matplotlib.pyplot on the non-interactive SVG backend; ImportError says how to install."""
+    """matplotlib's Figure class; ImportError says how to install matplotlib.
+
+    Figures are drawn without pyplot, so the user's matplotlib backend is left as it was.
+    """
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError as err:
         raise ImportError(MISSING_MATPLOTLIB) from err
-    matplotlib.use("svg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure
 
 
 def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
-    figure.clf()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")  # Figure uses its own SVG canvas
     return atomic_write(path, buffer.getvalue())
 
 
 def loss_curve(history: History, path: str | os.PathLike[str]) -> Path:
     """Plot loss and accuracy per step to an SVG file; returns its path."""
-    plt = require_matplotlib()
-    figure, left = plt.subplots(figsize=(6, 3.5))
+    figure = require_matplotlib()(figsize=(6, 3.5))
+    left = figure.subplots()
     steps = range(1, len(history.loss) + 1)
     left.plot(steps, history.loss, color="tab:blue")
     left.set_xlabel("step")
@@ -54,10 +54,7 @@ def loss_curve(history: History, path: str | os.PathLike[str]) -> Path:
     right.plot(steps, history.accuracy, color="tab:orange")
     right.set_ylabel("training accuracy", color="tab:orange")
     right.set_ylim(0, 1.05)
-    try:
-        return _save(figure, path)
-    finally:
-        plt.close(figure)
+    return _save(figure, path)
 
 
 def decision_boundary(
@@ -72,7 +69,7 @@ def decision_boundary(
     """Shade the model's predicted class over the plane of 2-D ``inputs``; returns the path."""
     if any(len(x) != 2 for x in inputs):
         raise ValueError("a decision boundary needs 2-D inputs")
-    plt = require_matplotlib()
+    make_figure = require_matplotlib()
     xs = [p[0] for p in inputs]
     ys = [p[1] for p in inputs]
     pad = 0.25
@@ -83,12 +80,10 @@ def decision_boundary(
     grid = [[x, y] for y in gy for x in gx]
     classes = predict(model, grid, loss)
     z = [classes[j * resolution : (j + 1) * resolution] for j in range(resolution)]
-    figure, axes = plt.subplots(figsize=(5, 5))
+    figure = make_figure(figsize=(5, 5))
+    axes = figure.subplots()
     axes.contourf(gx, gy, z, alpha=0.35, cmap="coolwarm")
     axes.scatter(xs, ys, c=list(labels), s=18, cmap="coolwarm", edgecolors="k", linewidths=0.4)
     axes.set_xlim(x0, x1)
     axes.set_ylim(y0, y1)
-    try:
-        return _save(figure, path)
-    finally:
-        plt.close(figure)
+    return _save(figure, path)
