@@ -75,6 +75,7 @@ def test_train_default_is_micrograds_demo_and_reaches_100_percent(
     plots = tmp_path / "plots"
     assert main(["train", "--no-progress", "--save", str(saved), "--plots", str(plots)]) == 0
     out = capsys.readouterr().out
+    assert "after 100 steps: loss" in out
     assert "training accuracy 100% (100 points)" in out
     assert saved.exists()
     for name in ("loss.svg", "boundary.svg"):
@@ -84,29 +85,58 @@ def test_train_default_is_micrograds_demo_and_reaches_100_percent(
 def test_train_without_matplotlib_says_how_to_get_plots(
     tmp_path: Path, capsys: Any, monkeypatch: Any
 ) -> None:
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    for name in ("matplotlib", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, name, None)  # import -> ImportError
     with pytest.raises(ImportError, match=r"pip install 'tinygrad_edu\[plot\]'"):
         plot.require_matplotlib()
-    args = ["train", "--no-progress", "--steps", "2", "--n", "10", "--plots", str(tmp_path)]
-    assert main(args) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--no-progress", "--steps", "2", "--n", "10"]) == 0  # default plots
     assert "pip install 'tinygrad_edu[plot]'" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []
 
 
 def test_train_spiral_uses_cross_entropy(capsys: Any) -> None:
     args = ["train", "--dataset", "spiral", "--n", "30", "--steps", "3", "--no-progress"]
+    args += ["--no-plots"]
     assert main([*args, "--optimizer", "adam", "--lr", "0.05"]) == 0
-    assert "final loss" in capsys.readouterr().out
+    assert "(30 points)" in capsys.readouterr().out
     assert main([*args, "--loss", "hinge"]) == 2
     assert "is for two classes" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["train", "--sizes", "16,x"], ["train", "--sizes", "0"], ["train", "--dataset", "mnist"], []],
+    [
+        ["train", "--sizes", "16,x"],
+        ["train", "--sizes", "0"],
+        ["train", "--dataset", "mnist"],
+        ["train", "--lr", "-1"],
+        ["train", "--lr", "nan"],
+        ["train", "--steps", "0"],
+        ["train", "--n", "1"],
+        ["train", "--noise", "-1"],
+        ["train", "--alpha", "-1"],
+        ["graph", "-o", "g.txt"],
+        ["article", "--kink", "left"],
+        [],
+    ],
 )
 def test_bad_arguments_exit_with_usage(argv: list[str], capsys: Any) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_an_error_not_a_traceback(tmp_path: Path, capsys: Any) -> None:
+    missing = tmp_path / "no such folder" / "g.svg"
+    assert main(["graph", "-o", str(missing)]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not missing.parent.exists()
+
+
+def test_article_kink_option_shows_the_articles_branch_derivative(capsys: Any) -> None:
+    assert main(["article", "--kink", "article", "--no-graph"]) == 0
+    out = capsys.readouterr().out
+    assert "L3'(0) = 1" in out
+    assert "δ3 = δ4 · L3'(o2) = -1" in out

@@ -8,9 +8,11 @@ default), ``quickstart`` (a small expression and its δ).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ._files import atomic_write
 from .engine import Value, topological_order
@@ -48,30 +50,51 @@ def _article(args: argparse.Namespace) -> int:
     from .article import format_report, run
 
     exact = not args.float
-    print(format_report(run(exact), exact))
+    print(format_report(run(exact, args.kink), exact, args.kink))
     if args.output is not None:
-        _write_graph(args.sample, exact, args.output)
+        _write_graph(args)
     return 0
 
 
-def _graph(args: argparse.Namespace) -> int:
-    return _write_graph(args.sample, not args.float, args.output)
-
-
-def _write_graph(sample: int, exact: bool, output: str) -> int:
+def _write_graph(args: argparse.Namespace) -> int:
     """Render the article's model on one sample, with every δ; DOT text if Graphviz is missing."""
     from .article import build_model, run_sample
     from .viz import GraphvizNotFound, render
 
-    loss, _ = run_sample(build_model(exact), sample, exact)
+    exact = not args.float
+    loss, _ = run_sample(build_model(exact, args.kink), args.sample, exact)
     try:
-        path = render(loss, output)
+        path = render(loss, args.output)
     except GraphvizNotFound as err:
-        dot = atomic_write(Path(output).with_suffix(".dot"), err.source.encode("utf-8"))
-        print(f"graph of sample {sample} not rendered: {err}\nits DOT source is in {dot}")
+        dot = atomic_write(Path(args.output).with_suffix(".dot"), err.source.encode("utf-8"))
+        print(f"graph of sample {args.sample} not rendered: {err}\nits DOT source is in {dot}")
         return 0
-    print(f"wrote the graph of sample {sample} with every δ to {path}")
+    print(f"wrote the graph of sample {args.sample} with every δ to {path}")
     return 0
+
+
+def _checked(kind: type, test: Callable[[Any], bool], accepted: str) -> Callable[[str], Any]:
+    """An argparse type: ``kind(text)`` that passes ``test``, else a usage error naming it."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive = _checked(float, lambda x: math.isfinite(x) and x > 0, "a number > 0")
+non_negative = _checked(float, lambda x: math.isfinite(x) and x >= 0, "a number >= 0")
+at_least_one = _checked(int, lambda n: n >= 1, "an integer >= 1")
+at_least_three = _checked(int, lambda n: n >= 3, "an integer >= 3")
+graph_file = _checked(
+    str, lambda t: Path(t).suffix.lower() in (".svg", ".png", ".pdf"), "a .svg, .png or .pdf file"
+)
 
 
 def _sizes(text: str) -> list[int]:
@@ -93,17 +116,13 @@ def _train(args: argparse.Namespace) -> int:
         inputs, labels = data.make_moons(args.n, args.noise, seed=args.data_seed)
     elif args.dataset == "circles":
         inputs, labels = data.make_circles(args.n, args.noise, seed=args.data_seed)
-    else:
-        inputs, labels = data.make_spiral(args.n // 3 or 1, 3, args.noise, seed=args.data_seed)
+    else:  # three arms of n // 3 points
+        inputs, labels = data.make_spiral(args.n // 3, 3, args.noise, seed=args.data_seed)
     classes = max(labels) + 1
     loss = args.loss or ("cross_entropy" if classes > 2 else "hinge")
-    outputs = classes if loss == "cross_entropy" else 1
     if loss != "cross_entropy" and classes > 2:
-        print(
-            f"error: loss {loss!r} is for two classes; {args.dataset} has {classes}",
-            file=sys.stderr,
-        )
-        return 2
+        raise ValueError(f"loss {loss!r} is for two classes; {args.dataset} has {classes}")
+    outputs = classes if loss == "cross_entropy" else 1
     model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=args.seed)
     history = train.train(
         model,
@@ -116,64 +135,80 @@ def _train(args: argparse.Namespace) -> int:
         weight_decay=args.alpha,
         progress=not args.no_progress,
     )
-    final = train.accuracy(train.predict(model, inputs, loss), labels)
     print(
-        f"final loss {history.loss[-1]:.6f}, training accuracy {final:.0%} ({len(inputs)} points)"
+        f"after {args.steps} steps: loss {history.final_loss:.6f}, "
+        f"training accuracy {history.final_accuracy:.0%} ({len(inputs)} points)"
     )
     if args.save:
         print(f"saved parameters to {checkpoint.save(model, args.save)}")
-    if args.plots:
-        try:
-            folder = Path(args.plots)
-            folder.mkdir(parents=True, exist_ok=True)
-            curve = plot.loss_curve(history, folder / "loss.svg")
-            boundary = plot.decision_boundary(
-                model, inputs, labels, folder / "boundary.svg", loss=loss
-            )
-        except ImportError as err:
-            print(f"no plots: {err}")
-        else:
-            print(f"wrote {curve} and {boundary}")
+    if args.plots is None:
+        return 0
+    try:
+        plot.require_matplotlib()
+    except ImportError as err:
+        print(f"no plots: {err}")
+        return 0
+    folder = Path(args.plots)
+    folder.mkdir(parents=True, exist_ok=True)
+    curve = plot.loss_curve(history, folder / "loss.svg")
+    boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
+    print(f"wrote the loss curve to {curve} and the decision boundary to {boundary}")
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinygrad-edu", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tinygrad-edu",
+        description="tinygrad_edu: the founding article's example, its graphs, and training.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     article = commands.add_parser("article", help="the founding article's worked example")
-    article.add_argument("--float", action="store_true", help="float64 instead of exact Fractions")
-    article.add_argument("--sample", type=int, choices=(1, 2, 3), default=3, help="drawn sample")
-    article.add_argument(
-        "-o",
-        "--output",
-        default="article-graph.svg",
-        help="where to draw the sample's graph (default article-graph.svg)",
-    )
-    article.add_argument("--no-graph", dest="output", action="store_const", const=None)
-    article.set_defaults(run=_article)
-
     graph = commands.add_parser("graph", help="draw the article's model with every δ")
-    graph.add_argument("--sample", type=int, choices=(1, 2, 3), default=3)
-    graph.add_argument("--float", action="store_true", help="float64 instead of exact Fractions")
-    graph.add_argument("-o", "--output", default="article-graph.svg", help=".svg, .png or .pdf")
-    graph.set_defaults(run=_graph)
+    for sub in (article, graph):
+        sub.add_argument("--float", action="store_true", help="float64, not exact Fractions")
+        sub.add_argument("--sample", type=int, choices=(1, 2, 3), default=3, help="drawn sample")
+        sub.add_argument(
+            "--kink",
+            choices=("pytorch", "article"),
+            default="pytorch",
+            help="L3's derivative at 0: PyTorch's relu'(0) = 0 (default) or the article's "
+            "branch 'X if X >= 0', 1",
+        )
+        sub.add_argument(
+            "-o",
+            "--output",
+            type=graph_file,
+            default="article-graph.svg",
+            help="the graph's file, .svg, .png or .pdf (default article-graph.svg)",
+        )
+    article.add_argument(
+        "--no-graph", dest="output", action="store_const", const=None, help="draw no graph"
+    )
+    article.set_defaults(run=_article)
+    graph.set_defaults(run=_write_graph)
 
     fit = commands.add_parser("train", help="train an MLP (default: micrograd's moons demo)")
     fit.add_argument("--dataset", choices=DATASETS, default="moons")
-    fit.add_argument("--n", type=int, default=100, help="number of points (default 100)")
-    fit.add_argument("--noise", type=float, default=0.1, help="data noise (default 0.1)")
+    fit.add_argument("--n", type=at_least_three, default=100, help="points (default 100)")
+    fit.add_argument("--noise", type=non_negative, default=0.1, help="data noise (default 0.1)")
     fit.add_argument("--data-seed", type=int, default=0, help="seed of the data (default 0)")
     fit.add_argument("--sizes", type=_sizes, default=[16, 16], help="hidden sizes (default 16,16)")
     fit.add_argument("--activation", choices=("relu", "tanh", "sigmoid"), default="relu")
     fit.add_argument("--loss", choices=("hinge", "bce", "cross_entropy"), default=None)
     fit.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    fit.add_argument("--lr", type=float, default=None, help="default: 1.0 - 0.9 k/steps (SGD)")
-    fit.add_argument("--steps", type=int, default=100)
-    fit.add_argument("--alpha", type=float, default=1e-4, help="L2 weight (default 1e-4)")
+    fit.add_argument("--lr", type=positive, default=None, help="default: 1.0 - 0.9 k/steps (SGD)")
+    fit.add_argument("--steps", type=at_least_one, default=100, help="(default 100)")
+    fit.add_argument("--alpha", type=non_negative, default=1e-4, help="L2 weight (default 1e-4)")
     fit.add_argument("--seed", type=int, default=1, help="seed of the weights (default 1)")
     fit.add_argument("--save", metavar="PATH", help="save the trained parameters (JSON)")
-    fit.add_argument("--plots", metavar="DIR", help="write loss.svg and boundary.svg there")
+    fit.add_argument(
+        "--plots",
+        metavar="DIR",
+        default="train-plots",
+        help="where loss.svg and boundary.svg go, with matplotlib (default train-plots)",
+    )
+    fit.add_argument("--no-plots", dest="plots", action="store_const", const=None)
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     fit.set_defaults(run=_train)
 
@@ -183,7 +218,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
-    status: int = args.run(args)
+    """Run the command line; returns the exit status (2 for bad arguments or files)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except (ValueError, OSError) as err:  # bad input the argument types could not see
+        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
+        return 2
     return status

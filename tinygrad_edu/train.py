@@ -7,6 +7,7 @@ loop: forward, Loss, backward (δ for every parameter), then a step against δ.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -15,17 +16,19 @@ from tqdm import tqdm
 from . import losses, nn, optim
 from .engine import Value, no_grad, total
 
-__all__ = ["LOSSES", "History", "accuracy", "predict", "train"]
+__all__ = ["LOSSES", "History", "accuracy", "objective", "predict", "train"]
 
 LOSSES = ("hinge", "bce", "cross_entropy")
 
 
 @dataclass
 class History:
-    """Loss and training accuracy after each step."""
+    """Loss and training accuracy at each step (before its update), then after the last one."""
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
+    final_loss: float = math.nan
+    final_accuracy: float = math.nan
 
 
 def _scores(model: nn.Module, inputs: Sequence[Sequence[float]]) -> list[list[Value]]:
@@ -47,6 +50,21 @@ def predict(model: nn.Module, inputs: Sequence[Sequence[float]], loss: str = "hi
 def accuracy(predicted: Sequence[int], labels: Sequence[int]) -> float:
     """Fraction of labels predicted right."""
     return sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(labels)
+
+
+def objective(
+    model: nn.Module,
+    inputs: Sequence[Sequence[float]],
+    labels: Sequence[int],
+    loss: str = "hinge",
+    weight_decay: float = 1e-4,
+) -> tuple[Value, list[list[Value]]]:
+    """The training objective (data loss + weight_decay·Σp²) and the model's scores."""
+    scores = _scores(model, inputs)
+    value = _data_loss(scores, labels, loss)
+    if weight_decay:
+        value = value + weight_decay * total(p * p for p in model.parameters())
+    return value, scores
 
 
 def _data_loss(scores: list[list[Value]], labels: Sequence[int], loss: str) -> Value:
@@ -91,6 +109,8 @@ def train(
         raise ValueError(f"unknown optimizer {optimizer!r} (choose sgd or adam)")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
     if not inputs or len(inputs) != len(labels):
         raise ValueError(
             f"need as many labels as inputs, at least one: got {len(inputs)} and {len(labels)}"
@@ -109,14 +129,15 @@ def train(
     history = History()
     bar = tqdm(range(steps), disable=not progress, desc="train", unit="step")
     for _ in bar:
-        scores = _scores(model, inputs)
-        objective = _data_loss(scores, labels, loss)
-        if weight_decay:
-            objective = objective + weight_decay * total(p * p for p in params)
+        value, scores = objective(model, inputs, labels, loss, weight_decay)
         opt.zero_grad()
-        objective.backward()
+        value.backward()
         opt.step()
-        history.loss.append(float(objective.data))
+        history.loss.append(float(value.data))
         history.accuracy.append(accuracy([_predicted_class(s, loss) for s in scores], labels))
         bar.set_postfix(loss=f"{history.loss[-1]:.4f}", acc=f"{history.accuracy[-1]:.0%}")
+    with no_grad():
+        value, scores = objective(model, inputs, labels, loss, weight_decay)
+    history.final_loss = float(value.data)
+    history.final_accuracy = accuracy([_predicted_class(s, loss) for s in scores], labels)
     return history
