@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from tinygrad_edu import Value
+from tinygrad_edu import Value, nn
 from tinygrad_edu.article import WEIGHTS, build_model, format_report, run
 from tinygrad_edu.check import gradcheck
 from tinygrad_edu.losses import half_squared_error
@@ -66,7 +66,7 @@ def test_report_uses_the_articles_notation() -> None:
     text = format_report(run(exact=True))
     for needle in ["o1 = L1(x)", "o2 = L2(o1)", "o3 = L3(o2)", "loss = Loss(o3, y)", "(1/2)"]:
         assert needle in text
-    assert "δ4 = o3 − y = 0 − 1 = -1" in text
+    assert "δ4 = o3 - y = 0 - 1 = -1" in text
     assert "relu'(0) = 0" in text
 
 
@@ -76,3 +76,37 @@ def test_model_weights_are_the_articles(exact: bool) -> None:
     weights = [p.data for p in model.parameters()]
     assert weights == ([*WEIGHTS] if exact else [float(w) for w in WEIGHTS])
     assert [layer.name for layer in model.layers] == ["L1", "L2", "L3"]
+
+
+def test_the_articles_kink_convention_carries_delta_through_every_layer() -> None:
+    third = run(exact=True, kink="article")[2]
+    assert third.o2 == 0  # on the kink, where the conventions differ
+    assert third.delta4 == -1
+    assert third.delta3 == -1  # L3'(0) = 1: the branch X if X >= 0
+    assert third.delta2 == (F(-1, 200), F(3000, 11_600_000), F(-1, 5800))
+    assert third.delta1 == third.delta2
+    assert third.delta_weights == (0, -2000, -3000)  # δ3 · o1
+    same = [(r.o2, r.o3, r.loss) for r in run(exact=True, kink="article")]
+    assert same == [(r.o2, r.o3, r.loss) for r in run(exact=True)]  # the same forward values
+
+
+@pytest.mark.parametrize("kink", ["pytorch", "article"])
+def test_both_kink_conventions_lie_within_the_one_sided_limits(kink: str) -> None:
+    # δ of L2's weights on sample 3, at the article's exact point: moving a weight up makes
+    # o2 > 0 (slope -o1), moving it down keeps o3 = 0 (slope 0); δ must lie in between.
+    def loss(*w: Value) -> Value:
+        model = build_model(exact=False, kink=kink)
+        for p, v in zip(model.parameters(), w, strict=True):
+            p.data = v.data
+        (linear,) = [layer for layer in model.layers if isinstance(layer, nn.Linear)]
+        linear.weight[0] = list(w)  # the inputs themselves, so that δ reaches them
+        (out,) = model([0.0, 2000.0, 3000.0])
+        return half_squared_error(out, 1.0)
+
+    report = gradcheck(loss, [float(w) for w in WEIGHTS])
+    assert [row.kink is not None for row in report.rows] == [False, True, True]
+
+
+def test_unknown_kink_is_refused() -> None:
+    with pytest.raises(ValueError, match="kink must be one of pytorch, article"):
+        build_model(kink="left")

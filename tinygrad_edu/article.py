@@ -24,15 +24,48 @@ from .data import ARTICLE_FEATURES, article_dataset
 from .engine import Number, Value
 from .losses import half_squared_error
 
-__all__ = ["WEIGHTS", "SampleResult", "build_model", "format_report", "run", "run_sample"]
+__all__ = [
+    "KINKS",
+    "WEIGHTS",
+    "ArticleL3",
+    "SampleResult",
+    "build_model",
+    "format_report",
+    "run",
+    "run_sample",
+]
 
 WEIGHTS = (Fraction(1, 200), Fraction(-3000, 11_600_000), Fraction(1, 5800))
 
 
-def build_model(exact: bool = True) -> nn.Sequential:
-    """L1 = identity, L2 = the article's linear layer (no bias), L3 = relu."""
+KINKS = ("pytorch", "article")
+
+
+class ArticleL3(nn.Module):
+    """The article's L3 read literally, ``X if X >= 0 else 0``: X · [X ≥ 0].
+
+    Same values as relu, but at X = 0 the branch taken is ``X``, so its derivative there is 1
+    (relu's right-hand derivative) where `nn.ReLU` follows PyTorch and takes 0. The indicator
+    [X ≥ 0] is a constant leaf chosen by the forward pass, as any branch is.
+    """
+
+    def forward(self, x: list[Value]) -> list[Value]:
+        """``v * [v >= 0]`` for each input."""
+        return [v * Value(1 if v.data >= 0 else 0, "[X ≥ 0]") for v in x]
+
+
+def build_model(exact: bool = True, kink: str = "pytorch") -> nn.Sequential:
+    """L1 = identity, L2 = the article's linear layer (no bias), L3 = relu.
+
+    Args:
+        exact: Fractions (the article's tables digit for digit) or float64.
+        kink: L3's derivative at 0: "pytorch" (`nn.ReLU`, 0) or "article" (`ArticleL3`, 1).
+    """
+    if kink not in KINKS:
+        raise ValueError(f"kink must be one of {', '.join(KINKS)}, got {kink!r}")
     weights: list[Number] = list(WEIGHTS) if exact else [float(w) for w in WEIGHTS]
-    return nn.Sequential(nn.Identity(), nn.Linear(3, 1, bias=False, weights=[weights]), nn.ReLU())
+    l3 = nn.ReLU() if kink == "pytorch" else ArticleL3()
+    return nn.Sequential(nn.Identity(), nn.Linear(3, 1, bias=False, weights=[weights]), l3)
 
 
 @dataclass(frozen=True)
@@ -96,9 +129,9 @@ def run_sample(model: nn.Sequential, index: int, exact: bool = True) -> tuple[Va
     return loss, result
 
 
-def run(exact: bool = True) -> list[SampleResult]:
+def run(exact: bool = True, kink: str = "pytorch") -> list[SampleResult]:
     """Forward and backward of the article's model on its three samples."""
-    model = build_model(exact)
+    model = build_model(exact, kink)
     return [run_sample(model, k, exact)[1] for k in (1, 2, 3)]
 
 
@@ -131,10 +164,13 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def format_report(results: Sequence[SampleResult], exact: bool = True) -> str:
+def format_report(
+    results: Sequence[SampleResult], exact: bool = True, kink: str = "pytorch"
+) -> str:
     """The article's four tables, then the δ of every variable of each sample."""
     mode = "exact Fractions" if exact else "floating point (float64)"
-    parts = [f"The article's model, computed in {mode}.", ""]
+    slope = "0, as PyTorch's relu" if kink == "pytorch" else "1, the article's branch X if X >= 0"
+    parts = [f"The article's model, computed in {mode}; L3'(0) = {slope}.", ""]
     parts.append(_table(["x", "o1 = L1(x)"], [[_vector(r.x), _vector(r.o1)] for r in results]))
     parts.append("")
     parts.append(
@@ -167,24 +203,29 @@ def format_report(results: Sequence[SampleResult], exact: bool = True) -> str:
             "",
             "In floating point o2 is not exactly what the article says: " + "; ".join(drift) + ".",
             "1/200, 3000/11600000 and 1/5800 have no exact binary representation, so the sums",
-            "that are 0 in exact arithmetic leave a rounding residue of about 1e-17 (relu then",
-            "maps these tiny negatives to 0, so o3 and the loss still match the article).",
+            "that are 0 in exact arithmetic leave rounding residues of 1e-17 to 1e-16 (relu",
+            "then maps these tiny negatives to 0, so o3 and the loss still match the article).",
         ]
     parts += ["", "Backward: δ = ∂Loss/∂X evaluated at (x, y truth), for every variable."]
     for i, r in enumerate(results, 1):
         parts += [
             "",
             f"sample {i}: x = {_vector(r.x)}, y = {fmt(r.y)}",
-            f"  δ4 = o3 − y = {fmt(r.o3)} − {fmt(r.y)} = {fmt(r.delta4)}",
+            f"  δ4 = o3 - y = {fmt(r.o3)} - {fmt(r.y)} = {fmt(r.delta4)}",
             f"  δ3 = δ4 · L3'(o2) = {fmt(r.delta3)}",
-            f"  δ2 = δ3 · (1/200, −3000/11600000, 1/5800) = {_vector(r.delta2)}",
+            f"  δ2 = δ3 · (1/200, -3000/11600000, 1/5800) = {_vector(r.delta2)}",
             f"  δ1 = δ2 (L1 is the identity) = {_vector(r.delta1)}",
             f"  ∂Loss/∂W of L2 = δ3 · o1 = {_vector(r.delta_weights)}",
         ]
-        if r.o2 == 0:
+        if r.o2 == 0 and kink == "pytorch":
             parts.append(
                 "  o2 = 0 is L3's kink: tinygrad_edu takes relu'(0) = 0, as PyTorch does, so "
-                "δ3 = 0 here; the right-hand derivative (the branch X if X >= 0) would give "
-                f"δ3 = δ4 = {fmt(r.delta4)}."
+                "δ3 = 0 here; the article's branch 'X if X >= 0' has derivative 1 at 0 and "
+                f"would give δ3 = δ4 = {fmt(r.delta4)} (see --kink article)."
+            )
+        elif r.o2 == 0:
+            parts.append(
+                "  o2 = 0 is L3's kink: with the article's branch 'X if X >= 0', L3'(0) = 1, "
+                "so δ3 = δ4; PyTorch's relu'(0) = 0 would give δ3 = 0 (the default)."
             )
     return "\n".join(parts)
