@@ -285,16 +285,21 @@ def test_no_grad_is_per_thread() -> None:
 
 
 def test_no_grad_is_per_asyncio_task() -> None:
-    async def inside() -> bool:
-        with no_grad():
-            await asyncio.sleep(0.01)
-            return bool((Value(1.0) + 1).parents)
-
-    async def outside() -> bool:
-        await asyncio.sleep(0.005)  # runs while `inside` holds no_grad
-        return bool((Value(1.0) + 1).parents)
-
     async def both() -> list[bool]:
+        entered, measured = asyncio.Event(), asyncio.Event()
+
+        async def inside() -> bool:
+            with no_grad():
+                entered.set()
+                await measured.wait()  # `outside` records while this task holds no_grad
+                return bool((Value(1.0) + 1).parents)
+
+        async def outside() -> bool:
+            await entered.wait()
+            recorded = bool((Value(1.0) + 1).parents)
+            measured.set()
+            return recorded
+
         return list(await asyncio.gather(inside(), outside()))
 
     assert asyncio.run(both()) == [False, True]

@@ -22,7 +22,13 @@ def test_quick_start_prints_what_it_says() -> None:
     assert out.getvalue().splitlines() == expected
 
 
-def test_readme_gives_the_two_commands() -> None:
+def test_readme_gives_the_two_commands_and_the_makefile_has_them() -> None:
     text = README.read_text(encoding="utf-8")
-    assert "make demo" in text
-    assert "make test" in text
+    setup = text.split("## Set up from nothing", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in setup.strip().splitlines()]
+    assert commands == ["make demo", "make test"]
+    makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^demo:", makefile, re.M)
+    assert re.search(r"^test:", makefile, re.M)
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert "make test" in ci

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
@@ -276,16 +275,16 @@ def test_nan_deltas_are_counted_apart_in_a_collapsed_layer() -> None:
     assert "4 scalars<BR/>Σ|δ| 7 (+1 nan)" in to_dot(loss, max_nodes=1)  # |-3| + |3| + |1|
 
 
-def test_a_100k_node_graph_gives_dot_quickly() -> None:
+def test_a_100k_node_graph_collapses_to_a_small_dot() -> None:
+    # No timing assertion (speed belongs to the benchmark): the walk is linear, about 0.1 s
+    # here, and a quadratic one over 150,000 nodes would not finish within the suite.
     with layer_scope("L1"):
         xs = [Value(float(i)) for i in range(50_000)]
         ys = [x * 2 for x in xs]
     with layer_scope("Loss"):
         loss = total(ys)
     loss.backward()
-    start = time.perf_counter()
     dot = to_dot(loss)
-    assert time.perf_counter() - start < 10  # linear: about 0.1 s here; a hang would fail
     assert "<B>L1</B><BR/>150000 scalars<BR/>" in dot  # x, the constant 2 and x * 2, 50000 times
     assert "\tg0 -> g1 [label=<×50000>]\n" in dot
     assert len(dot) < 1000
