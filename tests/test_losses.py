@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, losses
+from tinygrad_edu import Value, engine, losses
 from tinygrad_edu.check import gradcheck
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.losses import (
@@ -329,6 +329,14 @@ def test_refused_input_changes_nothing() -> None:
     with pytest.raises(ValueError, match="sample 1"):
         binary_cross_entropy(preds, [1, 0]).backward()
     assert [(p.data, p.grad) for p in preds] == [(0.5, 0), (2.0, 0)]
+
+
+def test_numbers_are_recognised_and_lifted_by_the_engines_helpers() -> None:
+    # One definition each of "a number a Value can hold" and "wrap it as a leaf": the engine's.
+    assert vars(losses)["is_number"] is engine.is_number
+    assert vars(losses)["lift"] is engine.lift
+    assert "_is_number" not in vars(losses)
+    assert "_lift" not in vars(losses)
 
 
 def test_docstring_examples() -> None:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, dot, nn
+from tinygrad_edu import Value, dot, engine, nn
 from tinygrad_edu.check import gradcheck
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.losses import half_squared_error
@@ -383,6 +383,12 @@ def test_mlp_rejects_bad_arguments(
 ) -> None:
     with pytest.raises(error, match=message):
         MLP(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_numbers_are_recognised_by_the_engines_helper() -> None:
+    # One definition of "a number a Value can hold" for the whole package: engine.is_number.
+    assert vars(nn)["is_number"] is engine.is_number
+    assert "_is_number" not in vars(nn)
 
 
 def test_docstring_examples() -> None:

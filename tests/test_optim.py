@@ -14,7 +14,7 @@ from fractions import Fraction as F
 
 import pytest
 
-from tinygrad_edu import Value, optim
+from tinygrad_edu import Value, engine, optim
 from tinygrad_edu.losses import mse
 from tinygrad_edu.nn import MLP
 from tinygrad_edu.optim import SGD, Adam, Optimizer
@@ -149,6 +149,11 @@ def test_params_may_be_any_iterable() -> None:
     values = [Value(1.0), Value(2.0)]
     opt = SGD((v for v in values), lr=1.0)
     assert opt.params == values
+
+
+def test_numbers_are_recognised_by_the_engines_helper() -> None:
+    assert vars(optim)["is_number"] is engine.is_number
+    assert "_is_number" not in vars(optim)
 
 
 def test_docstring_examples() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TypeAlias, cast
 
-from .engine import Number, Operand, Value, layer_scope, total
+from .engine import Number, Operand, Value, is_number, layer_scope, lift, total
 
 __all__ = [
     "REDUCTIONS",
@@ -37,20 +37,12 @@ Samples: TypeAlias = Operand | Sequence[Operand]
 Check: TypeAlias = Callable[[Number, Number], str | None]
 
 
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
-
-
 def _is_sample(x: object) -> bool:
-    return isinstance(x, Value) or _is_number(x)
+    return isinstance(x, Value) or is_number(x)
 
 
 def _data(x: Operand) -> Number:
     return x.data if isinstance(x, Value) else x
-
-
-def _lift(x: Operand) -> Value:
-    return x if isinstance(x, Value) else Value(x)
 
 
 def _check_reduction(reduction: str) -> None:
@@ -117,7 +109,7 @@ def _elementwise(
             where = "" if pairs is None else f" (sample {i})"
             raise ValueError(f"{name}: {problem}{where}")
     with layer_scope("Loss"):
-        terms = [loss(_lift(p), _lift(t)) for p, t in samples]
+        terms = [loss(lift(p), lift(t)) for p, t in samples]
         out = terms[0] if pairs is None else _reduce(terms, reduction)
     out.label = "loss"
     return out
@@ -163,7 +155,7 @@ def huber(pred: Samples, target: Samples, delta: Number = 1, reduction: str = "m
     As PyTorch's ``huber_loss``; continuous with its δ at |d| = delta. The default delta is the
     exact 1. Raises ValueError for delta <= 0, otherwise as `mse`.
     """
-    if not _is_number(delta) or not delta > 0:
+    if not is_number(delta) or not delta > 0:
         raise ValueError(f"huber: delta must be a number > 0, got {delta!r}")
 
     def one(p: Value, t: Value) -> Value:
@@ -298,7 +290,7 @@ def cross_entropy(
             for k, (r, t) in enumerate(zip(rows, indices, strict=True))
         ]
     with layer_scope("Loss"):
-        terms = [_log_softmax_loss([_lift(x) for x in xs], t) for xs, t in samples]
+        terms = [_log_softmax_loss([lift(x) for x in xs], t) for xs, t in samples]
         out = _reduce(terms, reduction) if batch else terms[0]
     out.label = "loss"
     return out

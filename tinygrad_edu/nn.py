@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from fractions import Fraction
 
-from .engine import Number, Operand, Value, dot, layer_scope, zero_grad
+from .engine import Number, Operand, Value, dot, is_number, layer_scope, zero_grad
 
 __all__ = ["MLP", "Identity", "Linear", "Module", "ReLU", "Sequential", "Sigmoid", "Tanh"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
 
 
 def _check_count(what: str, n: object) -> int:
@@ -64,7 +59,7 @@ class Module:
                 f"got {type(x).__name__}"
             )
         for i, v in enumerate(x):
-            if not (isinstance(v, Value) or _is_number(v)):
+            if not (isinstance(v, Value) or is_number(v)):
                 raise TypeError(
                     f"{self.name} takes Values or numbers (int, float, Fraction), "
                     f"but x[{i}] is {type(v).__name__}: {v!r}"
@@ -173,7 +168,7 @@ def _checked_rows(weights: object, n_in: int, n_out: int) -> list[list[Number]]:
             got = f"has {len(row)}" if isinstance(row, Sequence) else f"is {type(row).__name__}"
             raise ValueError(f"{shape}, but row {j} {got}")
         for i, w in enumerate(row):
-            if not _is_number(w):
+            if not is_number(w):
                 raise TypeError(f"{shape}, but weights[{j}][{i}] is {type(w).__name__}: {w!r}")
         rows.append(list(row))
     return rows

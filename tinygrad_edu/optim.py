@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from fractions import Fraction
 from typing import TypeAlias
 
-from .engine import Number, Value, zero_grad
+from .engine import Number, Value, is_number, zero_grad
 
 __all__ = ["SGD", "Adam", "LearningRate", "Optimizer"]
 
@@ -22,13 +21,9 @@ __all__ = ["SGD", "Adam", "LearningRate", "Optimizer"]
 LearningRate: TypeAlias = Number | Callable[[int], Number]
 
 
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
-
-
 def _check(what: str, x: object, low: Number, *, strict: bool, high: Number | None = None) -> None:
     """Raise ValueError unless x is a finite number with low < x (or low <= x) and x < high."""
-    ok = _is_number(x) and math.isfinite(x)  # type: ignore[arg-type]
+    ok = is_number(x) and math.isfinite(x)
     if ok:
         ok = (low < x if strict else low <= x) and (high is None or x < high)  # type: ignore[operator]
     if not ok:
@@ -59,7 +54,7 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"params[{i}] appears twice; give each parameter once")
             seen.add(id(p))
-        if not callable(lr) and not _is_number(lr):
+        if not callable(lr) and not is_number(lr):
             raise TypeError(f"lr must be a number or a callable of the step index, got {lr!r}")
         if not callable(lr):
             _check("lr", lr, 0, strict=True)
@@ -97,6 +92,7 @@ class SGD(Optimizer):
     buffer is b = g on the first step and b = μ·b + g after, and g = b; then p ← p - lr·g.
 
     Example:
+        >>> from fractions import Fraction
         >>> w = Value(Fraction(1)); w.grad = 4
         >>> SGD([w], lr=Fraction(1, 4)).step(); w.data
         Fraction(0, 1)
