@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
 from tinygrad_edu import Value
-from tinygrad_edu.check import GradcheckError, gradcheck, numeric_grad
+from tinygrad_edu.check import GradcheckError, UndefinedLimitError, gradcheck, numeric_grad
 
 
 def test_numeric_grad_is_the_central_difference() -> None:
@@ -80,3 +81,35 @@ def test_smooth_function_with_large_curvature_is_not_a_kink() -> None:
     # exp(10 a) at 0.5: f'' ~ 1.5e4, the one-sided gap is ~1e-2 but shrinks with h.
     report = gradcheck(lambda a: (a * 10).exp(), [0.5])
     assert report.rows[0].kink is None
+
+
+def test_a_point_at_the_edge_of_the_domain_names_the_moved_point() -> None:
+    # sqrt is defined at 0, the user's point, but not at 0 - eps, which only gradcheck chose.
+    moved = r"input 0 moved from 0\.0 to 0\.0 - 1e-06 = -1e-06"
+    with pytest.raises(ValueError, match=moved) as err:
+        gradcheck(lambda a: a.sqrt(), [0.0])
+    assert isinstance(err.value, UndefinedLimitError)
+    assert "sqrt is undefined for x < 0" in str(err.value)  # the original error
+    assert "move input 0 inside f's domain" in str(err.value)
+    assert "or use a smaller eps" in str(err.value)
+    assert isinstance(err.value.__cause__, ValueError)
+    assert "sqrt is undefined" in str(err.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("f", "xs", "cause", "where"),
+    [
+        (lambda a: 1 / (a - 1e-6), [0.0], ZeroDivisionError, r"input 0 .* \+ 1e-06 = 1e-06"),
+        (lambda a, b: a + b.exp(), [1.0, 709.782712], OverflowError, r"input 1 .* \+ 1e-06"),
+        (lambda a, b: a.log() * b, [1e-7, 2.0], ValueError, r"to .* = -9e-07: ValueError: log"),
+    ],
+)
+def test_numeric_grad_names_the_input_and_the_point_it_cannot_evaluate(
+    f: Any, xs: list[float], cause: type[Exception], where: str
+) -> None:
+    with pytest.raises(UndefinedLimitError, match=where) as err:
+        numeric_grad(f, xs)
+    assert type(err.value.__cause__) is cause
+    assert f"{cause.__name__}: {err.value.__cause__}" in str(err.value)
+    with pytest.raises(UndefinedLimitError, match=where):
+        gradcheck(f, xs)

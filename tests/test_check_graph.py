@@ -16,6 +16,7 @@ from tinygrad_edu import Value, check, dot, engine, layer_scope, total
 from tinygrad_edu.check import (
     _REPLAY,
     GradcheckRow,
+    UndefinedLimitError,
     _graph_rows,
     gradcheck,
     graph_numeric_grad,
@@ -160,11 +161,19 @@ def test_an_unknown_op_is_a_clear_error() -> None:
         graph_numeric_grad(out)
 
 
-def test_a_domain_error_at_the_moved_point_propagates() -> None:
+def test_a_domain_error_at_the_moved_point_names_the_leaf_and_the_point() -> None:
     x = Value(0.0)
     out = x.sqrt()
-    with pytest.raises(ValueError, match="sqrt is undefined for x < 0"):
+    with pytest.raises(UndefinedLimitError, match="sqrt is undefined for x < 0") as err:
         graph_numeric_grad(out)
+    assert "input 0 moved from 0.0 to 0.0 - 1e-06 = -1e-06" in str(err.value)
+    assert isinstance(err.value.__cause__, ValueError)
+    # The viz overlay reports the same undefined limit as nan, which only a δ of nan matches.
+    out.backward()
+    (row,) = _graph_rows(out, [x])
+    assert math.isnan(row.numeric)
+    assert row.kink is None
+    assert not row.ok  # δ is inf
     assert math.isinf(float(out.local_grads()[0]))
 
 

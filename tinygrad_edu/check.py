@@ -20,6 +20,7 @@ __all__ = [
     "GradcheckError",
     "GradcheckReport",
     "GradcheckRow",
+    "UndefinedLimitError",
     "gradcheck",
     "graph_numeric_grad",
     "numeric_grad",
@@ -51,10 +52,31 @@ def _point(xs: Sequence[Number]) -> list[float]:
     return point
 
 
+class UndefinedLimitError(ValueError):
+    """``f`` cannot be evaluated at ``x ± eps`` beside the point: the numeric limit is undefined.
+
+    Raised by `numeric_grad`, `gradcheck` and `graph_numeric_grad`, from the engine's error.
+    """
+
+
 def _shifted(f: Function, xs: list[float], i: int, h: float) -> float:
+    """``f`` at ``xs`` with input ``i`` moved by ``h``.
+
+    The point is the user's but x ± h is not, so an engine error there (sqrt beside 0, log
+    beside 0, exp beside its overflow, ...) is raised as `UndefinedLimitError`, naming both.
+    """
     moved = list(xs)
     moved[i] += h
-    return _evaluate(f, moved)
+    try:
+        return _evaluate(f, moved)
+    except (ArithmeticError, ValueError) as err:  # ZeroDivisionError, OverflowError, domain
+        sign = "+" if h > 0 else "-"
+        raise UndefinedLimitError(
+            f"f cannot be evaluated with input {i} moved from {xs[i]!r} to {xs[i]!r} {sign} "
+            f"{abs(h):g} = {moved[i]!r}: {type(err).__name__}: {err}\n"
+            f"The numeric limit needs f on both sides of each input: move input {i} inside f's "
+            f"domain (at least eps from its edge) or use a smaller eps."
+        ) from err
 
 
 def numeric_grad(f: Function, xs: Sequence[Number], eps: float = DEFAULT_EPS) -> list[float]:
@@ -64,6 +86,12 @@ def numeric_grad(f: Function, xs: Sequence[Number], eps: float = DEFAULT_EPS) ->
         f: called as ``f(*values)`` with one `Value` per input; returns a Value (or a number).
         xs: the point, a sequence of numbers (evaluated in float64).
         eps: the step h, > 0.
+
+    Raises:
+        TypeError: an entry of ``xs`` is not a number.
+        ValueError: ``eps <= 0``; `UndefinedLimitError` when ``f`` cannot be evaluated at some
+            ``xs[i] ± eps`` (it names the input and the point; the original error is its
+            ``__cause__``).
 
     Example:
         >>> [round(d, 6) for d in numeric_grad(lambda a, b: a * b, [2.0, 3.0])]
@@ -147,6 +175,10 @@ def gradcheck(
 
     Raises:
         GradcheckError: some input fails; the error shows the table.
+        TypeError: an entry of ``xs`` is not a number.
+        ValueError: ``eps <= 0``; `UndefinedLimitError` when ``f`` cannot be evaluated at some
+            ``xs[i] ± eps``, outside its domain though ``xs`` is inside (sqrt at 0): it names the
+            input and the point and says what to do; the original error is its ``__cause__``.
 
     Example:
         >>> gradcheck(lambda a: a.relu(), [0.0]).rows[0].verdict()
@@ -302,8 +334,9 @@ def graph_numeric_grad(
 
     Raises:
         TypeError: ``root`` or an entry of ``leaves`` is not a Value.
-        ValueError: a node is not in the graph or given twice, ``eps <= 0``, or the graph has an
-            op this function cannot replay.
+        ValueError: a node is not in the graph or given twice, ``eps <= 0``, the graph has an
+            op this function cannot replay; `UndefinedLimitError` when the graph cannot be
+            evaluated with some leaf moved by ±eps (as for `numeric_grad`).
 
     Example:
         >>> a, b = Value(2.0), Value(3.0)
@@ -338,7 +371,7 @@ def _graph_rows(root: Value, leaves: Sequence[Value]) -> tuple[GradcheckRow, ...
     for i, leaf in enumerate(leaves):
         try:
             limits = _limits(f, xs, i, DEFAULT_EPS, base, DEFAULT_ATOL, DEFAULT_RTOL)
-        except (ArithmeticError, ValueError):
+        except UndefinedLimitError:
             limits = (math.nan, None)
         rows.append(_row(i, float(leaf.grad), *limits, DEFAULT_ATOL, DEFAULT_RTOL))
     return tuple(rows)
