@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction as F
 from typing import Any
 
 import pytest
@@ -57,13 +58,43 @@ def test_spiral_has_k_classes_of_n_points() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: make_moons(n=1), "n must be an int >= 2"),
-        (lambda: make_moons(n=2.5), "n must be an int >= 2"),  # type: ignore[arg-type]
-        (lambda: make_moons(noise=-1), "noise must be a finite number >= 0"),
-        (lambda: make_circles(factor=1.5), r"factor must be in \(0, 1\)"),
-        (lambda: make_spiral(n_classes=1), "n_classes must be an int >= 2"),
+        (lambda: make_moons(n=1), "n must be an int >= 2, got 1"),
+        (lambda: make_circles(n=0), "n must be an int >= 2, got 0"),
+        (lambda: make_moons(noise=-1), "noise must be a finite number >= 0, got -1"),
+        (lambda: make_moons(noise=math.nan), "noise must be a finite number >= 0, got nan"),
+        (lambda: make_circles(factor=1.5), r"factor must be in \(0, 1\), got 1.5"),
+        (lambda: make_circles(factor=0), r"factor must be in \(0, 1\), got 0"),
+        (lambda: make_spiral(n_per_class=0), "n_per_class must be an int >= 1, got 0"),
+        (lambda: make_spiral(n_classes=1), "n_classes must be an int >= 2, got 1"),
     ],
 )
-def test_bad_arguments_are_refused(call: Any, message: str) -> None:
+def test_bad_values_are_refused(call: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: make_moons(n=2.5), "n must be an int >= 2, got float: 2.5"),
+        (lambda: make_moons(n=True), "n must be an int >= 2, got bool: True"),
+        (lambda: make_circles(n="100"), "n must be an int >= 2, got str: '100'"),
+        (lambda: make_moons(noise="0.1"), "noise must be an int, float or Fraction >= 0, got str"),
+        (lambda: make_moons(noise=None), "noise must be .*, got NoneType: None"),
+        (lambda: make_moons(seed=1.5), "seed must be an int, got float: 1.5"),
+        (lambda: make_circles(factor="0.5"), r"factor must be a number in \(0, 1\), got str"),
+        (lambda: make_spiral(n_per_class=2.0), "n_per_class must be an int >= 1, got float: 2.0"),
+        (lambda: make_spiral(n_classes=3.0), "n_classes must be an int >= 2, got float: 3.0"),
+        (lambda: make_spiral(seed="0"), "seed must be an int, got str: '0'"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_refused(call: Any, message: str) -> None:
+    # A wrong type is a TypeError that names the type and what is accepted.
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+def test_spiral_accepts_one_point_per_class_and_exact_noise() -> None:
+    points, labels = make_spiral(n_per_class=1, n_classes=2, noise=F(0))
+    assert sorted(labels) == [0, 1]
+    assert points == [[0.0, 0.0], [0.0, 0.0]]  # radius 0: every arm starts at the centre

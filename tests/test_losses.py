@@ -301,6 +301,13 @@ def test_losses_build_their_nodes_in_the_loss_layer() -> None:
         (lambda: hinge([1, 2], [1, 2]), ValueError, r"got 2 \(sample 1\)"),
         (lambda: huber(1, 0, delta=0), ValueError, "delta must be a number > 0, got 0"),
         (lambda: huber(1, 0, delta=-1.0), ValueError, "delta must be a number > 0"),
+        (lambda: huber(1, 0, delta=math.nan), ValueError, "delta must be a number > 0, got nan"),
+        (
+            lambda: huber(1, 0, delta=True),
+            TypeError,
+            "delta must be an int, float or Fraction > 0, got bool: True",
+        ),
+        (lambda: huber(1, 0, delta="1"), TypeError, "got str: '1'"),
         (
             lambda: binary_cross_entropy(1.5, 1),
             ValueError,

@@ -277,12 +277,25 @@ def test_linear_rejects_bad_arguments(kwargs: dict[str, object], error: type, me
         Linear(3, 2, **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("n", [0, -1, 2.0, True, "3"])
-def test_linear_rejects_bad_sizes(n: object) -> None:
-    with pytest.raises(ValueError, match="n_in must be an int >= 1"):
+@pytest.mark.parametrize("n", [0, -1])
+def test_linear_rejects_counts_below_one(n: int) -> None:
+    with pytest.raises(ValueError, match=f"n_in must be an int >= 1, got {n}"):
+        Linear(n, 1)
+    with pytest.raises(ValueError, match=f"n_out must be an int >= 1, got {n}"):
+        Linear(1, n)
+
+
+@pytest.mark.parametrize(
+    ("n", "kind"), [(2.0, "float"), (True, "bool"), ("3", "str"), (None, "NoneType")]
+)
+def test_linear_rejects_counts_of_the_wrong_type(n: object, kind: str) -> None:
+    # A wrong type is a TypeError that names the type and what is accepted.
+    with pytest.raises(TypeError, match=f"n_in must be an int >= 1, got {kind}: "):
         Linear(n, 1)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="n_out must be an int >= 1"):
+    with pytest.raises(TypeError, match=f"n_out must be an int >= 1, got {kind}: "):
         Linear(1, n)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=f"n_in must be an int >= 1, got {kind}: "):
+        nn._check_count("n_in", n)
 
 
 @pytest.mark.parametrize(
@@ -373,8 +386,14 @@ def test_mlp_seed_reproduces_micrograd() -> None:
             r"unknown activation: 'gelu' \(must be one of \('relu', 'tanh', 'sigmoid'\)\)",
         ),
         ((2, []), {}, ValueError, "sizes must be a non-empty list"),
-        ((2, [2, 0]), {}, ValueError, "each size must be an int >= 1, got 0"),
+        ((2, [2, 0]), {}, ValueError, r"sizes\[1\] must be an int >= 1, got 0"),
         ((0, [1]), {}, ValueError, "n_in must be an int >= 1"),
+        ((2, [2, 1.0]), {}, TypeError, r"sizes\[1\] must be an int >= 1, got float: 1.0"),
+        ((2, [True]), {}, TypeError, r"sizes\[0\] must be an int >= 1, got bool: True"),
+        ((2.0, [1]), {}, TypeError, "n_in must be an int >= 1, got float: 2.0"),
+        ((2, 3), {}, TypeError, "sizes must be a list of ints >= 1 .*, got int: 3"),
+        ((2, "16,1"), {}, TypeError, "sizes must be a list of ints >= 1 .*, got str"),
+        ((2, [1]), {"activation": None}, TypeError, "activation must be a str, one of"),
         ((2, [1]), {"seed": "1"}, TypeError, "seed must be an int or None"),
     ],
 )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import random
 
+from .engine import is_number
+
 __all__ = ["ARTICLE_FEATURES", "article_dataset", "make_circles", "make_moons", "make_spiral"]
 
 ARTICLE_FEATURES = ("broccoli", "Tagada strawberries", "workout hours")
@@ -28,11 +30,25 @@ def article_dataset() -> tuple[list[list[int]], list[int]]:
     return inputs, [BAD_SHAPE, GOOD_SHAPE, GOOD_SHAPE]
 
 
-def _check(n: int, noise: float, minimum: int = 1) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        raise ValueError(f"n must be an int >= {minimum}, got {n!r}")
-    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
+def _check_count(what: str, n: object, minimum: int) -> None:
+    """TypeError unless ``n`` is an int (a bool is not); ValueError if it is below ``minimum``."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{what} must be an int >= {minimum}, got {type(n).__name__}: {n!r}")
+    if n < minimum:
+        raise ValueError(f"{what} must be an int >= {minimum}, got {n!r}")
+
+
+def _check(n: object, noise: object, seed: object, minimum: int = 2, what: str = "n") -> None:
+    """The arguments every generator shares: a count, the noise and the seed."""
+    _check_count(what, n, minimum)
+    if not is_number(noise):
+        raise TypeError(
+            f"noise must be an int, float or Fraction >= 0, got {type(noise).__name__}: {noise!r}"
+        )
+    if not (math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
 
 
 def _halfcircle(count: int) -> list[float]:
@@ -60,9 +76,13 @@ def make_moons(
     Args:
         n: number of points, >= 2 (n // 2 on the upper moon, the rest on the lower).
         noise: standard deviation of the Gaussian noise added to each coordinate.
-        seed: seed of the generator; the same seed gives the same points.
+        seed: seed of the generator (an int); the same seed gives the same points.
+
+    Raises:
+        TypeError: ``n`` or ``seed`` is not an int, or ``noise`` not a number.
+        ValueError: ``n`` < 2, or ``noise`` negative or not finite.
     """
-    _check(n, noise, minimum=2)
+    _check(n, noise, seed)
     rng = random.Random(seed)
     upper, lower = n // 2, n - n // 2
     points = [[math.cos(t), math.sin(t)] for t in _halfcircle(upper)]
@@ -79,10 +99,18 @@ def make_circles(
         n: number of points, >= 2.
         noise: standard deviation of the Gaussian noise added to each coordinate.
         factor: radius of the inner circle relative to the outer one, in (0, 1).
-        seed: seed of the generator.
+        seed: seed of the generator (an int).
+
+    Raises:
+        TypeError: as `make_moons`, or ``factor`` is not a number.
+        ValueError: as `make_moons`, or ``factor`` is not in (0, 1).
     """
-    _check(n, noise, minimum=2)
-    if not (isinstance(factor, (int, float)) and 0 < factor < 1):
+    _check(n, noise, seed)
+    if not is_number(factor):
+        raise TypeError(
+            f"factor must be a number in (0, 1), got {type(factor).__name__}: {factor!r}"
+        )
+    if not 0 < factor < 1:
         raise ValueError(f"factor must be in (0, 1), got {factor!r}")
     rng = random.Random(seed)
     outer, inner = n // 2, n - n // 2
@@ -106,11 +134,15 @@ def make_spiral(
         n_per_class: points per arm, >= 1.
         n_classes: number of arms and classes, >= 2.
         noise: standard deviation of the Gaussian noise added to each point's angle.
-        seed: seed of the generator.
+        seed: seed of the generator (an int).
+
+    Raises:
+        TypeError: ``n_per_class``, ``n_classes`` or ``seed`` is not an int, or ``noise`` not a
+            number.
+        ValueError: ``n_per_class`` < 1, ``n_classes`` < 2, or ``noise`` negative or not finite.
     """
-    _check(n_per_class, noise)
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+    _check(n_per_class, noise, seed, minimum=1, what="n_per_class")
+    _check_count("n_classes", n_classes, 2)
     rng = random.Random(seed)
     points: list[list[float]] = []
     labels: list[int] = []

@@ -153,9 +153,15 @@ def huber(pred: Samples, target: Samples, delta: Number = 1, reduction: str = "m
     """½ d² where |d| <= delta, else delta·(|d| - ½ delta), with d = pred - target.
 
     As PyTorch's ``huber_loss``; continuous with its δ at |d| = delta. The default delta is the
-    exact 1. Raises ValueError for delta <= 0, otherwise as `mse`.
+    exact 1. Raises TypeError for a delta that is not an int, float or Fraction (a bool is not),
+    ValueError for delta <= 0 (or nan), otherwise as `mse`.
     """
-    if not is_number(delta) or not delta > 0:
+    if not is_number(delta):
+        raise TypeError(
+            f"huber: delta must be an int, float or Fraction > 0, "
+            f"got {type(delta).__name__}: {delta!r}"
+        )
+    if not delta > 0:
         raise ValueError(f"huber: delta must be a number > 0, got {delta!r}")
 
     def one(p: Value, t: Value) -> Value:

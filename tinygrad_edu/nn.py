@@ -19,7 +19,10 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
 
 def _check_count(what: str, n: object) -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    """``n`` if it is an int >= 1; TypeError for any other type (bool too), ValueError if < 1."""
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"{what} must be an int >= 1, got {type(n).__name__}: {n!r}")
+    if n < 1:
         raise ValueError(f"{what} must be an int >= 1, got {n!r}")
     return n
 
@@ -108,8 +111,8 @@ class Linear(Module):
         seed: int | random.Random | None = None,
         name: str | None = None,
     ) -> None:
-        """Raises ValueError for counts < 1, weights of the wrong shape, or weights with a seed;
-        TypeError for a non-number weight or a bad seed."""
+        """Raises TypeError for a count that is not an int, a non-number weight or a bad seed;
+        ValueError for counts < 1, weights of the wrong shape, or weights with a seed."""
         super().__init__(name)
         self.n_in = _check_count("n_in", n_in)
         self.n_out = _check_count("n_out", n_out)
@@ -282,14 +285,25 @@ class MLP(Sequential):
         seed: int | None = None,
         name: str = "model",
     ) -> None:
-        """Raises ValueError for an unknown activation, an empty ``sizes`` or a size < 1."""
+        """Raises TypeError for an ``n_in``, size, ``sizes``, activation or seed of the wrong
+        type; ValueError for an unknown activation, an empty ``sizes`` or a count < 1."""
+        if not isinstance(activation, str):
+            raise TypeError(
+                f"activation must be a str, one of {ACTIVATIONS}, got {type(activation).__name__}"
+            )
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation: {activation!r} (must be one of {ACTIVATIONS})")
         if isinstance(seed, bool) or not isinstance(seed, (int, type(None))):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
-        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or not sizes:
-            raise ValueError(f"sizes must be a non-empty list of ints >= 1, got {sizes!r}")
-        widths = [_check_count("n_in", n_in)] + [_check_count("each size", n) for n in sizes]
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+            raise TypeError(
+                f"sizes must be a list of ints >= 1 (the width of each Linear layer), "
+                f"got {type(sizes).__name__}: {sizes!r}"
+            )
+        if not sizes:
+            raise ValueError("sizes must be a non-empty list of ints >= 1, got an empty list")
+        widths = [_check_count("n_in", n_in)]
+        widths += [_check_count(f"sizes[{k}]", n) for k, n in enumerate(sizes)]
         rng = random.Random(seed) if seed is not None else None
         act = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}[activation]
         layers: list[Module] = []
