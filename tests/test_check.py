@@ -10,6 +10,7 @@ import pytest
 
 from tinygrad_edu import Value
 from tinygrad_edu.check import GradcheckError, UndefinedLimitError, gradcheck, numeric_grad
+from tinygrad_edu.engine import _show
 
 
 def test_numeric_grad_is_the_central_difference() -> None:
@@ -113,3 +114,57 @@ def test_numeric_grad_names_the_input_and_the_point_it_cannot_evaluate(
     assert f"{cause.__name__}: {err.value.__cause__}" in str(err.value)
     with pytest.raises(UndefinedLimitError, match=where):
         gradcheck(f, xs)
+
+
+def _square(a: Value) -> Value:
+    return a * a
+
+
+BAD_SETTINGS: list[tuple[str, Any, type[Exception], str]] = [
+    ("eps", "1e-6", TypeError, "eps must be an int, float or Fraction, got str"),
+    ("eps", True, TypeError, "eps must be an int, float or Fraction, got bool"),
+    ("eps", None, TypeError, "eps must be an int, float or Fraction, got NoneType"),
+    ("eps", 0, ValueError, "eps must be > 0 and finite, got 0"),
+    ("eps", -1e-6, ValueError, "eps must be > 0 and finite, got -1e-06"),
+    ("eps", math.nan, ValueError, "eps must be > 0 and finite, got nan"),
+    ("eps", math.inf, ValueError, "eps must be > 0 and finite, got inf"),
+    ("eps", 10**400, ValueError, "eps must be > 0 and finite, got 1000"),
+    ("atol", -1e-9, ValueError, "atol must be >= 0 and finite, got -1e-09"),
+    ("atol", math.inf, ValueError, "atol must be >= 0 and finite, got inf"),
+    ("atol", False, TypeError, "atol must be an int, float or Fraction, got bool"),
+    ("rtol", math.nan, ValueError, "rtol must be >= 0 and finite, got nan"),
+    ("rtol", Fraction(-1, 2), ValueError, r"rtol must be >= 0 and finite, got Fraction\(-1, 2\)"),
+    ("rtol", [1e-4], TypeError, "rtol must be an int, float or Fraction, got list"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error", "message"), BAD_SETTINGS, ids=lambda x: _show(x)[:20]
+)
+def test_gradcheck_validates_eps_atol_and_rtol(
+    name: str, value: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        gradcheck(_square, [1.0], **{name: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [(v, e, m) for n, v, e, m in BAD_SETTINGS if n == "eps"],
+    ids=lambda x: _show(x)[:20],
+)
+def test_numeric_grad_validates_eps(value: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        numeric_grad(_square, [1.0], eps=value)
+
+
+def test_valid_settings_at_their_bounds_are_accepted() -> None:
+    assert gradcheck(_square, [1.5], atol=0, rtol=1e-8).ok
+    assert gradcheck(_square, [1.5], atol=1e-6, rtol=0).ok
+    assert gradcheck(_square, [1.5], eps=Fraction(1, 1024), atol=0, rtol=1e-12).ok
+    assert numeric_grad(_square, [1.5], eps=1) == [3.0]  # an int step
+
+
+def test_an_input_too_large_for_float64_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"xs\[0\] = 1000.* is too large for float64"):
+        numeric_grad(_square, [10**400])

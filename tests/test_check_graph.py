@@ -148,6 +148,10 @@ def test_bad_input_is_rejected_with_a_clear_message() -> None:
         graph_numeric_grad(out, [a, a])
     with pytest.raises(ValueError, match="eps must be > 0"):
         graph_numeric_grad(out, eps=0.0)
+    with pytest.raises(ValueError, match="eps must be > 0 and finite, got inf"):
+        graph_numeric_grad(out, eps=math.inf)
+    with pytest.raises(TypeError, match="eps must be an int, float or Fraction, got bool"):
+        graph_numeric_grad(out, eps=True)
 
 
 def _unregistered_rule(out: Value) -> tuple[float, ...]:

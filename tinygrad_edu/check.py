@@ -12,9 +12,8 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
-from .engine import Number, Value, dot, no_grad, topological_order, total
+from .engine import Number, Value, _show, dot, is_number, no_grad, topological_order, total
 
 __all__ = [
     "GradcheckError",
@@ -44,12 +43,30 @@ def _evaluate(f: Function, xs: Sequence[float]) -> float:
 
 
 def _point(xs: Sequence[Number]) -> list[float]:
+    """``xs`` in float64, each entry checked to be a number that fits."""
     point = []
     for i, x in enumerate(xs):
-        if isinstance(x, bool) or not isinstance(x, (int, float, Fraction)):
+        if not is_number(x):
             raise TypeError(f"xs[{i}] must be an int, float or Fraction, got {type(x).__name__}")
-        point.append(float(x))
+        try:
+            point.append(float(x))
+        except OverflowError:
+            raise ValueError(f"xs[{i}] = {_show(x)} is too large for float64") from None
     return point
+
+
+def _setting(name: str, value: object, *, positive: bool) -> float:
+    """``value`` as a float, checked to be a finite number, > 0 (``positive``) or >= 0."""
+    if not is_number(value):
+        raise TypeError(f"{name} must be an int, float or Fraction, got {type(value).__name__}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x) or not (x > 0 if positive else x >= 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be {bound} and finite, got {_show(value)}")
+    return x
 
 
 class UndefinedLimitError(ValueError):
@@ -88,8 +105,9 @@ def numeric_grad(f: Function, xs: Sequence[Number], eps: float = DEFAULT_EPS) ->
         eps: the step h, > 0.
 
     Raises:
-        TypeError: an entry of ``xs`` is not a number.
-        ValueError: ``eps <= 0``; `UndefinedLimitError` when ``f`` cannot be evaluated at some
+        TypeError: an entry of ``xs`` or ``eps`` is not a number (an int, float or Fraction).
+        ValueError: ``eps`` is not finite and > 0, or an entry of ``xs`` does not fit in a
+            float; `UndefinedLimitError` when ``f`` cannot be evaluated at some
             ``xs[i] ± eps`` (it names the input and the point; the original error is its
             ``__cause__``).
 
@@ -97,8 +115,7 @@ def numeric_grad(f: Function, xs: Sequence[Number], eps: float = DEFAULT_EPS) ->
         >>> [round(d, 6) for d in numeric_grad(lambda a, b: a * b, [2.0, 3.0])]
         [3.0, 2.0]
     """
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps!r}")
+    eps = _setting("eps", eps, positive=True)
     point = _point(xs)
     return [_central(f, point, i, eps) for i in range(len(point))]
 
@@ -175,15 +192,20 @@ def gradcheck(
 
     Raises:
         GradcheckError: some input fails; the error shows the table.
-        TypeError: an entry of ``xs`` is not a number.
-        ValueError: ``eps <= 0``; `UndefinedLimitError` when ``f`` cannot be evaluated at some
-            ``xs[i] ± eps``, outside its domain though ``xs`` is inside (sqrt at 0): it names the
-            input and the point and says what to do; the original error is its ``__cause__``.
+        TypeError: an entry of ``xs``, or ``eps``, ``atol`` or ``rtol``, is not a number.
+        ValueError: ``eps`` is not finite and > 0, ``atol`` or ``rtol`` not finite and >= 0, or
+            an entry of ``xs`` does not fit in a float; `UndefinedLimitError` when ``f`` cannot
+            be evaluated at some ``xs[i] ± eps``, outside its domain though ``xs`` is inside
+            (sqrt at 0): it names the input and the point and says what to do; the original
+            error is its ``__cause__``.
 
     Example:
         >>> gradcheck(lambda a: a.relu(), [0.0]).rows[0].verdict()
         'kink: within one-sided limits [0, 1]'
     """
+    eps = _setting("eps", eps, positive=True)
+    atol = _setting("atol", atol, positive=False)
+    rtol = _setting("rtol", rtol, positive=False)
     point = _point(xs)
     leaves = [Value(x) for x in point]
     out = f(*leaves)
@@ -333,8 +355,9 @@ def graph_numeric_grad(
         eps: the step h, > 0.
 
     Raises:
-        TypeError: ``root`` or an entry of ``leaves`` is not a Value.
-        ValueError: a node is not in the graph or given twice, ``eps <= 0``, the graph has an
+        TypeError: ``root`` or an entry of ``leaves`` is not a Value, or ``eps`` not a number.
+        ValueError: a node is not in the graph or given twice, ``eps`` is not finite and > 0,
+            the graph has an
             op this function cannot replay; `UndefinedLimitError` when the graph cannot be
             evaluated with some leaf moved by ±eps (as for `numeric_grad`).
 
@@ -343,6 +366,7 @@ def graph_numeric_grad(
         >>> [round(d, 6) for d in graph_numeric_grad(a * b + a)]
         [4.0, 2.0]
     """
+    eps = _setting("eps", eps, positive=True)
     f, point = _graph_point(root, leaves)
     return numeric_grad(f, point, eps)
 
