@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tinygrad_edu import Value
+from tinygrad_edu import Value, check
 from tinygrad_edu.check import GradcheckError, UndefinedLimitError, gradcheck, numeric_grad
 from tinygrad_edu.engine import _show
 
@@ -168,3 +168,21 @@ def test_valid_settings_at_their_bounds_are_accepted() -> None:
 def test_an_input_too_large_for_float64_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"xs\[0\] = 1000.* is too large for float64"):
         numeric_grad(_square, [10**400])
+
+
+def test_every_public_callable_of_check_has_a_docstring() -> None:
+    members = []
+    for name in check.__all__:
+        obj = getattr(check, name)
+        members.append((name, obj))
+        if isinstance(obj, type):
+            for attr, member in vars(obj).items():
+                if not attr.startswith("_"):
+                    members.append((f"{name}.{attr}", member))
+    undocumented = [
+        name
+        for name, obj in members
+        if callable(obj) or isinstance(obj, property)
+        if not (obj.__doc__ or "").strip()
+    ]
+    assert undocumented == []

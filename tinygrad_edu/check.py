@@ -132,6 +132,11 @@ class GradcheckRow:
     kink: tuple[float, float] | None = None  # (left, right) one-sided limits at a kink
 
     def verdict(self) -> str:
+        """The verdict in words, as the report's table shows it.
+
+        ``"ok"`` or ``"MISMATCH"``; at a kink, whether δ is ``within`` or ``OUTSIDE`` the
+        one-sided limits, with the limits: ``"kink: within one-sided limits [0, 1]"``.
+        """
         if self.kink is None:
             return "ok" if self.ok else "MISMATCH"
         left, right = self.kink
@@ -147,6 +152,7 @@ class GradcheckReport:
 
     @property
     def ok(self) -> bool:
+        """True when every row passes (so also for a report with no rows)."""
         return all(row.ok for row in self.rows)
 
     def __str__(self) -> str:
