@@ -243,6 +243,49 @@ def test_large_logits_are_stable() -> None:
     assert x.grad == -1  # sigmoid(-1000) - 1
 
 
+@pytest.mark.parametrize("m", [1e16, 1e10, -1e10, -1e16, 1e300])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_cross_entropy_of_equal_huge_logits_is_log_n_exactly(m: float, n_classes: int) -> None:
+    # Exact, not within an ulp: each x_j - max is exactly 0, so the sum of the exps is exactly
+    # n and its log is math.log(n) itself, and max - x_i is exactly 0, added without rounding.
+    # Adding max before subtracting x_i gave (log 2 + 1e16) - 1e16 = 0.0 (0.69314766 at 1e10).
+    # PyTorch (float64, checked once): 0.6931471805599453 and δ [-0.5, 0.5] at [1e16, 1e16].
+    logits = [Value(m) for _ in range(n_classes)]
+    loss = cross_entropy(logits, n_classes - 1)
+    assert loss.data == math.log(n_classes)
+    loss.backward()
+    share = 1 / n_classes  # softmax - one-hot, exactly: 1/n is the δ of log at n
+    assert [v.grad for v in logits] == [share] * (n_classes - 1) + [share - 1]
+
+
+@pytest.mark.parametrize(("m", "gap"), [(1e16, 2.0), (1e10, 1.0), (-1e16, 4.0), (-1e10, 0.5)])
+def test_cross_entropy_of_unequal_huge_logits_is_accurate(m: float, gap: float) -> None:
+    # The gap between the logits is exact in floats (m + gap is representable, and Sterbenz
+    # makes the difference exact), so the loss of the smaller one is log(1 + e^-gap) + gap.
+    # Ours rounds exp, the sum, the log and the final + once each: about 2 ulp at most.
+    # (PyTorch, float64, checked once: 1.3132616875182228 for [1e10 + 1, 1e10] and index 1.)
+    big, small = m + gap, m
+    assert big - small == gap
+    expected = math.log1p(math.exp(-gap)) + gap
+    got = cross_entropy([big, small], 1).data
+    assert abs(got - expected) <= 2 * math.ulp(expected)
+    assert cross_entropy([big, small], 0).data == pytest.approx(math.log1p(math.exp(-gap)), 1e-15)
+
+
+@given(
+    offset=st.floats(-1000, 1000),
+    spread=st.lists(st.floats(-30, 30), min_size=2, max_size=4),
+    data=st.data(),
+)
+def test_cross_entropy_delta_matches_numeric_limit_away_from_zero(
+    offset: float, spread: list[float], data: st.DataObject
+) -> None:
+    # Logits around ±1000 (exp(1000) overflows, so the shift by the max is exercised). The
+    # numeric limit errs by ~ulp(1030)/h ~ 2e-7, inside atol 1e-6.
+    index = data.draw(st.integers(0, len(spread) - 1), label="index")
+    gradcheck(lambda *v: cross_entropy(list(v), index), [offset + x for x in spread])
+
+
 @pytest.mark.parametrize("y", [0, F(1, 4), 1])
 def test_bce_with_logits_delta_at_zero_is_sigmoid_minus_target(y: F) -> None:
     x = Value(0.0)

@@ -238,10 +238,12 @@ def binary_cross_entropy_with_logits(
 
 
 def _log_softmax_loss(logits: list[Value], index: int) -> Value:
-    # log Σ exp(x_i) = m + log Σ exp(x_i - m) for the constant m = max x_i: no exp overflows,
-    # and the δ of x_i is still softmax_i - [i == index].
+    # -log softmax_i = log Σ_j exp(x_j - m) + (m - x_i) for the number m = max x_j: no exp
+    # overflows, and m - x_i is computed before the log-sum (in [0, log n]) is added, so
+    # nothing cancels after rounding: (log 2 + 1e16) - 1e16 would be 0, not log 2. m is a
+    # constant, not a node: the δ of x_j is still softmax_j - [j == i].
     m = max(v.data for v in logits)
-    return total([(v - m).exp() for v in logits]).log() + m - logits[index]
+    return total([(v - m).exp() for v in logits]).log() + (m - logits[index])
 
 
 def _checked_logits(logits: object, index: object, where: str) -> tuple[list[Operand], int]:
@@ -267,7 +269,11 @@ def cross_entropy(
     target_index: int | Sequence[int],
     reduction: str = "mean",
 ) -> Value:
-    """-log softmax(logits)[target_index], with log-sum-exp (stable for logits like 1000).
+    """-log softmax(logits)[target_index], with log-sum-exp shifted by the largest logit m.
+
+    Computed as log Σ_j exp(x_j - m) + (m - x_i): no exp overflows (logits like 1000), and no
+    precision is lost for huge logits (``cross_entropy([1e16, 1e16], 0)`` is log 2, as in
+    PyTorch).
 
     One sample: ``logits`` a list of class scores and ``target_index`` an int. A batch: a list
     of such lists and a list of ints, reduced by ``reduction``.
