@@ -286,6 +286,39 @@ def test_cross_entropy_delta_matches_numeric_limit_away_from_zero(
     gradcheck(lambda *v: cross_entropy(list(v), index), [offset + x for x in spread])
 
 
+@pytest.mark.parametrize("kind", [float, F, int])
+@pytest.mark.parametrize(
+    ("p", "y", "loss", "delta"),
+    [
+        # At p = 0 only -(1 - y)·log(1 - p) moves: δ = 1 - y (PyTorch: -y·1e12).
+        (0, 1, 100, 0),
+        (0, F(1, 4), 25, F(3, 4)),
+        (0, 0, 0, 1),
+        # At p = 1 only -y·log p moves: δ = -y (PyTorch: (1 - y)·1e12).
+        (1, 0, 100, 0),
+        (1, F(1, 4), 75, F(-1, 4)),
+        (1, 1, 0, -1),
+    ],
+)
+def test_bce_at_the_ends_is_finite_with_the_documented_delta(
+    kind: type, p: int, y: F, loss: int, delta: F
+) -> None:
+    pred, target = Value(kind(p)), Value(y)
+    out = binary_cross_entropy(pred, target)
+    out.backward()
+    assert out.data == loss  # each log clamped at -100: exact, as 1·(-100) and 0·(-100) are
+    assert pred.grad == delta  # exact too: a clamped term adds 0, the other one ±1·(1 - y) or y
+    assert target.grad == (100 if p == 0 else -100)  # log(1 - p) - log p, clamped
+
+
+def test_bce_delta_just_above_the_clamp_is_the_uncapped_derivative() -> None:
+    # Documented: where no log is clamped δ = (p - y)/(p(1 - p)), with no 1e-12 cap as in
+    # PyTorch (which would give about -1e12 here).
+    p = Value(1e-20)
+    binary_cross_entropy(p, 1).backward()
+    assert p.grad == pytest.approx(-1e20, rel=1e-15)
+
+
 @pytest.mark.parametrize("y", [0, F(1, 4), 1])
 def test_bce_with_logits_delta_at_zero_is_sigmoid_minus_target(y: F) -> None:
     x = Value(0.0)

@@ -205,9 +205,30 @@ def _target_probability(x: Number, y: Number) -> str | None:
 def binary_cross_entropy(pred: Samples, target: Samples, reduction: str = "mean") -> Value:
     """-(y·log p + (1 - y)·log(1 - p)) for a probability p = pred and target y in [0, 1].
 
-    As PyTorch's ``binary_cross_entropy``, each log is clamped at -100, so p = 0 or 1 gives a
-    finite loss (the clamped term then has δ 0). Raises ValueError for p or y outside [0, 1],
-    otherwise as `mse`.
+    The loss is PyTorch's ``binary_cross_entropy``: each log is clamped at -100 (log p is
+    computed as log max(p, e^-100)), so p = 0 or 1 gives a finite loss, at most 100.
+
+    Its δ is the exact derivative of that clamped loss, which differs from PyTorch's near the
+    ends. Where neither log is clamped, δ = (p - y) / (p(1 - p)), uncapped (about -1e20 at
+    p = 1e-20, y = 1). A clamped term is constant and adds no δ: at p = 0 the δ is 1 - y, at
+    p = 1 it is -y. PyTorch instead returns (p - y) / max(p(1 - p), 1e-12), which is not the
+    derivative of its own loss there: -y·1e12 at p = 0, (1 - y)·1e12 at p = 1. So here a
+    saturated wrong prediction (p = 0 for y = 1) gets δ 0 and does not move. We keep δ the
+    derivative of what is computed, as `check.gradcheck` and the article's δ tables assume;
+    for predictions that may saturate, pass logits to `binary_cross_entropy_with_logits`
+    (finite loss and δ = sigmoid(x) - y for every finite logit). The target's δ is
+    log(1 - p) - log p, with the same clamps.
+
+    Raises:
+        ValueError: p or y outside [0, 1] (or nan), otherwise as `mse`.
+        TypeError: as `mse`.
+
+    Example:
+        >>> p = Value(0.0)
+        >>> loss = binary_cross_entropy(p, 1)
+        >>> loss.backward()
+        >>> loss.data, p.grad  # finite; δ 0 where PyTorch gives -1e12
+        (100.0, 0.0)
     """
 
     def one(p: Value, y: Value) -> Value:
