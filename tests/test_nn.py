@@ -225,6 +225,63 @@ def test_layer_names_must_be_unique_and_strings() -> None:
         Sequential(ReLU(), "relu")  # type: ignore[arg-type]
 
 
+def names_and_layers(*layers: Module) -> list[tuple[str, bool, list[str]]]:
+    """Each layer's name, whether it was named by position, and its parameters' layers."""
+    return [(x.name, x._positioned, [p.layer for p in x.parameters()]) for x in layers]
+
+
+def test_a_refused_sequential_changes_no_layer() -> None:
+    l1, relu = Linear(2, 2, seed=0), ReLU()
+    before = names_and_layers(l1, relu)
+    with pytest.raises(ValueError, match="got 'L1' twice"):
+        Sequential(l1, Linear(2, 1, seed=0, name="L1"))
+    with pytest.raises(TypeError, match="layer 3 is 'relu'"):
+        Sequential(l1, relu, "relu")  # type: ignore[arg-type]
+    assert (
+        names_and_layers(l1, relu)
+        == before
+        == [("Linear", False, ["Linear"] * 6), ("ReLU", False, [])]
+    )
+    model = Sequential(l1, relu)  # both still free to be named by position
+    assert [layer.name for layer in model.layers] == ["L1", "L2"]
+    assert {p.layer for p in l1.parameters()} == {"L1"}
+
+
+def test_a_layer_named_by_position_is_not_renamed_by_another_model() -> None:
+    first = Sequential(Identity(), ReLU(), Linear(2, 1, seed=0))
+    relu, linear = first.layers[1], first.layers[2]
+    before = names_and_layers(*first.layers)
+    # At position 3 relu would become L3, next to first's own L3: two L3 in first.
+    with pytest.raises(ValueError, match=r"layer 3 \(ReLU\) was named 'L2' by its position"):
+        Sequential(Identity(), Identity(), relu)
+    with pytest.raises(ValueError, match="explicit name= to share it, or build a new layer"):
+        Sequential(linear)
+    assert names_and_layers(*first.layers) == before
+    assert [layer.name for layer in first.layers] == ["L1", "L2", "L3"]
+    assert {p.layer for p in linear.parameters()} == {"L3"}
+
+
+def test_a_layer_is_shared_by_its_given_name_or_at_its_own_position() -> None:
+    hidden = Linear(2, 2, seed=0, name="hidden")
+    first = Sequential(hidden, ReLU())
+    second = Sequential(Identity(), hidden)  # a given name is kept at any position
+    assert [x.name for x in first.layers] == ["hidden", "L2"]
+    assert [x.name for x in second.layers] == ["L1", "hidden"]
+    assert first.parameters() == second.parameters()
+    relu = first.layers[1]
+    third = Sequential(Identity(), relu)  # named by position, but its name stays L2
+    assert third.layers[1] is relu
+    assert relu.name == "L2"
+
+
+def test_a_layer_appears_once_in_a_sequential() -> None:
+    relu, named = ReLU(), Tanh(name="act")
+    for layers in [(relu, Identity(), relu), (named, Identity(), named)]:
+        with pytest.raises(ValueError, match="layer 3 is the same object as layer 1"):
+            Sequential(*layers)
+    assert (relu.name, relu._positioned, named.name) == ("ReLU", False, "act")
+
+
 # ---- Linear --------------------------------------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ class Module:
         if name == "":
             raise ValueError("a layer name must be a non-empty str, got ''")
         self._named = name is not None  # a given name is kept by Sequential
+        self._positioned = False  # named L<k> by a Sequential, which relies on that name
         self.name = type(self).__name__ if name is None else name
 
     def forward(self, x: list[Value]) -> list[Value]:
@@ -218,6 +219,10 @@ class Sequential(Module):
     ``[v.grad for v in model.inputs[k-1]]`` and the δ of the output ``[v.grad for v in
     model.output]``. Naming a layer by position also sets its parameters' ``layer``.
 
+    A layer with a name given by ``name=`` keeps it, and may be shared by several models. A
+    layer named by position belongs to its model: another Sequential may hold it only at the
+    same position (where its name stays the same).
+
     Example (the article's δ1…δ4 on one sample):
         >>> from fractions import Fraction as F
         >>> from tinygrad_edu.losses import half_squared_error
@@ -232,19 +237,22 @@ class Sequential(Module):
     """
 
     def __init__(self, *layers: Module, name: str = "model") -> None:
-        """Raises TypeError for a non-Module layer, ValueError for two layers of one name."""
+        """Name unnamed layers by position; on an error no layer is changed.
+
+        Raises:
+            TypeError: a layer is not a Module.
+            ValueError: a layer appears twice, two layers have one name, or a layer named by
+                position in another Sequential is at another position here (renaming it
+                would rename it in that model too).
+        """
         super().__init__(name)
-        for k, layer in enumerate(layers, start=1):
-            if not isinstance(layer, Module):
-                raise TypeError(f"Sequential takes Modules, but layer {k} is {layer!r}")
+        names = _position_names(layers)
+        for layer, new in zip(layers, names, strict=True):
             if not layer._named:
-                layer.name = f"L{k}"
+                layer.name = new
+                layer._positioned = True
                 for p in layer.parameters():
-                    p.layer = layer.name
-        names = [layer.name for layer in layers]
-        for n in names:
-            if names.count(n) > 1:
-                raise ValueError(f"layer names must be unique in a Sequential, got {n!r} twice")
+                    p.layer = new
         self.layers = list(layers)
         self.inputs: list[list[Value]] = []
         self.output: list[Value] = []
@@ -266,6 +274,34 @@ class Sequential(Module):
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"{type(self).__name__}({inner}, name={self.name!r})"
+
+
+def _position_names(layers: Sequence[object]) -> list[str]:
+    """The name of each layer in a Sequential: given names kept, the others ``L<k>``;
+    validated, and nothing changed."""
+    names: list[str] = []
+    seen: dict[int, int] = {}  # id(layer) -> its position: one object, one name
+    for k, layer in enumerate(layers, start=1):
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential takes Modules, but layer {k} is {layer!r}")
+        if id(layer) in seen:
+            raise ValueError(
+                f"layer {k} is the same object as layer {seen[id(layer)]}; a layer can be at "
+                "one position only: build a new layer for each position"
+            )
+        seen[id(layer)] = k
+        new = layer.name if layer._named else f"L{k}"
+        if layer._positioned and layer.name != new:
+            raise ValueError(
+                f"layer {k} ({type(layer).__name__}) was named {layer.name!r} by its position in "
+                f"another Sequential; naming it {new!r} here would rename it there too. Give the "
+                "layer an explicit name= to share it, or build a new layer"
+            )
+        names.append(new)
+    for n in names:
+        if names.count(n) > 1:
+            raise ValueError(f"layer names must be unique in a Sequential, got {n!r} twice")
+    return names
 
 
 class MLP(Sequential):
