@@ -86,7 +86,7 @@ GOOD = {"format": "tinygrad_edu.checkpoint", "version": 1, "parameters": []}
         ),
         (
             {**GOOD, "parameters": [{"name": "w[0]", "value": 1}, {"name": "w[1]", "value": "x"}]},
-            "parameter 'w\\[1\\]': expected a number",
+            "parameter 'w\\[1\\]': got 'x'; expected a finite JSON number",
         ),
         (
             {**GOOD, "parameters": [{"name": "w[0]", "value": True}, {"name": "w[1]", "value": 1}]},
@@ -97,8 +97,13 @@ GOOD = {"format": "tinygrad_edu.checkpoint", "version": 1, "parameters": []}
                 **GOOD,
                 "parameters": [{"name": "w[0]", "value": "1/0"}, {"name": "w[1]", "value": 1}],
             },
-            "expected a number",
+            "parameter 'w\\[0\\]': '1/0' has a zero denominator; expected a finite JSON number",
         ),
+        ({**GOOD, "version": True}, "version True is not supported"),
+        ({**GOOD, "version": 1.0}, "version 1.0 is not supported"),
+        ({**GOOD, "version": "1"}, "version '1' is not supported"),
+        ('{"format": "tinygrad_edu.checkpoint", "version": 1e400}', "version 1e400 is not"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ],
 )
 def test_bad_files_are_refused_and_the_model_is_unchanged(
@@ -139,3 +144,73 @@ def test_saved_files_get_ordinary_permissions(tmp_path: Path) -> None:
     fresh.chmod(0o640)
     save(Model(2.0), fresh)
     assert fresh.stat().st_mode & 0o777 == 0o640  # replacing a file keeps its mode
+
+
+def _one(value: str) -> str:
+    """A file whose first parameter's value is the JSON text ``value``."""
+    return (
+        '{"format": "tinygrad_edu.checkpoint", "version": 1, "parameters": '
+        f'[{{"name": "w[0]", "value": {value}}}, {{"name": "w[1]", "value": 1}}]}}'
+    )
+
+
+ACCEPTED = "expected a finite JSON number, a fraction 'a/b' in lowest terms with b > 0"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('"²/3"', "got '²/3'"),  # str.isdigit() is True for '²'
+        ('"٣/٤"', "got '٣/٤'"),  # Arabic-Indic digits, which int() reads as 3 and 4
+        ('"3/٤"', "got '3/٤'"),
+        ('"1/-2"', "got '1/-2'"),
+        ('"+1/2"', "got '\\+1/2'"),
+        ('" 1/2"', "got ' 1/2'"),
+        ('"1/2\\n"', "got '1/2\\\\n'"),
+        ('"1_0/3"', "got '1_0/3'"),
+        ('"01/2"', "got '01/2'"),
+        ('"5"', "got '5'"),
+        ('"0X1F"', "got '0X1F'"),
+        ('"0x01"', "got '0x01'"),
+        ('"-0/1"', "'-0/1' is not in lowest terms \\(it is '0/1'\\)"),
+        ('"0/5"', "'0/5' is not in lowest terms \\(it is '0/1'\\)"),
+        ('"-2/4"', "'-2/4' is not in lowest terms \\(it is '-1/2'\\)"),
+        ('"7/0"', "'7/0' has a zero denominator"),
+        ("1e400", "the JSON number 1e400 is not finite in float64"),
+        ("-1e400", "the JSON number -1e400 is not finite in float64"),
+        ("NaN", "NaN is not JSON"),
+        ("Infinity", "Infinity is not JSON"),
+        ("-Infinity", "-Infinity is not JSON"),
+        ("1" * 5000, "a JSON integer of 5000 characters is longer than this Python converts"),
+        ('"' + "1" * 5000 + '/3"', "is longer than this Python converts from decimal"),
+        ("[1]", "got list \\[1\\]"),
+        ("null", "got NoneType None"),
+    ],
+    ids=lambda x: x[:20],
+)
+def test_a_number_not_spelled_as_save_writes_it_is_refused(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    model = Model(0.5, Fraction(1, 3))
+    path = _write(tmp_path / "bad.json", _one(value))
+    with pytest.raises(CheckpointError, match=message) as err:
+        load(model, path)
+    assert str(err.value).startswith("parameter 'w[0]': ")
+    assert ACCEPTED in str(err.value)
+    assert model.data() == [0.5, Fraction(1, 3)]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"-1/3"', Fraction(-1, 3)),
+        ('"0/1"', Fraction(0)),
+        ("-0.0", -0.0),
+    ],
+)
+def test_every_spelling_save_writes_is_read(tmp_path: Path, value: str, expected: Any) -> None:
+    model = Model(0, 0)
+    load(model, _write(tmp_path / "good.json", _one(value)))
+    assert model.data() == [expected, 1]
+    assert type(model.data()[0]) is type(expected)
+    assert math.copysign(1, model.data()[0]) == math.copysign(1, expected)

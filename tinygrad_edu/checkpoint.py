@@ -1,8 +1,19 @@
 """Save and load a model's parameters as JSON: atomic writes, validated reads, never pickle.
 
 The file holds the format name, its version, and one entry per named parameter, in the order of
-``model.named_parameters()``. Numbers keep their kind: JSON integers and floats as themselves,
-Fractions as ``"a/b"`` strings, and the non-finite floats as ``"nan"``, ``"inf"``, ``"-inf"``.
+``model.named_parameters()``. Numbers keep their kind and their exact value:
+
+- an int is a JSON integer, a float a JSON number (``repr``, so it reads back bit for bit);
+- a Fraction is the string ``"a/b"``: ASCII digits, in lowest terms, ``b > 0``, the sign on
+  ``a`` (``"-1/3"``, ``"0/1"``), exactly as ``Fraction`` normalises it;
+- the non-finite floats are the strings ``"nan"``, ``"inf"``, ``"-inf"``.
+
+`load` accepts these spellings and refuses anything else with a `CheckpointError` that names
+the parameter and what is accepted: a fraction not in lowest terms or without a positive
+denominator (``"2/4"``, ``"-0/1"``, ``"1/0"``, ``"1/-2"``: a near miss is not guessed at, it
+flags a file that `save` did not write), digits other than ASCII ``0-9`` (``"²/3"``, ``"٣/٤"``),
+a ``+``, spaces, leading zeros, a JSON number that is not finite in float64 (``1e400``), and the
+non-JSON ``NaN`` and ``Infinity``.
 """
 
 from __future__ import annotations
@@ -10,18 +21,26 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
 from ._files import atomic_write
-from .engine import Number, Value
+from .engine import Number, Value, _show
 
 __all__ = ["FORMAT", "VERSION", "CheckpointError", "load", "save"]
 
 FORMAT = "tinygrad_edu.checkpoint"
 VERSION = 1
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_ACCEPTED = (
+    "a finite JSON number, a fraction 'a/b' in lowest terms with b > 0 (e.g. '-1/3'), 'nan', "
+    "'inf' or '-inf'"
+)
+# ASCII only: str.isdigit() and the regex \d accept '²' and '٣' too, and int() reads '٣' as 3.
+_PART = r"([1-9][0-9]*|0)"
+_FRACTION = re.compile(rf"(-?){_PART}/{_PART}")
 
 
 class HasParameters(Protocol):
@@ -42,20 +61,67 @@ def _encode(x: Number) -> int | float | str:
     return x
 
 
+class _Refused:
+    """A JSON number or literal `load` refuses, kept so the error can name its parameter."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        self.text, self.reason = text, reason
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _json_int(text: str) -> int | _Refused:
+    try:
+        return int(text)
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
+        return _Refused(
+            f"<JSON integer of {len(text)} characters>",
+            f"a JSON integer of {len(text)} characters is longer than this Python converts",
+        )
+
+
+def _json_float(text: str) -> float | _Refused:
+    x = float(text)
+    if math.isfinite(x):
+        return x
+    short = text if len(text) <= 40 else text[:40] + "..."
+    return _Refused(short, f"the JSON number {short} is not finite in float64")
+
+
+def _json_constant(text: str) -> _Refused:
+    return _Refused(text, f"{text} is not JSON")
+
+
 def _decode(raw: object, name: str) -> Number:
-    if isinstance(raw, bool):
-        raise CheckpointError(f"parameter {name!r}: expected a number, got a boolean")
-    if isinstance(raw, (int, float)):
+    def refuse(what: str) -> CheckpointError:
+        return CheckpointError(f"parameter {name!r}: {what}; expected {_ACCEPTED}")
+
+    if isinstance(raw, _Refused):
+        raise refuse(raw.reason)
+    if type(raw) is int or type(raw) is float:
         return raw
-    if isinstance(raw, str):
-        if raw in _SPECIAL:
-            return _SPECIAL[raw]
-        numerator, slash, denominator = raw.partition("/")
-        if slash and numerator.lstrip("-").isdigit() and denominator.isdigit() and int(denominator):
-            return Fraction(int(numerator), int(denominator))
-    raise CheckpointError(
-        f"parameter {name!r}: expected a number, 'a/b', 'nan', 'inf' or '-inf', got {raw!r}"
-    )
+    if isinstance(raw, bool):
+        raise refuse("got a boolean")
+    if not isinstance(raw, str):
+        raise refuse(f"got {type(raw).__name__} {_show(raw)}")
+    if raw in _SPECIAL:
+        return _SPECIAL[raw]
+    match = _FRACTION.fullmatch(raw)
+    if match is None:
+        raise refuse(f"got {_show(raw)}")
+    try:
+        numerator, denominator = int(match[2]), int(match[3])
+    except ValueError:  # a decimal part longer than sys.get_int_max_str_digits()
+        raise refuse(
+            f"a part of {_show(raw)} is longer than this Python converts from decimal"
+        ) from None
+    if denominator == 0:
+        raise refuse(f"{_show(raw)} has a zero denominator")
+    value = Fraction(-numerator if match[1] else numerator, denominator)
+    if value.denominator != denominator or (match[1] and numerator == 0):  # "2/4", "-0/1"
+        raise refuse(f"{_show(raw)} is not in lowest terms (it is {_show(_encode(value))})")
+    return value
 
 
 def save(model: HasParameters, path: str | os.PathLike[str]) -> Path:
@@ -63,6 +129,10 @@ def save(model: HasParameters, path: str | os.PathLike[str]) -> Path:
 
     The JSON goes to a temporary file in the same folder, is flushed and fsynced, then renamed
     over ``path``: a crash leaves either the old file or the new one, never half of either.
+
+    Raises:
+        FileNotFoundError: the folder of ``path`` does not exist.
+        OSError: the file cannot be written; any old file at ``path`` is left as it was.
     """
     document = {
         "format": FORMAT,
@@ -81,19 +151,30 @@ def load(model: HasParameters, path: str | os.PathLike[str]) -> None:
     Raises:
         FileNotFoundError: no file at ``path``.
         CheckpointError: the file is not valid JSON, not this format or version, or its
-            names, count or numbers do not match the model.
+            names, count or numbers do not match the model, or a number is not spelled as
+            `save` writes it (see the module docstring).
     """
     raw = Path(path).read_bytes()
     try:
-        document: Any = json.loads(raw.decode("utf-8"))
+        # The hooks turn what json would read as inf, nan or an error (1e400, NaN, an integer
+        # past Python's digit limit) into a _Refused that `_decode` reports with its parameter.
+        document: Any = json.loads(
+            raw.decode("utf-8"),
+            parse_int=_json_int,
+            parse_float=_json_float,
+            parse_constant=_json_constant,
+        )
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path}: not valid JSON (truncated or corrupt?): {err}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: JSON nested too deeply to be a checkpoint") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} file (no 'format': {FORMAT!r})")
-    if document.get("version") != VERSION:
+    version = document.get("version")
+    if type(version) is not int or version != VERSION:  # true == 1 and 1.0 == 1 in Python
         raise CheckpointError(
-            f"{path}: format version {document.get('version')!r} is not supported "
-            f"(this version reads {VERSION})"
+            f"{path}: format version {version!r} is not supported (this version reads the "
+            f"integer {VERSION})"
         )
     entries = document.get("parameters")
     if not isinstance(entries, list) or not all(
