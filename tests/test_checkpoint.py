@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,7 @@ ACCEPTED = "expected a finite JSON number, a fraction 'a/b' in lowest terms with
         ('"-0/1"', "'-0/1' is not in lowest terms \\(it is '0/1'\\)"),
         ('"0/5"', "'0/5' is not in lowest terms \\(it is '0/1'\\)"),
         ('"-2/4"', "'-2/4' is not in lowest terms \\(it is '-1/2'\\)"),
+        ('"0x2/0x4"', "is not in lowest terms \\(it is '1/2'\\)"),
         ('"7/0"', "'7/0' has a zero denominator"),
         ("1e400", "the JSON number 1e400 is not finite in float64"),
         ("-1e400", "the JSON number -1e400 is not finite in float64"),
@@ -205,6 +207,8 @@ def test_a_number_not_spelled_as_save_writes_it_is_refused(
     [
         ('"-1/3"', Fraction(-1, 3)),
         ('"0/1"', Fraction(0)),
+        ('"0x1f"', 31),
+        ('"-0x1f/3"', Fraction(-31, 3)),
         ("-0.0", -0.0),
     ],
 )
@@ -214,3 +218,33 @@ def test_every_spelling_save_writes_is_read(tmp_path: Path, value: str, expected
     assert model.data() == [expected, 1]
     assert type(model.data()[0]) is type(expected)
     assert math.copysign(1, model.data()[0]) == math.copysign(1, expected)
+
+
+def test_numbers_too_long_for_decimal_round_trip_in_hex(tmp_path: Path) -> None:
+    # Exact training reaches Fractions of thousands of digits; Python refuses str() of an int
+    # of more than 4300 (sys.get_int_max_str_digits()), so json.dumps alone would fail.
+    limit = sys.get_int_max_str_digits()
+    huge = (
+        Fraction(10**5000 + 1, 3**10000),
+        -(7**6000),
+        Fraction(1, 2**20000),
+        10 ** (limit - 1),  # the longest int still written in decimal
+        Fraction(-(10 ** (limit - 1)), 3),
+    )
+    path = tmp_path / "model.json"
+    save(Model(1.0), path)
+    save(Model(*huge), path)
+    text = path.read_text()
+    entries = json.loads(text)["parameters"]
+    assert entries[0]["value"].startswith("0x")
+    assert "/0x" in entries[0]["value"]
+    assert entries[1]["value"].startswith("-0x")
+    assert entries[2]["value"].startswith("1/0x")
+    assert type(entries[3]["value"]) is int  # decimal JSON integer, as for any shorter int
+    assert entries[4]["value"] == f"-{10 ** (limit - 1)}/3"
+    restored = Model(*([0] * len(huge)))
+    load(restored, path)
+    assert restored.data() == list(huge)
+    assert [type(x) for x in restored.data()] == [type(x) for x in huge]
+    assert save(restored, path).read_text() == text  # one spelling per number
+    assert sys.get_int_max_str_digits() == limit  # never raised, not even for a moment

@@ -6,14 +6,18 @@ The file holds the format name, its version, and one entry per named parameter, 
 - an int is a JSON integer, a float a JSON number (``repr``, so it reads back bit for bit);
 - a Fraction is the string ``"a/b"``: ASCII digits, in lowest terms, ``b > 0``, the sign on
   ``a`` (``"-1/3"``, ``"0/1"``), exactly as ``Fraction`` normalises it;
-- the non-finite floats are the strings ``"nan"``, ``"inf"``, ``"-inf"``.
+- the non-finite floats are the strings ``"nan"``, ``"inf"``, ``"-inf"``;
+- an integer too long for Python's int-to-decimal limit (4300 digits by default, see
+  ``sys.get_int_max_str_digits``; exact training reaches it) is written in hex: ``"0x1f"`` for
+  an int, ``"0x1f/3"`` as a part of a Fraction. Hex converts in linear time, so neither save nor
+  load needs the interpreter's limit raised, and this module never changes it.
 
-`load` accepts these spellings and refuses anything else with a `CheckpointError` that names
-the parameter and what is accepted: a fraction not in lowest terms or without a positive
-denominator (``"2/4"``, ``"-0/1"``, ``"1/0"``, ``"1/-2"``: a near miss is not guessed at, it
-flags a file that `save` did not write), digits other than ASCII ``0-9`` (``"²/3"``, ``"٣/٤"``),
-a ``+``, spaces, leading zeros, a JSON number that is not finite in float64 (``1e400``), and the
-non-JSON ``NaN`` and ``Infinity``.
+`load` accepts these spellings (and hex for any integer part) and refuses anything else with a
+`CheckpointError` that names the parameter and what is accepted: a fraction not in lowest terms
+or without a positive denominator (``"2/4"``, ``"-0/1"``, ``"1/0"``, ``"1/-2"``: a near miss is
+not guessed at, it flags a file that `save` did not write), digits other than ASCII ``0-9``
+(``"²/3"``, ``"٣/٤"``), a ``+``, spaces, leading zeros, a JSON number that is not finite in
+float64 (``1e400``), and the non-JSON ``NaN`` and ``Infinity``.
 """
 
 from __future__ import annotations
@@ -36,11 +40,12 @@ VERSION = 1
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _ACCEPTED = (
     "a finite JSON number, a fraction 'a/b' in lowest terms with b > 0 (e.g. '-1/3'), 'nan', "
-    "'inf' or '-inf'"
+    "'inf' or '-inf' (integers too long for decimal in hex, e.g. '0x1f' or '0x1f/3')"
 )
 # ASCII only: str.isdigit() and the regex \d accept '²' and '٣' too, and int() reads '٣' as 3.
-_PART = r"([1-9][0-9]*|0)"
+_PART = r"(0x[1-9a-f][0-9a-f]*|[1-9][0-9]*|0)"
 _FRACTION = re.compile(rf"(-?){_PART}/{_PART}")
+_HEX_INT = re.compile(r"(-?)(0x[1-9a-f][0-9a-f]*)")
 
 
 class HasParameters(Protocol):
@@ -53,12 +58,21 @@ class CheckpointError(ValueError):
     """A checkpoint file is malformed, truncated, or does not match the model."""
 
 
+def _integer(n: int) -> str:
+    """``n`` in decimal, or in hex (``0x...``) where Python refuses the decimal (too long)."""
+    try:
+        return str(n)
+    except ValueError:  # more than sys.get_int_max_str_digits() digits
+        return format(n, "#x")
+
+
 def _encode(x: Number) -> int | float | str:
     if isinstance(x, Fraction):
-        return f"{x.numerator}/{x.denominator}"
-    if isinstance(x, float) and not math.isfinite(x):
-        return "nan" if math.isnan(x) else "inf" if x > 0 else "-inf"
-    return x
+        return f"{_integer(x.numerator)}/{_integer(x.denominator)}"
+    if isinstance(x, float):
+        return x if math.isfinite(x) else "nan" if math.isnan(x) else "inf" if x > 0 else "-inf"
+    text = _integer(x)
+    return text if "x" in text else x  # json.dumps writes an int in decimal, so only if it can
 
 
 class _Refused:
@@ -77,7 +91,8 @@ def _json_int(text: str) -> int | _Refused:
     except ValueError:  # more digits than sys.get_int_max_str_digits()
         return _Refused(
             f"<JSON integer of {len(text)} characters>",
-            f"a JSON integer of {len(text)} characters is longer than this Python converts",
+            f"a JSON integer of {len(text)} characters is longer than this Python converts "
+            f"(save writes such integers in hex)",
         )
 
 
@@ -91,6 +106,10 @@ def _json_float(text: str) -> float | _Refused:
 
 def _json_constant(text: str) -> _Refused:
     return _Refused(text, f"{text} is not JSON")
+
+
+def _part(text: str) -> int:
+    return int(text, 16) if text.startswith("0x") else int(text)
 
 
 def _decode(raw: object, name: str) -> Number:
@@ -107,14 +126,17 @@ def _decode(raw: object, name: str) -> Number:
         raise refuse(f"got {type(raw).__name__} {_show(raw)}")
     if raw in _SPECIAL:
         return _SPECIAL[raw]
+    if match := _HEX_INT.fullmatch(raw):
+        return -_part(match[2]) if match[1] else _part(match[2])
     match = _FRACTION.fullmatch(raw)
     if match is None:
         raise refuse(f"got {_show(raw)}")
     try:
-        numerator, denominator = int(match[2]), int(match[3])
+        numerator, denominator = _part(match[2]), _part(match[3])
     except ValueError:  # a decimal part longer than sys.get_int_max_str_digits()
         raise refuse(
-            f"a part of {_show(raw)} is longer than this Python converts from decimal"
+            f"a part of {_show(raw)} is longer than this Python converts from decimal "
+            f"(save writes such integers in hex)"
         ) from None
     if denominator == 0:
         raise refuse(f"{_show(raw)} has a zero denominator")
@@ -129,6 +151,7 @@ def save(model: HasParameters, path: str | os.PathLike[str]) -> Path:
 
     The JSON goes to a temporary file in the same folder, is flushed and fsynced, then renamed
     over ``path``: a crash leaves either the old file or the new one, never half of either.
+    Every number is written exactly, however long (see the module docstring).
 
     Raises:
         FileNotFoundError: the folder of ``path`` does not exist.
