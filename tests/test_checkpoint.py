@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from tinygrad_edu import Value
+from tinygrad_edu._files import atomic_write
 from tinygrad_edu.checkpoint import CheckpointError, load, save
 
 
@@ -248,3 +250,64 @@ def test_numbers_too_long_for_decimal_round_trip_in_hex(tmp_path: Path) -> None:
     assert [type(x) for x in restored.data()] == [type(x) for x in huge]
     assert save(restored, path).read_text() == text  # one spelling per number
     assert sys.get_int_max_str_digits() == limit  # never raised, not even for a moment
+
+
+# ---- the atomic writer (_files.atomic_write) that save, plots and rendered graphs share --------
+
+
+def _umask() -> int:
+    umask = os.umask(0)  # the test's own thread only; atomic_write itself never does this
+    os.umask(umask)
+    return umask
+
+
+def test_the_umask_is_applied_by_the_kernel_never_read_or_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = 0o666 & ~_umask()
+
+    def forbidden(mask: int) -> int:
+        raise AssertionError("os.umask changes the whole process, other threads included")
+
+    monkeypatch.setattr(os, "umask", forbidden)
+    fresh = atomic_write(tmp_path / "fresh.json", b"{}")
+    assert fresh.stat().st_mode & 0o777 == expected
+    assert fresh.read_bytes() == b"{}"
+
+
+def test_a_new_file_gets_a_strict_umask_and_a_replaced_one_keeps_its_mode(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        fresh = atomic_write(tmp_path / "fresh.json", b"1")
+        assert fresh.stat().st_mode & 0o777 == 0o600
+        fresh.chmod(0o644)
+        atomic_write(fresh, b"2")
+        assert fresh.stat().st_mode & 0o777 == 0o644  # not 0600: the old file's mode is kept
+    finally:
+        os.umask(old)
+    assert fresh.read_bytes() == b"2"
+
+
+def test_a_missing_folder_is_named_not_a_temporary_file(tmp_path: Path) -> None:
+    folder = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError) as err:
+        save(Model(1.0), folder / "model.json")
+    assert err.value.filename == str(folder)
+    assert "cannot write 'model.json': no such folder" in str(err.value)
+    assert ".tmp" not in str(err.value)
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_taken_temporary_name_is_never_opened_another_is_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = iter(["a" * 16, "b" * 16])
+    monkeypatch.setattr(secrets, "token_hex", lambda n: next(names))
+    taken = tmp_path / f".model.json.{'a' * 16}.tmp"
+    taken.write_bytes(b"someone else's")
+    path = atomic_write(tmp_path / "model.json", b"ours")
+    assert path.read_bytes() == b"ours"
+    assert taken.read_bytes() == b"someone else's"  # O_EXCL: never opened, never removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [taken.name, "model.json"]
+    with pytest.raises(StopIteration):
+        next(names)  # both names were drawn
