@@ -363,9 +363,8 @@ def graph_numeric_grad(
     Raises:
         TypeError: ``root`` or an entry of ``leaves`` is not a Value, or ``eps`` not a number.
         ValueError: a node is not in the graph or given twice, ``eps`` is not finite and > 0,
-            the graph has an
-            op this function cannot replay; `UndefinedLimitError` when the graph cannot be
-            evaluated with some leaf moved by ±eps (as for `numeric_grad`).
+            or the graph has an op this function cannot replay; `UndefinedLimitError` when the
+            graph cannot be evaluated with some leaf moved by ±eps (as for `numeric_grad`).
 
     Example:
         >>> a, b = Value(2.0), Value(3.0)
