@@ -128,11 +128,31 @@ def test_zero_grad_and_a_training_loop() -> None:
         (lambda p: SGD(p, lr="0.1"), TypeError, "lr must be a number or a callable"),
         (lambda p: SGD(p, lr=True), TypeError, "lr must be a number or a callable"),
         (lambda p: SGD(p, lr=0.1, momentum=-0.5), ValueError, "momentum must be .* >= 0"),
+        (lambda p: SGD(p, lr=0.1, momentum=1), ValueError, "momentum must be .* and < 1, got 1"),
+        (lambda p: SGD(p, lr=0.1, momentum=1.5), ValueError, "momentum .* got 1.5"),
+        (lambda p: SGD(p, lr=0.1, momentum=math.nan), ValueError, "momentum .* got nan"),
+        (
+            lambda p: SGD(p, lr=0.1, momentum="0.9"),
+            TypeError,
+            "momentum must be an int, float or Fraction >= 0 and < 1, got str: '0.9'",
+        ),
+        (lambda p: SGD(p, lr=0.1, momentum=True), TypeError, "momentum .* got bool: True"),
+        (lambda p: SGD(p, lr=0.1, weight_decay=None), TypeError, "weight_decay .* got NoneType"),
+        (lambda p: SGD(p, lr=-1e-9), ValueError, "lr must be a finite number > 0, got -1e-09"),
         (lambda p: SGD(p, lr=0.1, weight_decay=-1), ValueError, "weight_decay must be"),
         (lambda p: Adam(p, betas=(1.0, 0.999)), ValueError, r"betas\[0\] .* >= 0 and < 1"),
         (lambda p: Adam(p, betas=(0.9, -0.1)), ValueError, r"betas\[1\]"),
         (lambda p: Adam(p, betas=(0.9,)), ValueError, r"betas must be a pair"),
+        (lambda p: Adam(p, betas=(0.9, 1)), ValueError, r"betas\[1\] .* >= 0 and < 1, got 1"),
+        (lambda p: Adam(p, betas=(-0.1, 0.9)), ValueError, r"betas\[0\] .* got -0.1"),
+        (lambda p: Adam(p, betas=0.9), TypeError, r"betas must be a pair .*, got float: 0.9"),
+        (lambda p: Adam(p, betas=("0.9", 0.9)), TypeError, r"betas\[0\] must be an int, float"),
         (lambda p: Adam(p, eps=0), ValueError, "eps must be a finite number > 0"),
+        (lambda p: Adam(p, eps="1e-8"), TypeError, "eps must be an int, float or Fraction > 0"),
+        (lambda p: Adam(p, lr=0), ValueError, "lr must be a finite number > 0, got 0"),
+        (lambda p: Adam(p, lr=-0.001), ValueError, "lr must be"),
+        (lambda p: SGD(MLP(1, [1], seed=0), lr=0.1), TypeError, r"give model.parameters\(\)"),
+        (lambda p: SGD(p[0], lr=0.1), TypeError, "params must be an iterable of Values, got Value"),
         (lambda p: SGD([], lr=0.1), ValueError, "empty parameter list"),
         (lambda p: SGD([*p, 1.0], lr=0.1), TypeError, r"params\[1\] must be a Value, got float"),
         (lambda p: SGD(p + p, lr=0.1), ValueError, r"params\[1\] appears twice"),
@@ -143,6 +163,17 @@ def test_bad_arguments_are_refused(
 ) -> None:
     with pytest.raises(error, match=message):
         make([Value(1.0)])
+
+
+def test_a_scheduled_rate_that_is_not_a_number_changes_nothing() -> None:
+    p = Value(1.0)
+    opt = SGD([p], lr=lambda k: None)  # type: ignore[arg-type,return-value]
+    p.grad = 1.0
+    with pytest.raises(
+        TypeError, match=r"lr\(0\) must be an int, float or Fraction > 0, got NoneType: None"
+    ):
+        opt.step()
+    assert (p.data, opt.step_count) == (1.0, 0)
 
 
 def test_params_may_be_any_iterable() -> None:

@@ -47,15 +47,24 @@ def _data(x: Operand) -> Number:
 
 def _check_reduction(reduction: str) -> None:
     if reduction not in REDUCTIONS:
+        if not isinstance(reduction, str):
+            raise TypeError(
+                f"reduction must be a str, one of {REDUCTIONS}, "
+                f"got {type(reduction).__name__}: {reduction!r}"
+            )
         raise ValueError(f"unknown reduction: {reduction!r} (must be one of {REDUCTIONS})")
+
+
+def _is_list(x: object) -> bool:
+    return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
 
 
 def _as_list(
     what: str, x: object, expected: str = "a Value, a number or a list of them"
 ) -> list[object]:
-    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
-        raise TypeError(f"{what} must be {expected}, got {x!r}")
-    return list(x)
+    if not _is_list(x):
+        raise TypeError(f"{what} must be {expected}, got {type(x).__name__}: {x!r}")
+    return list(cast(Sequence[object], x))
 
 
 def _pairs(name: str, pred: Samples, target: Samples) -> list[tuple[Operand, Operand]] | None:
@@ -63,9 +72,15 @@ def _pairs(name: str, pred: Samples, target: Samples) -> list[tuple[Operand, Ope
     if _is_sample(pred) and _is_sample(target):
         return None
     if _is_sample(pred) or _is_sample(target):
+        if _is_list(pred) or _is_list(target):
+            raise TypeError(
+                f"{name}: give pred and target both as single samples or both as lists, "
+                f"got {type(pred).__name__} and {type(target).__name__}"
+            )
+        what, bad = ("target", target) if _is_sample(pred) else ("pred", pred)
         raise TypeError(
-            f"{name}: give pred and target both as single samples or both as lists, "
-            f"got {type(pred).__name__} and {type(target).__name__}"
+            f"{name}: {what} must be a Value, an int, float or Fraction, or a list of them, "
+            f"got {type(bad).__name__}: {bad!r}"
         )
     preds, targets = _as_list("pred", pred), _as_list("target", target)
     if len(preds) != len(targets):
@@ -76,7 +91,8 @@ def _pairs(name: str, pred: Samples, target: Samples) -> list[tuple[Operand, Ope
         for i, x in enumerate(xs):
             if not _is_sample(x):
                 raise TypeError(
-                    f"{name}: {what}[{i}] must be a Value or an int, float or Fraction, got {x!r}"
+                    f"{name}: {what}[{i}] must be a Value or an int, float or Fraction, "
+                    f"got {type(x).__name__}: {x!r}"
                 )
     return list(zip(preds, targets, strict=True))  # type: ignore[arg-type]
 
@@ -125,7 +141,8 @@ def half_squared_error(pred: Samples, target: Samples, reduction: str = "mean") 
 
     Raises:
         ValueError: unknown reduction, lists of different lengths, or empty lists.
-        TypeError: a sample that is not a Value or a number.
+        TypeError: a sample that is not a Value or a number, a single sample paired with a
+            list, or a reduction that is not a str.
 
     Example:
         >>> half_squared_error(0, 1).data
@@ -274,10 +291,16 @@ def _checked_logits(logits: object, index: object, where: str) -> tuple[list[Ope
     for i, x in enumerate(xs):
         if not _is_sample(x):
             raise TypeError(
-                f"cross_entropy: logits{where}[{i}] must be a Value or a number, got {x!r}"
+                f"cross_entropy: logits{where}[{i}] must be a Value or a number, "
+                f"got {type(x).__name__}: {x!r}"
                 + (" (for a batch, give a list of target indices)" if not where else "")
             )
-    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(xs):
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise TypeError(
+            f"cross_entropy: target_index{where} must be an int (a class in 0..{len(xs) - 1}), "
+            f"got {type(index).__name__}: {index!r}"
+        )
+    if not 0 <= index < len(xs):
         raise ValueError(
             f"cross_entropy: target_index{where} must be an int in 0..{len(xs) - 1} "
             f"for {len(xs)} classes, got {index!r}"
@@ -301,14 +324,15 @@ def cross_entropy(
 
     Raises:
         ValueError: unknown reduction, an index out of range, empty or mismatched lists.
-        TypeError: a score that is not a Value or a number.
+        TypeError: a score that is not a Value or a number, an index that is not an int, or a
+            reduction that is not a str.
 
     Example:
         >>> cross_entropy([1000, 0], 1).data
         1000.0
     """
     _check_reduction(reduction)
-    batch = isinstance(target_index, Sequence) and not isinstance(target_index, (str, bytes))
+    batch = _is_list(target_index)
     if not batch:
         samples = [_checked_logits(logits, target_index, "")]
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import cast
 
 from .engine import Number, Operand, Value, dot, is_number, layer_scope, zero_grad
 
@@ -62,15 +63,19 @@ class Module:
                 f"{self.name} takes a list of Values or numbers (int, float, Fraction), "
                 f"got {type(x).__name__}"
             )
-        for i, v in enumerate(x):
-            if not (isinstance(v, Value) or is_number(v)):
-                raise TypeError(
-                    f"{self.name} takes Values or numbers (int, float, Fraction), "
-                    f"but x[{i}] is {type(v).__name__}: {v!r}"
-                )
-        values = [v if isinstance(v, Value) else Value(v) for v in x]
+        # One pass that checks and wraps: past the first layer every input is already a Value,
+        # so the usual cost is one isinstance per input.
+        values: list[Operand] = list(x)
+        for i, v in enumerate(values):
+            if not isinstance(v, Value):
+                if not is_number(v):
+                    raise TypeError(
+                        f"{self.name} takes Values or numbers (int, float, Fraction), "
+                        f"but x[{i}] is {type(v).__name__}: {v!r}"
+                    )
+                values[i] = Value(v)  # made outside the layer's scope: an input, not its node
         with layer_scope(self.name):
-            return list(self.forward(values))
+            return list(self.forward(cast(list[Value], values)))  # all Values by now
 
     def named_parameters(self) -> list[tuple[str, Value]]:
         """(name, parameter) pairs in a stable order, e.g. ``("weight[0][1]", w)``."""
@@ -112,11 +117,14 @@ class Linear(Module):
         seed: int | random.Random | None = None,
         name: str | None = None,
     ) -> None:
-        """Raises TypeError for a count that is not an int, a non-number weight or a bad seed;
-        ValueError for counts < 1, weights of the wrong shape, or weights with a seed."""
+        """Raises TypeError for a count that is not an int, a bias that is not a bool, weights
+        that are not rows of numbers, or a bad seed; ValueError for counts < 1, weights of the
+        wrong shape, or weights with a seed."""
         super().__init__(name)
         self.n_in = _check_count("n_in", n_in)
         self.n_out = _check_count("n_out", n_out)
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be True or False, got {type(bias).__name__}: {bias!r}")
         if weights is None:
             rows = _uniform_rows(n_in, n_out, seed)
         elif seed is not None:
@@ -163,14 +171,16 @@ def _uniform_rows(n_in: int, n_out: int, seed: int | random.Random | None) -> li
 
 def _checked_rows(weights: object, n_in: int, n_out: int) -> list[list[Number]]:
     shape = f"Linear weights must be {n_out} rows (n_out) of {n_in} numbers (n_in)"
-    if not isinstance(weights, Sequence) or len(weights) != n_out:
-        got = f"{len(weights)} rows" if isinstance(weights, Sequence) else type(weights).__name__
-        raise ValueError(f"{shape}, got {got}")
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
+        raise TypeError(f"{shape}, got {type(weights).__name__}")
+    if len(weights) != n_out:
+        raise ValueError(f"{shape}, got {len(weights)} rows")
     rows: list[list[Number]] = []
     for j, row in enumerate(weights):
-        if not isinstance(row, Sequence) or len(row) != n_in:
-            got = f"has {len(row)}" if isinstance(row, Sequence) else f"is {type(row).__name__}"
-            raise ValueError(f"{shape}, but row {j} {got}")
+        if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
+            raise TypeError(f"{shape}, but row {j} is {type(row).__name__}")
+        if len(row) != n_in:
+            raise ValueError(f"{shape}, but row {j} has {len(row)}")
         for i, w in enumerate(row):
             if not is_number(w):
                 raise TypeError(f"{shape}, but weights[{j}][{i}] is {type(w).__name__}: {w!r}")

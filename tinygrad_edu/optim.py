@@ -22,13 +22,17 @@ LearningRate: TypeAlias = Number | Callable[[int], Number]
 
 
 def _check(what: str, x: object, low: Number, *, strict: bool, high: Number | None = None) -> None:
-    """Raise ValueError unless x is a finite number with low < x (or low <= x) and x < high."""
-    ok = is_number(x) and math.isfinite(x)
-    if ok:
-        ok = (low < x if strict else low <= x) and (high is None or x < high)  # type: ignore[operator]
-    if not ok:
-        bound = f"> {low}" if strict else f">= {low}"
-        bound += "" if high is None else f" and < {high}"
+    """Check that x is a finite number with low < x (or low <= x), and x < high if given.
+
+    Raises TypeError if x is not an int, float or Fraction (a bool is not), else ValueError.
+    """
+    bound = f"> {low}" if strict else f">= {low}"
+    bound += "" if high is None else f" and < {high}"
+    if not is_number(x):
+        raise TypeError(
+            f"{what} must be an int, float or Fraction {bound}, got {type(x).__name__}: {x!r}"
+        )
+    if not (math.isfinite(x) and (low < x if strict else low <= x) and (high is None or x < high)):
         raise ValueError(f"{what} must be a finite number {bound}, got {x!r}")
 
 
@@ -42,8 +46,13 @@ class Optimizer:
     """
 
     def __init__(self, params: Iterable[Value], lr: LearningRate) -> None:
-        """Raises TypeError for a non-Value parameter or a bad lr, ValueError for an empty or
-        repeated parameter, or lr <= 0."""
+        """Raises TypeError for params that are not an iterable of Values or an lr that is not
+        a number or a callable; ValueError for an empty or repeated parameter, or lr <= 0."""
+        if not isinstance(params, Iterable):
+            hint = " (give model.parameters())" if hasattr(params, "parameters") else ""
+            raise TypeError(
+                f"params must be an iterable of Values{hint}, got {type(params).__name__}"
+            )
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
@@ -65,6 +74,7 @@ class Optimizer:
         """The learning rate of the next step: ``lr(step_count)`` for a schedule, else ``lr``.
 
         Raises:
+            TypeError: the rate is not an int, float or Fraction.
             ValueError: the rate is not a finite number > 0.
         """
         lr = self.lr(self.step_count) if callable(self.lr) else self.lr
@@ -73,8 +83,8 @@ class Optimizer:
         return lr
 
     def step(self) -> None:
-        """Update every parameter from its ``grad``. Raises ValueError (and changes nothing) if
-        the learning rate of this step is not a finite number > 0."""
+        """Update every parameter from its ``grad``. Raises TypeError or ValueError, as
+        `current_lr`, and changes nothing, if the rate of this step is not a number > 0."""
         lr = self.current_lr()
         self._update(lr)
         self.step_count += 1
@@ -105,9 +115,10 @@ class SGD(Optimizer):
         momentum: Number = 0.0,
         weight_decay: Number = 0.0,
     ) -> None:
-        """Raises as `Optimizer`, and ValueError for momentum or weight_decay < 0."""
+        """Raises as `Optimizer`; TypeError for a momentum or weight_decay that is not a
+        number, ValueError unless 0 <= momentum < 1 and weight_decay >= 0 (finite)."""
         super().__init__(params, lr)
-        _check("momentum", momentum, 0, strict=False)
+        _check("momentum", momentum, 0, strict=False, high=1)  # μ >= 1: the buffer never decays
         _check("weight_decay", weight_decay, 0, strict=False)
         self.momentum = momentum
         self.weight_decay = weight_decay
@@ -138,10 +149,17 @@ class Adam(Optimizer):
         betas: tuple[Number, Number] = (0.9, 0.999),
         eps: Number = 1e-8,
     ) -> None:
-        """Raises as `Optimizer`, ValueError unless 0 <= β < 1 for both betas and eps > 0."""
+        """Raises as `Optimizer`; TypeError for betas that are not a tuple (or list) of two
+        numbers or an eps that is not a number, ValueError unless 0 <= β < 1 for both betas and
+        eps > 0 (finite)."""
         super().__init__(params, lr)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        if not isinstance(betas, (tuple, list)):
+            raise TypeError(
+                f"betas must be a pair (beta1, beta2) of numbers in [0, 1), "
+                f"got {type(betas).__name__}: {betas!r}"
+            )
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {len(betas)}: {betas!r}")
         _check("betas[0]", betas[0], 0, strict=False, high=1)
         _check("betas[1]", betas[1], 0, strict=False, high=1)
         _check("eps", eps, 0, strict=True)  # > 0: √v / √(1 - β2^t) is 0 while δ has been 0
