@@ -315,9 +315,9 @@ def cross_entropy(
 ) -> Value:
     """-log softmax(logits)[target_index], with log-sum-exp shifted by the largest logit m.
 
-    Computed as log Σ_j exp(x_j - m) + (m - x_i): no exp overflows (logits like 1000), and no
-    precision is lost for huge logits (``cross_entropy([1e16, 1e16], 0)`` is log 2, as in
-    PyTorch).
+    Computed as log Σ_j exp(x_j - m) + (m - x_i), for the logits x and i = target_index: no
+    exp overflows (logits like 1000), and no precision is lost for huge logits
+    (``cross_entropy([1e16, 1e16], 0)`` is log 2, as in PyTorch).
 
     One sample: ``logits`` a list of class scores and ``target_index`` an int. A batch: a list
     of such lists and a list of ints, reduced by ``reduction``.
