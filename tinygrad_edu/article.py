@@ -217,13 +217,15 @@ def format_report(
             f"  δ1 = δ2 (L1 is the identity) = {_vector(r.delta1)}",
             f"  ∂Loss/∂W of L2 = δ3 · o1 = {_vector(r.delta_weights)}",
         ]
-        if r.o2 == 0 and kink == "pytorch":
+        if r.o2 != 0 or r.delta4 == 0:
+            continue  # off the kink, or no δ to carry: both conventions agree
+        if kink == "pytorch":
             parts.append(
                 "  o2 = 0 is L3's kink: tinygrad_edu takes relu'(0) = 0, as PyTorch does, so "
                 "δ3 = 0 here; the article's branch 'X if X >= 0' has derivative 1 at 0 and "
                 f"would give δ3 = δ4 = {fmt(r.delta4)} (see --kink article)."
             )
-        elif r.o2 == 0:
+        else:
             parts.append(
                 "  o2 = 0 is L3's kink: with the article's branch 'X if X >= 0', L3'(0) = 1, "
                 "so δ3 = δ4; PyTorch's relu'(0) = 0 would give δ3 = 0 (the default)."
