@@ -17,24 +17,27 @@ from typing import Any
 from ._files import atomic_write
 from .engine import Value, topological_order
 
-__all__ = ["main", "quickstart"]
+__all__ = ["main", "quickstart", "quickstart_graph"]
 
 DATASETS = ("moons", "circles", "spiral")
 
 
-def quickstart() -> str:
-    """Build a small expression, run backward, and return every node's value and δ as text."""
-    a = Value(2.0, label="a")
-    b = Value(-3.0, label="b")
-    c = Value(10.0, label="c")
+def quickstart_graph() -> tuple[Value, Value]:
+    """L = (a·b + c)·f after backward, micrograd's first example; returns L and the leaf a."""
+    a, b, c, f = Value(2.0, "a"), Value(-3.0, "b"), Value(10.0, "c"), Value(-2.0, "f")
     e = a * b
     e.label = "e"
     d = e + c
     d.label = "d"
-    f = Value(-2.0, label="f")
     loss = d * f
     loss.label = "L"
     loss.backward()
+    return loss, a
+
+
+def quickstart() -> str:
+    """Build a small expression, run backward, and return every node's value and δ as text."""
+    loss, _ = quickstart_graph()
     lines = ["L = (a * b + c) * f", f"{'node':<6}{'op':<6}{'value':>10}{'δ = ∂L/∂node':>16}"]
     for node in topological_order(loss):
         lines.append(f"{node.label:<6}{node.op:<6}{node.data:>10.4g}{node.grad:>16.4g}")
@@ -218,7 +221,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for bad arguments or files)."""
+    """Run the command line; returns the exit status (2 for a file or value it cannot use).
+
+    Bad arguments are argparse's usage errors: SystemExit(2) with the usage on stderr.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     try:
