@@ -9,8 +9,8 @@ From "The Loss function": a model of three layers, then the Loss,
 
 run on three samples of (broccoli, Tagada strawberries, workout hours) → shape. In exact
 Fractions the tables match the article (o2 = 0, 1, 0; loss = 0, 0, 1/2); in floating point the
-first sample's o2 is about −3.5e-17, not 0. Backward then gives δ for every variable: δ4 = o3 − y,
-δ3, δ2, δ1 and the δ of L2's weights.
+o2 of samples 1 and 3 are about −3.5e-17 and −1.1e-16, not 0. Backward then gives δ for every
+variable: δ4 = o3 − y, δ3, δ2, δ1 and the δ of L2's weights.
 """
 
 from __future__ import annotations
@@ -144,12 +144,8 @@ def _grads(values: Sequence[Value]) -> tuple[Number, ...]:
 
 
 def fmt(x: Number) -> str:
-    """Exact numbers as the article writes them; floats in full (repr) unless integral."""
-    if isinstance(x, Fraction):
-        return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
-    if isinstance(x, float) and x.is_integer():
-        return str(int(x))
-    return repr(x) if isinstance(x, float) else str(x)
+    """A number as the article writes it: ``1/2``, ``0``, and floats in full unless integral."""
+    return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
 
 
 def _vector(xs: Sequence[Number]) -> str:

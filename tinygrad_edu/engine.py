@@ -568,8 +568,9 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
         return Value(0)
     parents: list[Value] = []
     data: Number = 0
-    for w, x in zip(weights, inputs, strict=True):
-        wv, xv = lift(w), lift(x)
+    for w, x in zip(weights, inputs):  # noqa: B905 -- lengths checked above; strict= is slower
+        wv = w if isinstance(w, Value) else Value(w)  # lift() inlined: a neuron's hot loop
+        xv = x if isinstance(x, Value) else Value(x)
         data += wv.data * xv.data
         parents += (wv, xv)
     return _result(data, tuple(parents), _d_dot)
