@@ -84,6 +84,31 @@ def test_smooth_function_with_large_curvature_is_not_a_kink() -> None:
     assert report.rows[0].kink is None
 
 
+class Counting:
+    """``f`` that counts its calls."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.calls = f, 0
+
+    def __call__(self, *xs: Value) -> Any:
+        self.calls += 1
+        return self.f(*xs)
+
+
+def test_gradcheck_evaluates_f_once_beside_each_input_and_twice_more_at_a_kink() -> None:
+    smooth = Counting(lambda a, b, c: a * b + c.tanh())
+    report = gradcheck(smooth, [0.5, -1.5, 0.3])
+    assert smooth.calls == 1 + 2 * 3  # the analytic pass (which gives f at xs), then f(x ± h)
+    # The same f(x ± h) give the central difference, bit for bit that of numeric_grad.
+    assert [row.numeric for row in report.rows] == numeric_grad(smooth.f, [0.5, -1.5, 0.3])
+    kinked = Counting(lambda a, b: a.abs() * b)
+    assert gradcheck(kinked, [0.0, 2.0]).rows[0].kink == pytest.approx((-2.0, 2.0))
+    assert kinked.calls == 1 + 2 * 2 + 2  # f(x ± h/10) only for the input with a gap
+    plain = Counting(lambda a, b: a * b)
+    numeric_grad(plain, [2.0, 3.0])
+    assert plain.calls == 2 * 2
+
+
 def test_a_point_at_the_edge_of_the_domain_names_the_moved_point() -> None:
     # sqrt is defined at 0, the user's point, but not at 0 - eps, which only gradcheck chose.
     moved = r"input 0 moved from 0\.0 to 0\.0 - 1e-06 = -1e-06"

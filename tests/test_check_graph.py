@@ -174,7 +174,7 @@ def test_a_domain_error_at_the_moved_point_names_the_leaf_and_the_point() -> Non
     assert isinstance(err.value.__cause__, ValueError)
     # The viz overlay reports the same undefined limit as nan, which only a δ of nan matches.
     out.backward()
-    (row,) = _graph_rows(out, [x])
+    (row,) = _graph_rows(topological_order(out), [x])
     assert math.isnan(row.numeric)
     assert row.kink is None
     assert not row.ok  # δ is inf
@@ -193,9 +193,30 @@ def test_gradcheck_and_the_viz_overlay_share_one_verdict(monkeypatch: pytest.Mon
     x, y = Value(0.0, "x"), Value(1.5, "y")
     out = x.relu() * y + y.tanh()
     out.backward()
-    overlay = _graph_rows(out, [x, y])
+    overlay = _graph_rows(topological_order(out), [x, y])
     assert verdicts == list(overlay)
     report = gradcheck(lambda a, b: a.relu() * b + b.tanh(), [0.0, 1.5])
     assert verdicts == list(overlay) + list(report.rows)
     assert report.rows == overlay  # same numbers, same verdicts, the kink in x included
     assert overlay[0].kink == pytest.approx((0.0, 1.5))
+
+
+def test_the_viz_overlay_replays_the_graph_once_beside_each_leaf(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    replays = 0
+    evaluate = check._evaluate
+
+    def counting(f: Any, xs: Any) -> float:
+        nonlocal replays
+        replays += 1
+        return evaluate(f, xs)
+
+    monkeypatch.setattr(check, "_evaluate", counting)
+    x, y, z = Value(0.5), Value(-1.5), Value(0.3)
+    out = x * y + z.tanh()
+    out.backward()
+    order = topological_order(out)
+    rows = _graph_rows(order, [x, y, z])
+    assert replays == 1 + 2 * 3  # f at the point, then f(x ± h) for each leaf
+    assert all(row.ok and row.kink is None for row in rows)

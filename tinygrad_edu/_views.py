@@ -125,7 +125,7 @@ def _checks(order: Sequence[Value]) -> dict[int, GradcheckRow]:
     """`gradcheck`'s verdict for the δ of every leaf, by the leaf's index in ``order``."""
     leaves = [i for i, node in enumerate(order) if not node.parents]
     try:
-        rows = _graph_rows(order[-1], [order[i] for i in leaves])
+        rows = _graph_rows(order, [order[i] for i in leaves])
     except (ArithmeticError, ValueError) as e:
         raise ValueError(f"check=True: the numeric limit cannot be evaluated here: {e}") from e
     return dict(zip(leaves, rows, strict=True))

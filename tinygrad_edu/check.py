@@ -116,8 +116,7 @@ def numeric_grad(f: Function, xs: Sequence[Number], eps: float = DEFAULT_EPS) ->
         [3.0, 2.0]
     """
     eps = _setting("eps", eps, positive=True)
-    point = _point(xs)
-    return [_central(f, point, i, eps) for i in range(len(point))]
+    return _centrals(f, _point(xs), eps)
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,7 @@ def gradcheck(
     out = f(*leaves)
     if isinstance(out, Value):
         out.backward()
-    base = _evaluate(f, point)
+    base = float(out.data if isinstance(out, Value) else out)  # f at the point, as `_evaluate`
     rows = [
         _row(i, float(leaf.grad), *_limits(f, point, i, eps, base, atol, rtol), atol, rtol)
         for i, leaf in enumerate(leaves)
@@ -226,6 +225,11 @@ def gradcheck(
     if not report.ok:
         raise GradcheckError(report)
     return report
+
+
+def _centrals(f: Function, xs: list[float], h: float) -> list[float]:
+    """The central difference of ``f`` at ``xs`` in each input, for a validated step ``h``."""
+    return [_central(f, xs, i, h) for i in range(len(xs))]
 
 
 def _central(f: Function, xs: list[float], i: int, h: float) -> float:
@@ -237,8 +241,16 @@ def _limits(
     f: Function, xs: list[float], i: int, eps: float, base: float, atol: float, rtol: float
 ) -> tuple[float, tuple[float, float] | None]:
     """The central difference of ``f`` in input ``i`` at ``xs``, and its kink if it has one
-    (see `_kink`); ``base`` is ``f`` at ``xs``."""
-    return _central(f, xs, i, eps), _kink(f, xs, i, eps, base, atol, rtol)
+    (see `_kink`); ``base`` is ``f`` at ``xs``.
+
+    ``f(x ± eps)`` is evaluated once each: the central difference and both one-sided limits
+    are taken from the same two values (the central one is their mean, written as
+    ``(f(x + h) - f(x - h)) / 2h``, the rounding `numeric_grad` has).
+    """
+    above, below = _shifted(f, xs, i, eps), _shifted(f, xs, i, -eps)
+    central = (above - below) / (2 * eps)
+    left, right = (base - below) / eps, (above - base) / eps
+    return central, _kink(f, xs, i, eps, base, (left, right), atol, rtol)
 
 
 def _row(
@@ -260,21 +272,25 @@ def _row(
 
 
 def _kink(
-    f: Function, xs: list[float], i: int, h: float, base: float, atol: float, rtol: float
+    f: Function,
+    xs: list[float],
+    i: int,
+    h: float,
+    base: float,
+    limits: tuple[float, float],
+    atol: float,
+    rtol: float,
 ) -> tuple[float, float] | None:
-    """(left, right) one-sided limits if ``f`` has a kink in input ``i`` at ``xs``, else None."""
-
-    def one_sided(step: float) -> tuple[float, float]:
-        left = (base - _shifted(f, xs, i, -step)) / step
-        right = (_shifted(f, xs, i, step) - base) / step
-        return left, right
-
-    left, right = one_sided(h)
+    """``limits``, the (left, right) one-sided limits at step ``h``, if ``f`` has a kink in
+    input ``i`` at ``xs``, else None."""
+    left, right = limits
     gap = abs(right - left)
     if not gap > atol + rtol * max(abs(left), abs(right)):
         return None
     # For a smooth f the gap is about f''·h and shrinks tenfold with h; at a kink it stays.
-    small_left, small_right = one_sided(h / 10)
+    step = h / 10
+    small_left = (base - _shifted(f, xs, i, -step)) / step
+    small_right = (_shifted(f, xs, i, step) - base) / step
     if abs(small_right - small_left) < gap / 2:
         return None
     return (left, right)
@@ -371,29 +387,32 @@ def graph_numeric_grad(
         >>> [round(d, 6) for d in graph_numeric_grad(a * b + a)]
         [4.0, 2.0]
     """
-    eps = _setting("eps", eps, positive=True)
-    f, point = _graph_point(root, leaves)
-    return numeric_grad(f, point, eps)
-
-
-def _graph_point(root: Value, leaves: Sequence[Value] | None) -> tuple[Function, list[Number]]:
-    """The graph of ``root`` as a function of ``leaves`` (default: all), and their data."""
+    eps = _setting("eps", eps, positive=True)  # first: a bad eps fails before the graph walk
     if not isinstance(root, Value):
         raise TypeError(f"root must be a Value, got {type(root).__name__}")
-    order = topological_order(root)
+    f, point = _graph_point(topological_order(root), leaves)
+    return _centrals(f, _point(point), eps)
+
+
+def _graph_point(
+    order: Sequence[Value], leaves: Sequence[Value] | None
+) -> tuple[Function, list[Number]]:
+    """The graph ``order`` (topological, root last) as a function of ``leaves`` (default: every
+    leaf), and their data."""
     moved = [n for n in order if not n.parents] if leaves is None else list(leaves)
     f = _graph_function(order, moved)
     return f, [n.data for n in moved]
 
 
-def _graph_rows(root: Value, leaves: Sequence[Value]) -> tuple[GradcheckRow, ...]:
-    """`gradcheck`'s verdict (default tolerances, kinks included) for the δ of each leaf.
+def _graph_rows(order: Sequence[Value], leaves: Sequence[Value]) -> tuple[GradcheckRow, ...]:
+    """`gradcheck`'s verdict (default tolerances, kinks included) for the δ of each leaf of the
+    graph ``order`` (topological, root last, as `topological_order` gives it).
 
     Where the graph cannot be evaluated beside a leaf's data (a negative base moved to a
     non-integer exponent, log beside 0, ...) the limit is undefined: nan, which only a δ of nan
     matches, as the engine reports an undefined derivative.
     """
-    f, point = _graph_point(root, leaves)
+    f, point = _graph_point(order, leaves)
     xs = _point(point)
     base = _evaluate(f, xs)
     rows = []
