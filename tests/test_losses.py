@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, engine, losses
+from tinygrad_edu import Value, _checks, engine, losses
 from tinygrad_edu.check import gradcheck
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.losses import (
@@ -375,9 +375,22 @@ def test_losses_build_their_nodes_in_the_loss_layer() -> None:
         (lambda: mse([1, 2], [1, True]), TypeError, r"target\[1\] must be a Value"),
         (lambda: hinge(0.5, 0), ValueError, "hinge: targets must be -1 or \\+1, got 0"),
         (lambda: hinge([1, 2], [1, 2]), ValueError, r"got 2 \(sample 1\)"),
-        (lambda: huber(1, 0, delta=0), ValueError, "delta must be a number > 0, got 0"),
-        (lambda: huber(1, 0, delta=-1.0), ValueError, "delta must be a number > 0"),
-        (lambda: huber(1, 0, delta=math.nan), ValueError, "delta must be a number > 0, got nan"),
+        (
+            lambda: huber(1, 0, delta=0),
+            ValueError,
+            "huber: delta must be a finite number > 0, got 0",
+        ),
+        (lambda: huber(1, 0, delta=-1.0), ValueError, "delta must be a finite number > 0"),
+        (
+            lambda: huber(1, 0, delta=math.nan),
+            ValueError,
+            "delta must be a finite number > 0, got nan",
+        ),
+        (
+            lambda: huber(1, 0, delta=math.inf),
+            ValueError,
+            "delta must be a finite number > 0, got inf",
+        ),
         (
             lambda: huber(1, 0, delta=True),
             TypeError,
@@ -432,6 +445,10 @@ def test_numbers_are_recognised_and_lifted_by_the_engines_helpers() -> None:
     assert vars(losses)["lift"] is engine.lift
     assert "_is_number" not in vars(losses)
     assert "_lift" not in vars(losses)
+
+
+def test_ranges_are_checked_by_the_shared_helper() -> None:
+    assert vars(losses)["check_number"] is _checks.check_number
 
 
 def test_docstring_examples() -> None:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, dot, engine, nn
+from tinygrad_edu import Value, _checks, dot, engine, nn
 from tinygrad_edu.check import gradcheck
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.losses import half_squared_error
@@ -356,7 +356,7 @@ def test_linear_rejects_counts_of_the_wrong_type(n: object, kind: str) -> None:
     with pytest.raises(TypeError, match=f"n_out must be an int >= 1, got {kind}: "):
         Linear(1, n)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=f"n_in must be an int >= 1, got {kind}: "):
-        nn._check_count("n_in", n)
+        _checks.check_count("n_in", n)
 
 
 @pytest.mark.parametrize(
@@ -469,6 +469,12 @@ def test_numbers_are_recognised_by_the_engines_helper() -> None:
     # One definition of "a number a Value can hold" for the whole package: engine.is_number.
     assert vars(nn)["is_number"] is engine.is_number
     assert "_is_number" not in vars(nn)
+
+
+def test_counts_are_checked_by_the_shared_helper() -> None:
+    # One wording of "an int >= 1" for the package: _checks.check_count.
+    assert vars(nn)["check_count"] is _checks.check_count
+    assert "_check_count" not in vars(nn)
 
 
 def test_docstring_examples() -> None:

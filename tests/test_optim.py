@@ -14,7 +14,7 @@ from fractions import Fraction as F
 
 import pytest
 
-from tinygrad_edu import Value, engine, optim
+from tinygrad_edu import Value, _checks, engine, optim
 from tinygrad_edu.losses import mse
 from tinygrad_edu.nn import MLP
 from tinygrad_edu.optim import SGD, Adam, Optimizer
@@ -185,6 +185,35 @@ def test_params_may_be_any_iterable() -> None:
 def test_numbers_are_recognised_by_the_engines_helper() -> None:
     assert vars(optim)["is_number"] is engine.is_number
     assert "_is_number" not in vars(optim)
+
+
+# ---- the shared range check (_checks.check_number, used by optim, losses, data and train) -------
+
+
+def test_ranges_are_checked_by_the_shared_helper() -> None:
+    assert vars(optim)["check_number"] is _checks.check_number
+    assert "_check" not in vars(optim)
+
+
+@pytest.mark.parametrize("x", [10**400, F(10**400, 3)])
+def test_huge_exact_numbers_are_finite_and_compared_exactly(x: int | F) -> None:
+    # math.isfinite(x) would raise OverflowError here: an int or Fraction is never inf or nan.
+    assert _checks.check_number("lr", x, above=0) == x
+    assert SGD([Value(1.0)], lr=x).lr == x
+    with pytest.raises(ValueError, match="lr must be a finite number > 0 and < 1, got"):
+        _checks.check_number("lr", x, above=0, below=1)
+    assert _checks.check_number("beta", F(10**400, 10**400 + 1), at_least=0, below=1) < 1
+
+
+def test_the_range_check_takes_one_lower_bound() -> None:
+    with pytest.raises(ValueError, match="above= or at_least=, not both"):
+        _checks.check_number("lr", 1, above=0, at_least=0)
+
+
+def test_docstring_examples_of_the_shared_checks() -> None:
+    result = doctest.testmod(_checks)
+    assert result.attempted > 0
+    assert result.failed == 0
 
 
 def test_docstring_examples() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 
-from .engine import is_number
+from ._checks import check_count, check_number
 
 __all__ = ["ARTICLE_FEATURES", "article_dataset", "make_circles", "make_moons", "make_spiral"]
 
@@ -30,23 +30,10 @@ def article_dataset() -> tuple[list[list[int]], list[int]]:
     return inputs, [BAD_SHAPE, GOOD_SHAPE, GOOD_SHAPE]
 
 
-def _check_count(what: str, n: object, minimum: int) -> None:
-    """TypeError unless ``n`` is an int (a bool is not); ValueError if it is below ``minimum``."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"{what} must be an int >= {minimum}, got {type(n).__name__}: {n!r}")
-    if n < minimum:
-        raise ValueError(f"{what} must be an int >= {minimum}, got {n!r}")
-
-
 def _check(n: object, noise: object, seed: object, minimum: int = 2, what: str = "n") -> None:
     """The arguments every generator shares: a count, the noise and the seed."""
-    _check_count(what, n, minimum)
-    if not is_number(noise):
-        raise TypeError(
-            f"noise must be an int, float or Fraction >= 0, got {type(noise).__name__}: {noise!r}"
-        )
-    if not (math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    check_count(what, n, minimum)
+    check_number("noise", noise, at_least=0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
 
@@ -106,12 +93,7 @@ def make_circles(
         ValueError: as `make_moons`, or ``factor`` is not in (0, 1).
     """
     _check(n, noise, seed)
-    if not is_number(factor):
-        raise TypeError(
-            f"factor must be a number in (0, 1), got {type(factor).__name__}: {factor!r}"
-        )
-    if not 0 < factor < 1:
-        raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+    check_number("factor", factor, above=0, below=1)
     rng = random.Random(seed)
     outer, inner = n // 2, n - n // 2
     # Angles over [0, 2π) without repeating the end point, as scikit-learn does.
@@ -142,7 +124,7 @@ def make_spiral(
         ValueError: ``n_per_class`` < 1, ``n_classes`` < 2, or ``noise`` negative or not finite.
     """
     _check(n_per_class, noise, seed, minimum=1, what="n_per_class")
-    _check_count("n_classes", n_classes, 2)
+    check_count("n_classes", n_classes, 2)
     rng = random.Random(seed)
     points: list[list[float]] = []
     labels: list[int] = []

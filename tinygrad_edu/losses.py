@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TypeAlias, cast
 
+from ._checks import check_number
 from .engine import Number, Operand, Value, is_number, layer_scope, lift, total
 
 __all__ = [
@@ -171,15 +172,10 @@ def huber(pred: Samples, target: Samples, delta: Number = 1, reduction: str = "m
 
     As PyTorch's ``huber_loss``; continuous with its δ at |d| = delta. The default delta is the
     exact 1. Raises TypeError for a delta that is not an int, float or Fraction (a bool is not),
-    ValueError for delta <= 0 (or nan), otherwise as `mse`.
+    ValueError for delta <= 0, nan or inf (for delta = ∞ use `half_squared_error`), otherwise
+    as `mse`.
     """
-    if not is_number(delta):
-        raise TypeError(
-            f"huber: delta must be an int, float or Fraction > 0, "
-            f"got {type(delta).__name__}: {delta!r}"
-        )
-    if not delta > 0:
-        raise ValueError(f"huber: delta must be a number > 0, got {delta!r}")
+    check_number("huber: delta", delta, above=0)
 
     def one(p: Value, t: Value) -> Value:
         d = p - t

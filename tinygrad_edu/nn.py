@@ -12,20 +12,12 @@ import random
 from collections.abc import Sequence
 from typing import cast
 
+from ._checks import check_count
 from .engine import Number, Operand, Value, dot, is_number, layer_scope, zero_grad
 
 __all__ = ["MLP", "Identity", "Linear", "Module", "ReLU", "Sequential", "Sigmoid", "Tanh"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
-
-
-def _check_count(what: str, n: object) -> int:
-    """``n`` if it is an int >= 1; TypeError for any other type (bool too), ValueError if < 1."""
-    if not isinstance(n, int) or isinstance(n, bool):
-        raise TypeError(f"{what} must be an int >= 1, got {type(n).__name__}: {n!r}")
-    if n < 1:
-        raise ValueError(f"{what} must be an int >= 1, got {n!r}")
-    return n
 
 
 class Module:
@@ -121,8 +113,8 @@ class Linear(Module):
         that are not rows of numbers, or a bad seed; ValueError for counts < 1, weights of the
         wrong shape, or weights with a seed."""
         super().__init__(name)
-        self.n_in = _check_count("n_in", n_in)
-        self.n_out = _check_count("n_out", n_out)
+        self.n_in = check_count("n_in", n_in)
+        self.n_out = check_count("n_out", n_out)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be True or False, got {type(bias).__name__}: {bias!r}")
         if weights is None:
@@ -348,8 +340,8 @@ class MLP(Sequential):
             )
         if not sizes:
             raise ValueError("sizes must be a non-empty list of ints >= 1, got an empty list")
-        widths = [_check_count("n_in", n_in)]
-        widths += [_check_count(f"sizes[{k}]", n) for k, n in enumerate(sizes)]
+        widths = [check_count("n_in", n_in)]
+        widths += [check_count(f"sizes[{k}]", n) for k, n in enumerate(sizes)]
         rng = random.Random(seed) if seed is not None else None
         act = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}[activation]
         layers: list[Module] = []

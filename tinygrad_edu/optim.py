@@ -13,27 +13,13 @@ import math
 from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
+from ._checks import check_number
 from .engine import Number, Value, is_number, zero_grad
 
 __all__ = ["SGD", "Adam", "LearningRate", "Optimizer"]
 
 # A learning rate, or a schedule: a function of the 0-based index of the step about to be taken.
 LearningRate: TypeAlias = Number | Callable[[int], Number]
-
-
-def _check(what: str, x: object, low: Number, *, strict: bool, high: Number | None = None) -> None:
-    """Check that x is a finite number with low < x (or low <= x), and x < high if given.
-
-    Raises TypeError if x is not an int, float or Fraction (a bool is not), else ValueError.
-    """
-    bound = f"> {low}" if strict else f">= {low}"
-    bound += "" if high is None else f" and < {high}"
-    if not is_number(x):
-        raise TypeError(
-            f"{what} must be an int, float or Fraction {bound}, got {type(x).__name__}: {x!r}"
-        )
-    if not (math.isfinite(x) and (low < x if strict else low <= x) and (high is None or x < high)):
-        raise ValueError(f"{what} must be a finite number {bound}, got {x!r}")
 
 
 class Optimizer:
@@ -66,7 +52,7 @@ class Optimizer:
         if not callable(lr) and not is_number(lr):
             raise TypeError(f"lr must be a number or a callable of the step index, got {lr!r}")
         if not callable(lr):
-            _check("lr", lr, 0, strict=True)
+            check_number("lr", lr, above=0)
         self.lr = lr
         self.step_count = 0
 
@@ -79,7 +65,7 @@ class Optimizer:
         """
         lr = self.lr(self.step_count) if callable(self.lr) else self.lr
         what = f"lr({self.step_count})" if callable(self.lr) else "lr"
-        _check(what, lr, 0, strict=True)
+        check_number(what, lr, above=0)
         return lr
 
     def step(self) -> None:
@@ -118,8 +104,8 @@ class SGD(Optimizer):
         """Raises as `Optimizer`; TypeError for a momentum or weight_decay that is not a
         number, ValueError unless 0 <= momentum < 1 and weight_decay >= 0 (finite)."""
         super().__init__(params, lr)
-        _check("momentum", momentum, 0, strict=False, high=1)  # μ >= 1: the buffer never decays
-        _check("weight_decay", weight_decay, 0, strict=False)
+        check_number("momentum", momentum, at_least=0, below=1)  # μ >= 1: the buffer never decays
+        check_number("weight_decay", weight_decay, at_least=0)
         self.momentum = momentum
         self.weight_decay = weight_decay
         self._buffers: list[Number | None] = [None] * len(self.params)
@@ -160,9 +146,9 @@ class Adam(Optimizer):
             )
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {len(betas)}: {betas!r}")
-        _check("betas[0]", betas[0], 0, strict=False, high=1)
-        _check("betas[1]", betas[1], 0, strict=False, high=1)
-        _check("eps", eps, 0, strict=True)  # > 0: √v / √(1 - β2^t) is 0 while δ has been 0
+        check_number("betas[0]", betas[0], at_least=0, below=1)
+        check_number("betas[1]", betas[1], at_least=0, below=1)
+        check_number("eps", eps, above=0)  # > 0: √v / √(1 - β2^t) is 0 while δ has been 0
         self.betas = (betas[0], betas[1])
         self.eps = eps
         self._m: list[Number] = [0] * len(self.params)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from . import losses, nn, optim
-from .engine import Value, no_grad, total
+from ._checks import check_count, check_number
+from .engine import Number, Value, no_grad, total
 
 __all__ = ["LOSSES", "History", "accuracy", "objective", "predict", "train"]
 
@@ -57,7 +58,7 @@ def objective(
     inputs: Sequence[Sequence[float]],
     labels: Sequence[int],
     loss: str = "hinge",
-    weight_decay: float = 1e-4,
+    weight_decay: Number = 1e-4,
 ) -> tuple[Value, list[list[Value]]]:
     """The training objective (data loss + weight_decay·Σp²) and the model's scores."""
     scores = _scores(model, inputs)
@@ -85,7 +86,7 @@ def train(
     optimizer: str = "sgd",
     lr: float | Callable[[int], float] | None = None,
     steps: int = 100,
-    weight_decay: float = 1e-4,
+    weight_decay: Number = 1e-4,
     progress: bool = True,
 ) -> History:
     """Train ``model`` on the whole set for ``steps`` steps; returns the `History`.
@@ -100,17 +101,17 @@ def train(
         progress: show a tqdm progress bar with loss and accuracy.
 
     Raises:
-        ValueError: an unknown loss or optimizer, steps < 1, or inputs and labels that differ
-            in length or are empty.
+        TypeError: ``steps`` is not an int, or ``weight_decay`` not an int, float or Fraction
+            (a bool is neither).
+        ValueError: an unknown loss or optimizer, steps < 1, a weight_decay that is negative or
+            not finite, or inputs and labels that differ in length or are empty.
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r} (choose one of {', '.join(LOSSES)})")
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"unknown optimizer {optimizer!r} (choose sgd or adam)")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    check_count("steps", steps)
+    check_number("weight_decay", weight_decay, at_least=0)
     if not inputs or len(inputs) != len(labels):
         raise ValueError(
             f"need as many labels as inputs, at least one: got {len(inputs)} and {len(labels)}"

@@ -1,0 +1,72 @@
+"""Argument checks shared by nn, losses, optim, data and train: one wording for each kind.
+
+A wrong type is a TypeError and a bad value a ValueError; both messages name the argument, what
+it got and what is accepted, as graphviz's ``unknown engine: ... (must be one of ...)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .engine import Number, is_number
+
+__all__ = ["check_count", "check_number"]
+
+
+def check_count(what: str, n: object, minimum: int = 1) -> int:
+    """``n`` if it is an int >= ``minimum``.
+
+    Raises:
+        TypeError: ``n`` is not an int (a bool is not one).
+        ValueError: ``n`` < ``minimum``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{what} must be an int >= {minimum}, got {type(n).__name__}: {n!r}")
+    if n < minimum:
+        raise ValueError(f"{what} must be an int >= {minimum}, got {n!r}")
+    return n
+
+
+def check_number(
+    what: str,
+    x: object,
+    *,
+    above: Number | None = None,
+    at_least: Number | None = None,
+    below: Number | None = None,
+) -> Number:
+    """``x`` if it is a finite number in range: > ``above`` or >= ``at_least``, and < ``below``.
+
+    Give at most one of ``above`` and ``at_least``. Ints and Fractions are always finite (and
+    compared exactly, however large); a float must not be inf or nan.
+
+    Raises:
+        TypeError: ``x`` is not an int, float or Fraction (a bool is not one).
+        ValueError: ``x`` is inf, nan or out of range.
+
+    Example:
+        >>> check_number("momentum", 1, at_least=0, below=1)
+        Traceback (most recent call last):
+        ValueError: momentum must be a finite number >= 0 and < 1, got 1
+    """
+    if above is not None and at_least is not None:
+        raise ValueError("check_number takes above= or at_least=, not both")
+    bounds = [] if above is None else [f"> {above}"]
+    bounds += [] if at_least is None else [f">= {at_least}"]
+    bounds += [] if below is None else [f"< {below}"]
+    bound = " and ".join(bounds)
+    if not is_number(x):
+        raise TypeError(
+            f"{what} must be an int, float or Fraction {bound}, got {type(x).__name__}: {x!r}"
+        )
+    # Only a float can be inf or nan; math.isfinite(x) on an int or Fraction would convert it to
+    # a float, an OverflowError for one beyond ~1.8e308.
+    finite = not isinstance(x, float) or math.isfinite(x)
+    if not (
+        finite
+        and (above is None or x > above)
+        and (at_least is None or x >= at_least)
+        and (below is None or x < below)
+    ):
+        raise ValueError(f"{what} must be a finite number {bound}, got {x!r}")
+    return x
