@@ -18,7 +18,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, layer_scope, total
+from tinygrad_edu import Value, _views, layer_scope, total, viz
 from tinygrad_edu._dot import HIGHLIGHT, MISMATCH, NAN_FILL, html, number, visible
 from tinygrad_edu.viz import GraphvizNotFound, _repr_svg, draw, render, to_dot
 
@@ -363,6 +363,13 @@ def test_bad_options_are_rejected_with_a_clear_message(
     for fn in (to_dot, draw):
         with pytest.raises(error, match=message):
             fn(root, **options)
+
+
+def test_the_defaults_are_those_options_declares(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert viz._options({}) == _views.Options()
+    # One source: a changed default in Options is the default of to_dot too.
+    monkeypatch.setattr(viz, "_DEFAULTS", _views.Options(rankdir="TB", show_grad=False))
+    assert viz._options({}) == _views.Options(rankdir="TB", show_grad=False)
 
 
 def test_bad_root_and_suffix_are_rejected(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ class DrawOptions(TypedDict, total=False):
 
 
 _NAMES = tuple(Options.__dataclass_fields__)
+_DEFAULTS = Options()  # the one source of every option's default
 
 
 def _options(given: Mapping[str, object]) -> Options:
@@ -52,24 +53,24 @@ def _options(given: Mapping[str, object]) -> Options:
     unknown = [name for name in given if name not in _NAMES]
     if unknown:
         raise TypeError(f"unknown option {unknown[0]!r}; accepted options: {', '.join(_NAMES)}")
-    rankdir = given.get("rankdir", "LR")
+    rankdir = given.get("rankdir", _DEFAULTS.rankdir)
     if not isinstance(rankdir, str) or rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
     flags: dict[str, bool] = {}
     for name in ("show_grad", "edge_derivatives", "color_by_grad", "check"):
-        flag = given.get(name, name == "show_grad")
+        flag = given.get(name, getattr(_DEFAULTS, name))
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {type(flag).__name__}: {flag!r}")
         flags[name] = flag
-    digits = given.get("digits", 4)
+    digits = given.get("digits", _DEFAULTS.digits)
     if isinstance(digits, bool) or not isinstance(digits, int):
         raise TypeError(f"digits must be an int, got {type(digits).__name__}: {digits!r}")
     if not 1 <= digits <= 17:
         raise ValueError(f"digits must be from 1 to 17, got {digits}")
-    highlight = given.get("highlight")
+    highlight = given.get("highlight", _DEFAULTS.highlight)
     if highlight is not None and not isinstance(highlight, Value):
         raise TypeError(f"highlight must be a Value or None, got {type(highlight).__name__}")
-    max_nodes = given.get("max_nodes", 500)
+    max_nodes = given.get("max_nodes", _DEFAULTS.max_nodes)
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)):
         raise TypeError(f"max_nodes must be an int or None, got {type(max_nodes).__name__}")
     if max_nodes is not None and max_nodes < 1:
