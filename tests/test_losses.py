@@ -423,6 +423,7 @@ def test_losses_build_their_nodes_in_the_loss_layer() -> None:
         (lambda: cross_entropy([], 0), ValueError, "logits is empty"),
         (lambda: cross_entropy([1, "x"], 0), TypeError, r"logits\[1\] must be a Value"),
         (lambda: cross_entropy([[1, 2]], [0, 1]), ValueError, "1 samples but 2 targets"),
+        (lambda: cross_entropy([], []), ValueError, "cross_entropy needs at least one sample"),
         (lambda: cross_entropy([[1, 2], [3]], [0, 1]), ValueError, r"target_index\[1\] must be"),
         (lambda: cross_entropy([[1, 2]], [0], reduction="max"), ValueError, "unknown reduction"),
     ],

@@ -68,6 +68,14 @@ def _as_list(
     return list(cast(Sequence[object], x))
 
 
+def _check_batch(name: str, xs: Sequence[object], targets: Sequence[object], kind: str) -> None:
+    """ValueError unless a batch has one target per item of ``xs`` (its ``kind``), at least one."""
+    if len(xs) != len(targets):
+        raise ValueError(f"{name}: {len(xs)} {kind} but {len(targets)} targets")
+    if not xs:
+        raise ValueError(f"{name} needs at least one sample, got empty lists")
+
+
 def _pairs(name: str, pred: Samples, target: Samples) -> list[tuple[Operand, Operand]] | None:
     """The (pred, target) samples as a list, or None for a single sample; validated."""
     if _is_sample(pred) and _is_sample(target):
@@ -84,10 +92,7 @@ def _pairs(name: str, pred: Samples, target: Samples) -> list[tuple[Operand, Ope
             f"got {type(bad).__name__}: {bad!r}"
         )
     preds, targets = _as_list("pred", pred), _as_list("target", target)
-    if len(preds) != len(targets):
-        raise ValueError(f"{name}: {len(preds)} predictions but {len(targets)} targets")
-    if not preds:
-        raise ValueError(f"{name} needs at least one sample, got empty lists")
+    _check_batch(name, preds, targets, "predictions")
     for what, xs in (("pred", preds), ("target", targets)):
         for i, x in enumerate(xs):
             if not _is_sample(x):
@@ -334,10 +339,7 @@ def cross_entropy(
     else:
         rows = _as_list("cross_entropy: logits", logits, "a list of lists of class scores")
         indices = list(cast(Sequence[int], target_index))
-        if len(rows) != len(indices):
-            raise ValueError(f"cross_entropy: {len(rows)} samples but {len(indices)} targets")
-        if not rows:
-            raise ValueError("cross_entropy needs at least one sample, got empty lists")
+        _check_batch("cross_entropy", rows, indices, "samples")
         samples = [
             _checked_logits(r, t, f"[{k}]")
             for k, (r, t) in enumerate(zip(rows, indices, strict=True))
