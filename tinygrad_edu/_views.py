@@ -1,9 +1,12 @@
 """The DOT statements `viz` draws: the full view (every Value and op) and the collapsed view.
 
-Both walk the graph once in topological order (linear time, no recursion) and name nodes by
-their index in it: ``v<i>`` for a Value, ``v<i>_op`` for the op that made it, ``g<k>`` for a
-collapsed group. Lines are returned without the ``digraph {`` head and ``}`` tail, as the body
-of a ``graphviz.Digraph``.
+Both views take the graph's topological order once (no recursion) and make linear passes over
+it (the highlighted paths, if any, then the view), naming nodes by their index in it: ``v<i>``
+for a Value, ``v<i>_op`` for the op that made it, ``g<k>`` for a collapsed group. The check
+overlay (``check=True``, full view only) is not linear: it replays the whole graph once at the
+point and twice per leaf (twice more for a leaf at a kink), so its time grows as leaves × nodes.
+Lines are returned without the ``digraph {`` head and ``}`` tail, as the body of a
+``graphviz.Digraph``.
 """
 
 from __future__ import annotations
@@ -49,13 +52,16 @@ def body(root: Value, o: Options) -> list[str]:
             f"check=True needs the full view, but the graph has {len(order)} Values "
             f"> max_nodes={o.max_nodes}: pass a larger max_nodes, or max_nodes=None"
         )
-    return head + _collapsed(order, hot, o, o.max_nodes)
+    return head + _collapsed(order, hot, o)
 
 
-def _on_path(order: Sequence[Value], target: Value | None) -> list[bool] | None:
-    """For each node: is it on a path from ``target`` up to the root (along which δ flows)?"""
+def _on_path(order: Sequence[Value], target: Value | None) -> list[bool]:
+    """For each node: is it on a path from ``target`` up to the root (along which δ flows)?
+
+    All False when there is no ``target``.
+    """
     if target is None:
-        return None
+        return [False] * len(order)
     marked: set[int] = set()
     for node in order:
         if node is target or any(id(p) in marked for p in node.parents):
@@ -65,7 +71,7 @@ def _on_path(order: Sequence[Value], target: Value | None) -> list[bool] | None:
     return [id(node) in marked for node in order]
 
 
-def _full(order: Sequence[Value], hot: Sequence[bool] | None, o: Options) -> list[str]:
+def _full(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
     rows = _checks(order) if o.check else {}
     fill = fills([node.grad for node in order]) if o.color_by_grad else None
     index = {id(node): i for i, node in enumerate(order)}
@@ -73,18 +79,17 @@ def _full(order: Sequence[Value], hot: Sequence[bool] | None, o: Options) -> lis
     loose: list[str] = []
     edges: list[str] = []
     for i, node in enumerate(order):
-        lit = hot is not None and hot[i]
+        lit = hot[i]
         statements = []
         if node.parents:  # the op node goes in its result's cluster
-            symbol = html(OP_SYMBOLS.get(node.op, node.op))
-            statements.append(f"v{i}_op [label=<{symbol}> shape=circle{node_attrs(hot=lit)}]")
+            op, result = _op(i, node, lit)
+            statements.append(op)
             local = node.local_grads() if o.edge_derivatives else ()
             for k, parent in enumerate(node.parents):  # one edge per operand, even for a + a
                 j = index[id(parent)]
                 label = number(local[k], o.digits) if local else None
-                on = lit and hot is not None and hot[j]
-                edges.append(f"\tv{j} -> v{i}_op{edge_attrs(label=label, hot=on)}\n")
-            edges.append(f"\tv{i}_op -> v{i}{edge_attrs(hot=lit)}\n")
+                edges.append(f"\tv{j} -> v{i}_op{edge_attrs(label=label, hot=lit and hot[j])}\n")
+            edges.append(f"\t{result}\n")
         row = rows.get(i)
         red = row is not None and not row.ok
         extra = node_attrs(fill=fill[i] if fill else None, hot=lit, red=red)
@@ -96,6 +101,14 @@ def _full(order: Sequence[Value], hot: Sequence[bool] | None, o: Options) -> lis
     if rows:
         lines.append(f"\tgraph [label=<{_check_summary(order, rows)}>]\n")
     return lines
+
+
+def _op(i: int, node: Value, hot: bool) -> tuple[str, str]:
+    """The op node ``v<i>_op`` that made Value ``i`` and its edge to ``v<i>``, as two statements
+    (each view places and indents them)."""
+    symbol = html(OP_SYMBOLS.get(node.op, node.op))
+    op = f"v{i}_op [label=<{symbol}> shape=circle{node_attrs(hot=hot)}]"
+    return op, f"v{i}_op -> v{i}{edge_attrs(hot=hot)}"
 
 
 def _clusters(clusters: Mapping[str, Sequence[str]]) -> list[str]:
@@ -154,19 +167,18 @@ def _check_summary(order: Sequence[Value], rows: Mapping[int, GradcheckRow]) -> 
 # ---- the collapsed view ------------------------------------------------------------------------
 
 
-def _collapsed(
-    order: Sequence[Value], hot: Sequence[bool] | None, o: Options, max_nodes: int
-) -> list[str]:
+def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
     """Each layer as one node ``g<k>`` (its scalar count and Σ|δ|); Values without a layer as
-    they are, or as one more group, "other", if the groups and they still exceed ``max_nodes``.
-    Edges between groups are merged into one, labelled with their count."""
+    they are, or as one more group, "other", if the groups and they still exceed
+    ``o.max_nodes``. Edges between groups are merged into one, labelled with their count."""
+    assert o.max_nodes is not None  # body collapses only a graph beyond a max_nodes
     index = {id(node): i for i, node in enumerate(order)}
     groups: dict[str, int] = {}
     for node in order:
         if node.layer and node.layer not in groups:
             groups[node.layer] = len(groups)
     n_loose = sum(1 for node in order if not node.layer)
-    lump = n_loose > 0 and len(groups) + n_loose > max_nodes
+    lump = n_loose > 0 and len(groups) + n_loose > o.max_nodes
     titles = [f"<B>{html(name)}</B>" for name in groups] + (["<I>other</I>"] if lump else [])
     group_of = [groups[n.layer] if n.layer else len(groups) if lump else None for n in order]
     count = [0] * len(titles)
@@ -175,7 +187,7 @@ def _collapsed(
     loose: list[int] = []
     edges: dict[tuple[str, str], list[int]] = {}  # (from, to) → [count, 1 if highlighted]
     for i, node in enumerate(order):
-        on = hot is not None and hot[i]
+        on = hot[i]
         k = group_of[i]
         if k is None:
             loose.append(i)
@@ -191,7 +203,7 @@ def _collapsed(
             if source != target:
                 edge = edges.setdefault((source, target), [0, 0])
                 edge[0] += 1
-                edge[1] |= on and hot is not None and hot[j]
+                edge[1] |= on and hot[j]
     # Σ|δ| over the numbers; a nan δ (an undefined derivative, e.g. of the exponent of a
     # negative base) is counted apart rather than turning the whole sum into nan.
     totals = [math.fsum(x for x in s if not math.isnan(x)) for s in sizes]
@@ -206,16 +218,14 @@ def _collapsed(
         extra = node_attrs(fill=shades[k] if shades else None, hot=lit[k])
         lines.append(f"\tg{k} [label=<{label}>{extra}]\n")
     for n, i in enumerate(loose):
-        node, on = order[i], hot is not None and hot[i]
+        node, on = order[i], hot[i]
         if node.parents:
-            symbol = html(OP_SYMBOLS.get(node.op, node.op))
-            lines.append(f"\tv{i}_op [label=<{symbol}> shape=circle{node_attrs(hot=on)}]\n")
-            lines.append(f"\tv{i}_op -> v{i}{edge_attrs(hot=on)}\n")
+            lines.extend(f"\t{statement}\n" for statement in _op(i, node, on))
         extra = node_attrs(fill=shades[len(titles) + n] if shades else None, hot=on)
         lines.append(f"\tv{i} [label=<{_value_label(node, o, None)}>{extra}]\n")
     for (source, target), (times, on_path) in edges.items():
         times_label = f"×{times}" if times > 1 else None
         lines.append(f"\t{source} -> {target}{edge_attrs(label=times_label, hot=bool(on_path))}\n")
-    note = f"{len(order)} Values > max_nodes={max_nodes}: one node per layer"
+    note = f"{len(order)} Values > max_nodes={o.max_nodes}: one node per layer"
     lines.append(f"\tgraph [label=<{html(note + ' (max_nodes=None draws every Value)')}>]\n")
     return lines
