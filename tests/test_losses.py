@@ -450,6 +450,8 @@ def test_numbers_are_recognised_and_lifted_by_the_engines_helpers() -> None:
 
 def test_ranges_are_checked_by_the_shared_helper() -> None:
     assert vars(losses)["check_number"] is _checks.check_number
+    assert vars(losses)["check_choice"] is _checks.check_choice
+    assert "_check_reduction" not in vars(losses)
 
 
 def test_docstring_examples() -> None:

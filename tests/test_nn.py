@@ -455,6 +455,12 @@ def test_mlp_seed_reproduces_micrograd() -> None:
         ((2, 3), {}, TypeError, "sizes must be a list of ints >= 1 .*, got int: 3"),
         ((2, "16,1"), {}, TypeError, "sizes must be a list of ints >= 1 .*, got str"),
         ((2, [1]), {"activation": None}, TypeError, "activation must be a str, one of"),
+        (
+            (2, [1]),
+            {"activation": ["relu"]},
+            TypeError,
+            r"activation must be a str, one of \('relu', 'tanh', 'sigmoid'\), got list: \['relu'\]",
+        ),
         ((2, [1]), {"seed": "1"}, TypeError, "seed must be an int or None"),
     ],
 )
@@ -471,9 +477,19 @@ def test_numbers_are_recognised_by_the_engines_helper() -> None:
     assert "_is_number" not in vars(nn)
 
 
+def test_activations_is_one_registry_of_names_and_layers() -> None:
+    # The CLI's --activation choices and MLP's check and construction all read this one dict.
+    expected = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+    assert expected == nn.ACTIVATIONS
+    assert "ACTIVATIONS" in nn.__all__
+    for name, layer in nn.ACTIVATIONS.items():
+        assert type(MLP(1, [2, 1], activation=name, seed=0).layers[1]) is layer
+
+
 def test_counts_are_checked_by_the_shared_helper() -> None:
     # One wording of "an int >= 1" for the package: _checks.check_count.
     assert vars(nn)["check_count"] is _checks.check_count
+    assert vars(nn)["check_choice"] is _checks.check_choice
     assert "_check_count" not in vars(nn)
 
 

@@ -7,10 +7,32 @@ it got and what is accepted, as graphviz's ``unknown engine: ... (must be one of
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 from .engine import Number, is_number
 
-__all__ = ["check_count", "check_number"]
+__all__ = ["check_choice", "check_count", "check_number"]
+
+
+def check_choice(what: str, x: object, choices: Collection[str]) -> str:
+    """``x`` if it is one of ``choices``: a tuple of names, or a registry's keys.
+
+    Raises:
+        TypeError: ``x`` is not a str.
+        ValueError: ``x`` is not one of ``choices``.
+
+    Example:
+        >>> check_choice("reduction", "avg", ("mean", "sum"))
+        Traceback (most recent call last):
+        ValueError: unknown reduction: 'avg' (must be one of ('mean', 'sum'))
+    """
+    if not isinstance(x, str):  # first: a list is not hashable, so not testable in a dict
+        raise TypeError(
+            f"{what} must be a str, one of {tuple(choices)}, got {type(x).__name__}: {x!r}"
+        )
+    if x not in choices:
+        raise ValueError(f"unknown {what}: {x!r} (must be one of {tuple(choices)})")
+    return x
 
 
 def check_count(what: str, n: object, minimum: int = 1) -> int:

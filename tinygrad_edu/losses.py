@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TypeAlias, cast
 
-from ._checks import check_number
+from ._checks import check_choice, check_number
 from .engine import Number, Operand, Value, is_number, layer_scope, lift, total
 
 __all__ = [
@@ -44,16 +44,6 @@ def _is_sample(x: object) -> bool:
 
 def _data(x: Operand) -> Number:
     return x.data if isinstance(x, Value) else x
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        if not isinstance(reduction, str):
-            raise TypeError(
-                f"reduction must be a str, one of {REDUCTIONS}, "
-                f"got {type(reduction).__name__}: {reduction!r}"
-            )
-        raise ValueError(f"unknown reduction: {reduction!r} (must be one of {REDUCTIONS})")
 
 
 def _is_list(x: object) -> bool:
@@ -122,7 +112,7 @@ def _elementwise(
     check: Check | None = None,
 ) -> Value:
     """Apply ``loss`` to each (pred, target) sample in the Loss layer and reduce."""
-    _check_reduction(reduction)
+    check_choice("reduction", reduction, REDUCTIONS)
     pairs = _pairs(name, pred, target)
     samples = [(cast(Operand, pred), cast(Operand, target))] if pairs is None else pairs
     for i, (p, t) in enumerate(samples):
@@ -332,7 +322,7 @@ def cross_entropy(
         >>> cross_entropy([1000, 0], 1).data
         1000.0
     """
-    _check_reduction(reduction)
+    check_choice("reduction", reduction, REDUCTIONS)
     batch = _is_list(target_index)
     if not batch:
         samples = [_checked_logits(logits, target_index, "")]

@@ -12,12 +12,20 @@ import random
 from collections.abc import Sequence
 from typing import cast
 
-from ._checks import check_count
+from ._checks import check_choice, check_count
 from .engine import Number, Operand, Value, dot, is_number, layer_scope, zero_grad
 
-__all__ = ["MLP", "Identity", "Linear", "Module", "ReLU", "Sequential", "Sigmoid", "Tanh"]
-
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "Identity",
+    "Linear",
+    "Module",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+]
 
 
 class Module:
@@ -212,6 +220,10 @@ class Sigmoid(Module):
         return [v.sigmoid() for v in x]
 
 
+# MLP's ``activation`` names, each with the layer it puts between two Linear layers.
+ACTIVATIONS: dict[str, type[Module]] = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+
+
 class Sequential(Module):
     """The article's model: layers applied in order, L1 first; unnamed layers become L1, L2, ...
 
@@ -325,12 +337,7 @@ class MLP(Sequential):
     ) -> None:
         """Raises TypeError for an ``n_in``, size, ``sizes``, activation or seed of the wrong
         type; ValueError for an unknown activation, an empty ``sizes`` or a count < 1."""
-        if not isinstance(activation, str):
-            raise TypeError(
-                f"activation must be a str, one of {ACTIVATIONS}, got {type(activation).__name__}"
-            )
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation: {activation!r} (must be one of {ACTIVATIONS})")
+        act = ACTIVATIONS[check_choice("activation", activation, ACTIVATIONS)]
         if isinstance(seed, bool) or not isinstance(seed, (int, type(None))):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
@@ -343,7 +350,6 @@ class MLP(Sequential):
         widths = [check_count("n_in", n_in)]
         widths += [check_count(f"sizes[{k}]", n) for k, n in enumerate(sizes)]
         rng = random.Random(seed) if seed is not None else None
-        act = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}[activation]
         layers: list[Module] = []
         for k in range(len(sizes)):
             layers.append(Linear(widths[k], widths[k + 1], seed=rng))
