@@ -7,7 +7,7 @@ from fractions import Fraction as F
 
 import pytest
 
-from tinygrad_edu import _checks, nn, train
+from tinygrad_edu import Value, _checks, nn, optim, train
 from tinygrad_edu.data import make_moons
 
 
@@ -18,6 +18,18 @@ def small_model() -> nn.MLP:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
+        (
+            {"loss": "mse"},
+            ValueError,
+            r"unknown loss: 'mse' \(must be one of \('hinge', 'bce', 'cross_entropy'\)\)",
+        ),
+        ({"loss": None}, TypeError, "loss must be a str, one of .*, got NoneType: None"),
+        (
+            {"optimizer": "rmsprop"},
+            ValueError,
+            r"unknown optimizer: 'rmsprop' \(must be one of \('sgd', 'adam'\)\)",
+        ),
+        ({"optimizer": ["sgd"]}, TypeError, r"optimizer must be a str, .*, got list: \['sgd'\]"),
         ({"steps": 0}, ValueError, "steps must be an int >= 1, got 0"),
         ({"steps": -3}, ValueError, "steps must be an int >= 1, got -3"),
         ({"steps": 2.0}, TypeError, "steps must be an int >= 1, got float: 2.0"),
@@ -56,6 +68,30 @@ def test_weight_decay_may_be_exact() -> None:
     assert math.isfinite(history.final_loss)
 
 
+def test_optimizers_is_one_registry_that_validates_and_builds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The CLI's --optimizer choices, train's check and its construction all read this one dict.
+    expected = {"sgd": optim.SGD, "adam": optim.Adam}
+    assert expected == train.OPTIMIZERS
+    assert {"LOSSES", "OPTIMIZERS"} <= set(train.__all__)
+    built: list[optim.Optimizer] = []
+
+    class Recorded(optim.SGD):
+        def __init__(self, params: list[Value], lr: optim.LearningRate) -> None:
+            super().__init__(params, lr)
+            built.append(self)
+
+    monkeypatch.setitem(train.OPTIMIZERS, "recorded", Recorded)
+    model = small_model()
+    inputs, labels = make_moons(n=4)
+    train.train(model, inputs, labels, optimizer="recorded", lr=0.1, steps=2, progress=False)
+    assert len(built) == 1
+    assert built[0].params == model.parameters()
+    assert built[0].step_count == 2
+
+
 def test_arguments_are_checked_by_the_shared_helpers() -> None:
+    assert vars(train)["check_choice"] is _checks.check_choice
     assert vars(train)["check_count"] is _checks.check_count
     assert vars(train)["check_number"] is _checks.check_number

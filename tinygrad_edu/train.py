@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from . import losses, nn, optim
-from ._checks import check_count, check_number
+from ._checks import check_choice, check_count, check_number
 from .engine import Number, Value, no_grad, total
 
-__all__ = ["LOSSES", "History", "accuracy", "objective", "predict", "train"]
+__all__ = ["LOSSES", "OPTIMIZERS", "History", "accuracy", "objective", "predict", "train"]
 
 LOSSES = ("hinge", "bce", "cross_entropy")
+# train's ``optimizer`` names, each with the class it builds from the parameters and rate.
+OPTIMIZERS: dict[str, type[optim.Optimizer]] = {"sgd": optim.SGD, "adam": optim.Adam}
 
 
 @dataclass
@@ -92,24 +94,22 @@ def train(
     """Train ``model`` on the whole set for ``steps`` steps; returns the `History`.
 
     Args:
-        loss: "hinge" (1 output, labels 0/1), "bce" (1 logit, labels 0/1) or
-            "cross_entropy" (one logit per class, labels 0..k-1).
-        optimizer: "sgd" or "adam".
+        loss: one of `LOSSES`: "hinge" (1 output, labels 0/1), "bce" (1 logit, labels 0/1)
+            or "cross_entropy" (one logit per class, labels 0..k-1).
+        optimizer: "sgd" or "adam" (the keys of `OPTIMIZERS`).
         lr: a number, or a function of the step index (0-based). Default: micrograd's
             1.0 − 0.9·k/steps for SGD, 0.01 for Adam.
         weight_decay: the α of the L2 term α·Σp² added to the loss (micrograd's 1e-4).
         progress: show a tqdm progress bar with loss and accuracy.
 
     Raises:
-        TypeError: ``steps`` is not an int, or ``weight_decay`` not an int, float or Fraction
-            (a bool is neither).
+        TypeError: ``loss`` or ``optimizer`` is not a str, ``steps`` not an int, or
+            ``weight_decay`` not an int, float or Fraction (a bool is neither).
         ValueError: an unknown loss or optimizer, steps < 1, a weight_decay that is negative or
             not finite, or inputs and labels that differ in length or are empty.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r} (choose one of {', '.join(LOSSES)})")
-    if optimizer not in ("sgd", "adam"):
-        raise ValueError(f"unknown optimizer {optimizer!r} (choose sgd or adam)")
+    check_choice("loss", loss, LOSSES)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     check_count("steps", steps)
     check_number("weight_decay", weight_decay, at_least=0)
     if not inputs or len(inputs) != len(labels):
@@ -124,9 +124,7 @@ def train(
         rate = lambda k: 1.0 - 0.9 * k / steps  # noqa: E731 -- micrograd's schedule
     else:
         rate = 0.01
-    opt: optim.SGD | optim.Adam = (
-        optim.SGD(params, rate) if optimizer == "sgd" else optim.Adam(params, rate)
-    )
+    opt = OPTIMIZERS[optimizer](params, rate)
     history = History()
     bar = tqdm(range(steps), disable=not progress, desc="train", unit="step")
     for _ in bar:
