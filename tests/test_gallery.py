@@ -7,8 +7,11 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+
+from tinygrad_edu import viz
 
 VIZ = Path(__file__).resolve().parent.parent / "viz"
 
@@ -51,3 +54,27 @@ def test_article_picture_shows_every_value_and_delta() -> None:
     texts = {t.text for t in ET.fromstring(svg).iter() if t.text}
     for expected in ["1/200", "-3/11600", "1/5800", "o2", "o3", "loss", "1/2", "δ -1", "δ 1/2"]:
         assert expected in texts, expected
+
+
+def test_main_draws_each_picture_once_and_writes_its_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn = 0
+    body = viz.body
+
+    def counting(*args: Any) -> list[str]:
+        nonlocal drawn
+        drawn += 1
+        return body(*args)
+
+    monkeypatch.setattr(viz, "body", counting)
+    assert gallery.main(tmp_path) == 0
+    assert drawn == len(NAMES)  # one DOT body per picture, check overlays included
+    for name in NAMES:
+        assert (tmp_path / f"{name}.dot").read_text(encoding="utf-8") == (
+            VIZ / f"{name}.dot"
+        ).read_text(encoding="utf-8")
+        assert ET.parse(tmp_path / f"{name}.svg").getroot().tag.endswith("svg")
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == gallery.readme(
+        gallery.pictures()
+    )

@@ -202,6 +202,19 @@ def test_render_picks_the_format_from_the_suffix(tmp_path: Path, suffix: str, ma
     assert os.listdir(tmp_path) == [path.name]
 
 
+def test_an_existing_drawing_renders_as_render_does(tmp_path: Path) -> None:
+    root = a_times_b_plus_a()
+    graph = draw(root, highlight=root.parents[0])
+    path = viz._render(graph, tmp_path / "drawn.svg")
+    assert (
+        path.read_bytes()
+        == render(root, tmp_path / "g.svg", highlight=root.parents[0]).read_bytes()
+    )
+    assert sorted(os.listdir(tmp_path)) == ["drawn.svg", "g.svg"]
+    with pytest.raises(ValueError, match=r"unknown format '\.jpg'"):
+        viz._render(graph, tmp_path / "drawn.jpg")
+
+
 def test_repr_svg_for_jupyter() -> None:
     svg = _repr_svg(a_times_b_plus_a())
     assert svg_texts(svg)["v3"] == ["d", "-4", "δ 1"]

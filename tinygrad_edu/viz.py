@@ -140,11 +140,23 @@ def render(root: Value, path: str | os.PathLike[str], **options: Unpack[DrawOpti
         GraphvizNotFound: the ``dot`` executable is not on PATH.
     """
     target = Path(path)
+    fmt = _format(target)  # first: a wrong suffix is refused before any drawing
+    return atomic_write(target, _pipe(draw(root, **options), fmt))
+
+
+def _render(graph: graphviz.Digraph, path: str | os.PathLike[str]) -> Path:
+    """`render` for a graph `draw` has already made (the gallery also writes its ``.source``)."""
+    target = Path(path)
+    return atomic_write(target, _pipe(graph, _format(target)))
+
+
+def _format(target: Path) -> str:
+    """The output format of ``target``: its suffix, or SVG without one."""
     fmt = target.suffix[1:].lower() or "svg"
     if fmt not in FORMATS:
         choices = ", ".join("." + f for f in FORMATS)
         raise ValueError(f"unknown format {target.suffix!r} of {str(target)!r}: use {choices}")
-    return atomic_write(target, _pipe(draw(root, **options), fmt))
+    return fmt
 
 
 def _repr_svg(value: Value) -> str:

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinygrad_edu import Value, data, layer_scope, losses, nn, render, to_dot, total
+from tinygrad_edu import Value, data, draw, layer_scope, losses, nn, to_dot, total
 from tinygrad_edu.article import build_model, run_sample
+from tinygrad_edu.cli import quickstart_graph
 from tinygrad_edu.engine import Number, _named
-from tinygrad_edu.viz import DrawOptions
+from tinygrad_edu.viz import DrawOptions, _render
 
 HERE = Path(__file__).resolve().parent
 
@@ -68,19 +69,6 @@ def moons_mlp() -> Value:
     return objective
 
 
-def quickstart() -> tuple[Value, Value]:
-    """The README's expression L = (a·b + c)·f, after backward; returns L and a."""
-    a, b, c, f = Value(2.0, "a"), Value(-3.0, "b"), Value(10.0, "c"), Value(-2.0, "f")
-    e = a * b
-    e.label = "e"
-    d = e + c
-    d.label = "d"
-    L = d * f
-    L.label = "L"
-    L.backward()
-    return L, a
-
-
 @_named("*")  # still a product: the overlay replays it as one
 def _wrong_mul(node: Value) -> tuple[Number, ...]:
     a, b = node.parents
@@ -99,7 +87,7 @@ def wrong_rule() -> Value:
 
 def pictures() -> list[Picture]:
     """Every picture of the gallery, in the order of its README."""
-    root, a = quickstart()
+    root, a = quickstart_graph()  # the README's L = (a·b + c)·f, after backward
     entries = [
         Picture(
             f"article-sample-{k}",
@@ -182,9 +170,9 @@ def readme(entries: list[Picture]) -> str:
 def main(folder: Path = HERE) -> int:
     entries = pictures()
     for p in entries:
-        root = p.build()
-        (folder / f"{p.name}.dot").write_text(to_dot(root, **p.options), encoding="utf-8")
-        render(root, folder / f"{p.name}.svg", **p.options)
+        graph = draw(p.build(), **p.options)  # drawn once: its source is to_dot's text
+        (folder / f"{p.name}.dot").write_text(graph.source, encoding="utf-8")
+        _render(graph, folder / f"{p.name}.svg")
         print(f"wrote {p.name}.svg")
     (folder / "README.md").write_text(readme(entries), encoding="utf-8")
     return 0
