@@ -7,8 +7,8 @@ from fractions import Fraction as F
 
 import pytest
 
-from tinygrad_edu import Value, _checks, nn, optim, train
-from tinygrad_edu.data import make_moons
+from tinygrad_edu import Value, _checks, losses, nn, optim, train
+from tinygrad_edu.data import make_moons, make_spiral
 
 
 def small_model() -> nn.MLP:
@@ -95,3 +95,17 @@ def test_arguments_are_checked_by_the_shared_helpers() -> None:
     assert vars(train)["check_choice"] is _checks.check_choice
     assert vars(train)["check_count"] is _checks.check_count
     assert vars(train)["check_number"] is _checks.check_number
+
+
+def test_the_cross_entropy_batch_mean_is_built_in_the_loss_layer() -> None:
+    # train.objective calls losses.cross_entropy on the whole batch: the Σ and ÷ of the mean are
+    # Loss nodes too, and the value is the mean of the per-sample losses, as before.
+    model = nn.MLP(2, [4, 3], seed=1)
+    inputs, labels = make_spiral(n_per_class=4, n_classes=3, seed=2)
+    value, scores = train.objective(model, inputs, labels, "cross_entropy", weight_decay=0)
+    per_sample = [losses.cross_entropy(s, y).data for s, y in zip(scores, labels, strict=True)]
+    assert value.data == sum(per_sample) / len(per_sample)
+    mean, (sigma, _) = value, value.parents
+    assert (mean.layer, mean.label) == ("Loss", "loss")
+    assert sigma.layer == "Loss"
+    assert all(term.layer == "Loss" for term in sigma.parents)

@@ -75,8 +75,7 @@ def _data_loss(scores: list[list[Value]], labels: Sequence[int], loss: str) -> V
         return losses.hinge([s[0] for s in scores], [2 * y - 1 for y in labels])
     if loss == "bce":
         return losses.binary_cross_entropy_with_logits([s[0] for s in scores], list(labels))
-    terms = [losses.cross_entropy(s, y) for s, y in zip(scores, labels, strict=True)]
-    return total(terms) / len(terms)
+    return losses.cross_entropy(scores, list(labels))
 
 
 def train(
