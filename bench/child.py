@@ -70,7 +70,8 @@ def timing(
 
 
 def memory(name: str, nodes: int) -> dict[str, Any]:
-    """W3: bytes held per op node by a live chain of ``3 * (nodes // 3)`` op nodes.
+    """W3: the bytes held in all by a live chain of ``3 * (nodes // 3)`` op nodes; the report
+    divides each total by that count (``"nodes"``) for bytes per op node.
 
     Built twice: first for the resident-set growth without tracemalloc (whose own bookkeeping,
     about a hundred bytes per block, would swell it), then under tracemalloc.

@@ -276,8 +276,8 @@ def render(res: Results) -> str:
         losses = ", ".join(f"{x:.6f}" for x in ref.losses)
         lines += ["", _process(i, run), "", *_w2(run.moons), ""]
         lines += [
-            f"Loss per step ({ref.engine}): {losses}. Largest |difference| between "
-            f"engines: {run.moons_diff:.3g} (limit {LOSS_TOLERANCE:g})."
+            f"Loss per step ({ref.engine}): {losses}. Largest relative difference to "
+            f"{ref.engine}'s: {run.moons_diff:.3g} (limit {LOSS_TOLERANCE:g})."
         ]
     lines += [
         "",

@@ -22,6 +22,7 @@ from bench.workloads import (
     ChainResult,
     MoonsResult,
     TimingRun,
+    _check_agree,
     run_chain,
     run_moons,
 )
@@ -109,6 +110,18 @@ def test_moons_disagreement_fails_loudly(
     monkeypatch.setattr(type(ours), "loss", off_by_a_little)
     with pytest.raises(BenchError, match="W2 losses differ"):
         run_moons(engines, n_points=4, steps=1)
+
+
+def test_w1_and_w2_agree_to_one_relative_tolerance() -> None:
+    # A loss near 1e3 may differ by 1e-8 (1e-11 relative); a loss near 1 may not.
+    assert (
+        _check_agree({"tinygrad_edu": [1e3, 2.0], "micrograd": [1e3 + 1e-8, 2.0]}, "W2 losses")
+        < 1e-10
+    )
+    with pytest.raises(
+        BenchError, match=r"W2 losses differ from tinygrad_edu.s by 1e-08 \(relative\)"
+    ):
+        _check_agree({"tinygrad_edu": [1.0], "micrograd": [1.0 + 1e-8]}, "W2 losses")
 
 
 def test_memory_in_fresh_processes(memory: dict[str, ChildOutcome]) -> None:
