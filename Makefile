@@ -5,18 +5,17 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint typecheck pytest dot clean bench viz
 
-# The stamp files re-run pip whenever pyproject.toml changes.
+# The stamp files re-run pip whenever pyproject.toml changes: .stamp-test follows .stamp-base,
+# which follows pyproject.toml, so the test extra is reinstalled after the base.
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.stamp-test: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+$(VENV)/.stamp-test: $(VENV)/.stamp-base
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@ $(VENV)/.stamp-base
+	touch $@
 
 demo: $(VENV)/.stamp-base
 	$(BIN)/python -m tinygrad_edu article
