@@ -178,6 +178,36 @@ def test_failed_call_keeps_the_previous_record() -> None:
     assert model.output is output
 
 
+class Recording(Module):
+    """Returns its input as a tuple (not a list) and keeps what it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given: list[list[Value]] = []
+
+    def forward(self, x: list[Value]) -> list[Value]:
+        self.given.append(x)
+        return tuple(x)  # type: ignore[return-value]
+
+
+def test_inner_layers_get_the_previous_output_and_return_new_lists() -> None:
+    # Sequential runs its layers without checking or copying their input again (the previous
+    # layer's list), but every layer's output is still a list of its own.
+    caller = [1.0, 2.0]
+    first, last = Recording(), Identity()
+    model = Sequential(first, Linear(2, 2, seed=0), last)
+    out = model(caller)
+    assert caller == [1.0, 2.0]
+    assert first.given[0] is model.inputs[0]
+    assert first.given[0] is not caller  # numbers were wrapped on a copy
+    assert type(model.inputs[1]) is list  # Recording's tuple became a list
+    assert type(out) is list
+    assert out is model.output
+    assert out is not model.inputs[2]  # Identity returned its input: a new list of the same Values
+    assert out == model.inputs[2]
+    assert type(first([Value(1.0)])) is list  # called alone too
+
+
 # ---- names ---------------------------------------------------------------------------------------
 
 
