@@ -3,8 +3,9 @@
 `article_dataset` is the founding article's three samples (broccoli, Tagada strawberries and
 workout hours → bad or good shape). `make_moons` and `make_circles` follow scikit-learn's
 generators of the same names (micrograd's demo trains on moons); `make_spiral` is the
-multi-class spiral of the CS231n notes. Each returns ``(inputs, labels)``: a list of points (lists
-of floats) and a list of integer class labels.
+multi-class spiral of the CS231n notes. Each returns ``(inputs, labels)``: a list of points and a
+list of integer class labels. The generators' points are lists of floats; `article_dataset`'s are
+lists of ints, the article's exact amounts.
 """
 
 from __future__ import annotations
