@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ._files import atomic_write
+from .article import KINKS
 from .engine import Value, topological_order
+from .nn import ACTIVATIONS
+from .train import LOSSES, OPTIMIZERS
 
 __all__ = ["main", "quickstart", "quickstart_graph"]
 
@@ -173,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--sample", type=int, choices=(1, 2, 3), default=3, help="drawn sample")
         sub.add_argument(
             "--kink",
-            choices=("pytorch", "article"),
+            choices=KINKS,
             default="pytorch",
             help="L3's derivative at 0: PyTorch's relu'(0) = 0 (default) or the article's "
             "branch 'X if X >= 0', 1",
@@ -197,9 +200,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--noise", type=non_negative, default=0.1, help="data noise (default 0.1)")
     fit.add_argument("--data-seed", type=int, default=0, help="seed of the data (default 0)")
     fit.add_argument("--sizes", type=_sizes, default=[16, 16], help="hidden sizes (default 16,16)")
-    fit.add_argument("--activation", choices=("relu", "tanh", "sigmoid"), default="relu")
-    fit.add_argument("--loss", choices=("hinge", "bce", "cross_entropy"), default=None)
-    fit.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    fit.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
+    fit.add_argument("--loss", choices=LOSSES, default=None)
+    fit.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd")
     fit.add_argument("--lr", type=positive, default=None, help="default: 1.0 - 0.9 k/steps (SGD)")
     fit.add_argument("--steps", type=at_least_one, default=100, help="(default 100)")
     fit.add_argument("--alpha", type=non_negative, default=1e-4, help="L2 weight (default 1e-4)")
