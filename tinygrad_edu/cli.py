@@ -8,17 +8,19 @@ default), ``quickstart`` (a small expression and its δ).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import checkpoint, data, nn, plot, train
+from ._checks import check_count, check_number
 from ._files import atomic_write
-from .article import KINKS
+from .article import KINKS, build_model, format_report, run, run_sample
 from .engine import Value, topological_order
 from .nn import ACTIVATIONS
 from .train import LOSSES, OPTIMIZERS
+from .viz import FORMATS, GraphvizNotFound, render
 
 __all__ = ["main", "quickstart", "quickstart_graph"]
 
@@ -53,8 +55,6 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 
 def _article(args: argparse.Namespace) -> int:
-    from .article import format_report, run
-
     exact = not args.float
     print(format_report(run(exact, args.kink), exact, args.kink))
     if args.output is not None:
@@ -64,9 +64,6 @@ def _article(args: argparse.Namespace) -> int:
 
 def _write_graph(args: argparse.Namespace) -> int:
     """Render the article's model on one sample, with every δ; DOT text if Graphviz is missing."""
-    from .article import build_model, run_sample
-    from .viz import GraphvizNotFound, render
-
     exact = not args.float
     loss, _ = run_sample(build_model(exact, args.kink), args.sample, exact)
     try:
@@ -79,28 +76,29 @@ def _write_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checked(kind: type, test: Callable[[Any], bool], accepted: str) -> Callable[[str], Any]:
-    """An argparse type: ``kind(text)`` that passes ``test``, else a usage error naming it."""
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises TypeError or ValueError with its reason."""
 
-    def parse(text: str) -> Any:
+    def checked(text: str) -> Any:
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}") from None
-        if not test(value):
-            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}")
-        return value
+            return parse(text)
+        except (TypeError, ValueError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
 
-    return parse
+    return checked
 
 
-positive = _checked(float, lambda x: math.isfinite(x) and x > 0, "a number > 0")
-non_negative = _checked(float, lambda x: math.isfinite(x) and x >= 0, "a number >= 0")
-at_least_one = _checked(int, lambda n: n >= 1, "an integer >= 1")
-at_least_three = _checked(int, lambda n: n >= 3, "an integer >= 3")
-graph_file = _checked(
-    str, lambda t: Path(t).suffix.lower() in (".svg", ".png", ".pdf"), "a .svg, .png or .pdf file"
-)
+def _graph_file(text: str) -> str:
+    if Path(text).suffix.lower().lstrip(".") not in FORMATS:
+        raise ValueError(f"the graph's file must end in .svg, .png or .pdf, got {text!r}")
+    return text
+
+
+positive = _argument(lambda t: check_number("the value", float(t), above=0))
+non_negative = _argument(lambda t: check_number("the value", float(t), at_least=0))
+at_least_one = _argument(lambda t: check_count("the value", int(t)))
+at_least_three = _argument(lambda t: check_count("the value", int(t), minimum=3))
+graph_file = _argument(_graph_file)
 
 
 def _sizes(text: str) -> list[int]:
@@ -116,8 +114,6 @@ def _sizes(text: str) -> list[int]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from . import checkpoint, data, nn, plot, train
-
     if args.dataset == "moons":
         inputs, labels = data.make_moons(args.n, args.noise, seed=args.data_seed)
     elif args.dataset == "circles":
