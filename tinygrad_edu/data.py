@@ -97,15 +97,17 @@ def make_circles(
     check_number("factor", factor, above=0, below=1)
     rng = random.Random(seed)
     outer, inner = n // 2, n - n // 2
-    # Angles over [0, 2π) without repeating the end point, as scikit-learn does.
-    points = [
-        [math.cos(2 * math.pi * i / outer), math.sin(2 * math.pi * i / outer)] for i in range(outer)
-    ]
-    points += [
-        [factor * math.cos(2 * math.pi * i / inner), factor * math.sin(2 * math.pi * i / inner)]
-        for i in range(inner)
-    ]
+    points = _circle(outer, 1.0) + _circle(inner, factor)
     return _finish(points, [0] * outer + [1] * inner, noise, rng)
+
+
+def _circle(count: int, radius: float) -> list[list[float]]:
+    """``count`` points on a circle, at angles over [0, 2π) without repeating the end point, as
+    scikit-learn does."""
+    return [
+        [radius * math.cos(2 * math.pi * i / count), radius * math.sin(2 * math.pi * i / count)]
+        for i in range(count)
+    ]
 
 
 def make_spiral(
