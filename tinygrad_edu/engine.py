@@ -221,6 +221,16 @@ class Value:
         rule = self._rule
         return "" if rule is None else _OP_NAMES.get(rule, "custom")
 
+    @property
+    def _prev(self) -> set[Value]:
+        """micrograd's name for the operands, as a set (``parents`` keeps their order)."""
+        return set(self.parents)
+
+    @property
+    def _op(self) -> str:
+        """micrograd's name for `op`."""
+        return self.op
+
     def local_grads(self) -> tuple[Number, ...]:
         """The local derivatives ∂self/∂parent at the current data, one per parent."""
         return () if self._rule is None else self._rule(self)
