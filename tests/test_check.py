@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import operator
 from fractions import Fraction
 from typing import Any
 
 import pytest
 
-from tinygrad_edu import Value, check
+from tinygrad_edu import Value, check, ops
 from tinygrad_edu.check import GradcheckError, UndefinedLimitError, gradcheck, numeric_grad
 from tinygrad_edu.engine import _show
 
@@ -36,16 +37,8 @@ def test_gradcheck_report_has_a_row_per_input() -> None:
     assert "analytic δ" in str(report)
 
 
-def _wrong_mul_rule(out: Value) -> tuple[float, ...]:
-    a, b = out.parents
-    return (2 * b.data, a.data)  # wrong on purpose: ∂(ab)/∂a is b, not 2b
-
-
-def broken_mul(a: Value, b: Value) -> Value:
-    """Test-only: a product whose derivative rule is wrong."""
-    out = a * b
-    out._rule = _wrong_mul_rule
-    return out
+# A user's op whose derivative is wrong on purpose: ∂(ab)/∂a given as 2b; it is b.
+broken_mul = ops.define_op("broken_mul", operator.mul, lambda a, b, out: (2 * b, a))
 
 
 def test_gradcheck_fails_on_a_wrong_derivative() -> None:
@@ -68,12 +61,11 @@ def test_gradcheck_passes_at_kinks_and_says_so() -> None:
     assert gradcheck(lambda a, b: a.maximum(b), [1.0, 1.0]).ok
 
 
-def test_gradcheck_rejects_delta_outside_the_one_sided_limits() -> None:
-    def bad_relu(a: Value) -> Value:
-        out = a.relu()
-        out._rule = lambda node: (2,)  # outside [0, 1]
-        return out
+# relu's forward with a δ of 2 at its kink, outside the one-sided limits [0, 1].
+bad_relu = ops.define_op("bad_relu", ops.relu.forward, lambda x, out: (2,))
 
+
+def test_gradcheck_rejects_delta_outside_the_one_sided_limits() -> None:
     with pytest.raises(GradcheckError, match="OUTSIDE"):
         gradcheck(bad_relu, [0.0])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import os
 import re
 import subprocess
@@ -18,9 +19,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, _views, layer_scope, total, viz
+from tinygrad_edu import Value, _views, layer_scope, ops, total, viz
 from tinygrad_edu._dot import HIGHLIGHT, MISMATCH, NAN_FILL, html, number, visible
-from tinygrad_edu.viz import GraphvizNotFound, _repr_svg, draw, render, to_dot
+from tinygrad_edu.viz import GraphvizNotFound, _repr_svg_, draw, render, to_dot
 
 F = Fraction
 SVG = "{http://www.w3.org/2000/svg}"
@@ -216,7 +217,8 @@ def test_an_existing_drawing_renders_as_render_does(tmp_path: Path) -> None:
 
 
 def test_repr_svg_for_jupyter() -> None:
-    svg = _repr_svg(a_times_b_plus_a())
+    svg = _repr_svg_(a_times_b_plus_a())
+    assert svg is not None
     assert svg_texts(svg)["v3"] == ["d", "-4", "δ 1"]
 
 
@@ -437,13 +439,19 @@ def test_check_where_the_limit_is_undefined_expects_nan() -> None:
     assert MISMATCH not in dot
 
 
-def test_check_refuses_the_collapsed_view_and_ops_it_cannot_replay() -> None:
+# A user's op with a wrong derivative (∂(ab)/∂a given as 2b): the overlay replays its forward.
+twice_wrong = ops.define_op("viz_wrong_mul", operator.mul, lambda a, b, out: (2 * b, a))
+
+
+def test_check_refuses_the_collapsed_view_and_checks_user_ops() -> None:
     with pytest.raises(ValueError, match="check=True needs the full view"):
         to_dot(layered(), check=True, max_nodes=2)
-    out = Value(1.0) * Value(2.0)
-    out._rule = lambda node: (2.0, 1.0)  # a rule no engine op has
-    with pytest.raises(ValueError, match=r"check=True: .* cannot replay op 'custom'"):
-        to_dot(out, check=True)
+    out = twice_wrong(Value(1.0), Value(2.0))
+    out.backward()
+    dot = to_dot(out, check=True)
+    assert "δ 4 ≠ limit 2 MISMATCH" in dot  # a: δ 2b = 4, its limit b = 2
+    assert "δ 1 ≈ limit 1" in dot  # b: δ a = 1, right
+    assert "viz_wrong_mul" in dot  # drawn by its name, its default symbol
 
 
 # ---- missing Graphviz, atomic files, determinism -----------------------------------------------
@@ -467,8 +475,7 @@ def test_missing_dot_executable_says_how_to_install_it(
     assert err.value.source == to_dot(root) == draw(root).source
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["graph.svg"]
-    with pytest.raises(GraphvizNotFound):
-        _repr_svg(root)
+    assert _repr_svg_(root) is None  # Jupyter then shows the plain repr
 
 
 def test_a_failed_render_leaves_the_existing_file_unchanged(

@@ -18,7 +18,6 @@ from .engine import Number
 __all__ = [
     "HIGHLIGHT",
     "MISMATCH",
-    "OP_SYMBOLS",
     "edge_attrs",
     "fills",
     "html",
@@ -29,16 +28,6 @@ __all__ = [
     "visible",
 ]
 
-# How an op node is drawn; any other op shows its name (``relu``, ``tanh``, ``dot``, ``**``).
-# The minus, times and sigma below are meant: they are the symbols a reader expects.
-OP_SYMBOLS = {
-    "-": "−",
-    "*": "×",
-    "/": "÷",
-    "sum": "Σ",
-    "sigmoid": "σ",
-    "sqrt": "√",
-}
 EXACT_LIMIT = 10**12  # ints and Fraction terms below this are shown exactly, larger ones rounded
 
 

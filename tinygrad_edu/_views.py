@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ._dot import MISMATCH, OP_SYMBOLS, edge_attrs, fills, html, magnitude, node_attrs, number
+from ._dot import MISMATCH, edge_attrs, fills, html, magnitude, node_attrs, number
 from .check import GradcheckRow, _graph_rows
 from .engine import Value, topological_order
 
@@ -106,7 +106,8 @@ def _full(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
 def _op(i: int, node: Value, hot: bool) -> tuple[str, str]:
     """The op node ``v<i>_op`` that made Value ``i`` and its edge to ``v<i>``, as two statements
     (each view places and indents them)."""
-    symbol = html(OP_SYMBOLS.get(node.op, node.op))
+    fn = node.definition  # an op node is drawn only for a Value made by an op
+    symbol = html(fn.symbol if fn is not None else node.op)
     op = f"v{i}_op [label=<{symbol}> shape=circle{node_attrs(hot=hot)}]"
     return op, f"v{i}_op -> v{i}{edge_attrs(hot=hot)}"
 

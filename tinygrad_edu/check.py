@@ -9,11 +9,10 @@ one-sided limits differ (a kink such as relu at 0), any δ between them is accep
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .engine import Number, Value, _show, dot, is_number, no_grad, topological_order, total
+from .engine import Number, Value, _show, apply, is_number, no_grad, topological_order
 
 __all__ = [
     "GradcheckError",
@@ -297,30 +296,8 @@ def _kink(
 
 
 # ---- the recorded graph as a function: numeric limits without the Python code that built it ----
-
-# Every op string the engine records, replayed through the Value methods (under `no_grad`, as
-# `_evaluate` runs it) so that no forward rule is written twice.
-_REPLAY: dict[str, Callable[..., Value]] = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "/": operator.truediv,
-    "**": operator.pow,
-    "neg": operator.neg,
-    "relu": Value.relu,
-    "abs": Value.abs,
-    "max": Value.maximum,
-    "min": Value.minimum,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "exp": Value.exp,
-    "log": Value.log,
-    "sqrt": Value.sqrt,
-    "sin": Value.sin,
-    "cos": Value.cos,
-    "sum": lambda *terms: total(terms),
-    "dot": lambda *pairs: dot(pairs[0::2], pairs[1::2]),  # parents are (w0, x0, w1, x1, ...)
-}
+# Each node is recomputed by its op's forward from the op table (`engine.apply`), under `no_grad`
+# as `_evaluate` runs it, so that no forward is written twice.
 
 
 def _graph_function(order: Sequence[Value], moved: Sequence[Value]) -> Function:
@@ -339,11 +316,6 @@ def _graph_function(order: Sequence[Value], moved: Sequence[Value]) -> Function:
         if i in slot:
             raise ValueError(f"leaves[{k}] = {node!r} is given twice")
         slot[i] = k
-    for node in order:
-        if node.parents and node.op not in _REPLAY:
-            raise ValueError(
-                f"cannot replay op {node.op!r}: graph_numeric_grad knows {sorted(_REPLAY)}"
-            )
     operands = [[position[id(p)] for p in node.parents] for node in order]
 
     def replay(*values: Value) -> Value:
@@ -352,10 +324,10 @@ def _graph_function(order: Sequence[Value], moved: Sequence[Value]) -> Function:
             k = slot.get(i)
             if k is not None:
                 results.append(values[k])
-            elif not node.parents:
+            elif (fn := node.definition) is None:  # a leaf
                 results.append(Value(float(node.data)))
-            else:
-                results.append(_REPLAY[node.op](*[results[j] for j in operands[i]]))
+            else:  # the op's own forward, from the op table
+                results.append(apply(fn, [results[j] for j in operands[i]]))
         return results[-1]
 
     return replay
@@ -378,9 +350,9 @@ def graph_numeric_grad(
 
     Raises:
         TypeError: ``root`` or an entry of ``leaves`` is not a Value, or ``eps`` not a number.
-        ValueError: a node is not in the graph or given twice, ``eps`` is not finite and > 0,
-            or the graph has an op this function cannot replay; `UndefinedLimitError` when the
-            graph cannot be evaluated with some leaf moved by ±eps (as for `numeric_grad`).
+        ValueError: a node is not in the graph or given twice, or ``eps`` is not finite and
+            > 0; `UndefinedLimitError` when the graph cannot be evaluated with some leaf moved by
+            ±eps (as for `numeric_grad`).
 
     Example:
         >>> a, b = Value(2.0), Value(3.0)

@@ -1,29 +1,40 @@
-"""The scalar computation graph: `Value` nodes, their derivative rules, and `backward`.
+"""The scalar computation graph: `Value` nodes and `backward`.
 
 Vocabulary from the founding article "The Loss function": after ``loss.backward()`` every node
 ``v`` of the graph holds ``v.grad``, its δ = ∂loss/∂v evaluated at the data.
 
-Each operation creates one node that records its operands (``parents``, an ordered tuple) and a
-*rule*: a function of the node that returns the local derivatives ∂out/∂parent, one per parent.
-Rules read the node's data when ``backward`` runs, so no closure and no reference cycle is kept per
-node, and each rule is written right next to its forward computation. Kinks and undefined
-derivatives follow PyTorch. Numbers are kept as given: ``fractions.Fraction`` in gives exact
-Fractions out for every rational operation and its δ.
+Each operation creates one node that records its operands (``parents``, an ordered tuple) and its
+op, an entry of the op table (`tinygrad_edu.ops`), which holds the forward and the local
+derivatives ∂out/∂parent of every op, once. ``backward`` runs each op's numeric rule, compiled
+from that table; it reads the node's data when it runs, so no closure and no reference cycle is
+kept per node. Numbers are kept as given: ``fractions.Fraction`` in gives exact Fractions out for
+every rational operation and its δ.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import NamedTuple, TypeAlias, TypeGuard, Union, cast
+from typing import TYPE_CHECKING, TypeAlias, Union
+
+from . import _context, _expr, ops
+from ._context import is_grad_enabled, layer_scope, no_grad
+from ._expr import Local, Op
+from ._numbers import Number, check_number, is_number, show
+
+_show = show  # the name other modules import it by
+# Bound by assignment, not import: CPython 3.11 compiles `name.get()` on an imported name as an
+# attribute load plus a call (in case it is a module), which costs ~6% of an op's forward.
+_RECORDING = _context.RECORDING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "Number",
     "Operand",
     "Value",
+    "apply",
     "dot",
     "is_grad_enabled",
     "is_number",
@@ -35,134 +46,33 @@ __all__ = [
     "zero_grad",
 ]
 
-Number: TypeAlias = int | float | Fraction
 Operand: TypeAlias = Union["Value", int, float, Fraction]
-Rule: TypeAlias = Callable[["Value"], tuple[Number, ...]]
-
-_INF = math.inf
-_NAN = math.nan
+_ACCEPTED = "use an int, float, fractions.Fraction or Value"
 
 
-class _Recording(NamedTuple):
-    """What new nodes record: their parents (unless under `no_grad`) and the current layer name."""
+def lift(x: Operand, op: str = "") -> Value:
+    """``x`` if it is a Value, else a new leaf holding the number ``x``.
 
-    grad_enabled: bool
-    layer: str
-
-
-# A ContextVar makes `no_grad` and `layer_scope` local to a thread and to an asyncio task.
-_RECORDING: ContextVar[_Recording] = ContextVar(
-    "tinygrad_edu_recording",
-    default=_Recording(True, ""),  # noqa: B039 -- a NamedTuple is immutable
-)
+    Raises:
+        TypeError: ``x`` is not a number; the message names the op ``op`` when given.
+    """
+    return x if isinstance(x, Value) else _operand(x, op)
 
 
-@contextmanager
-def no_grad() -> Iterator[None]:
-    """Within this block, operations record no parents: their results are leaves."""
-    token = _RECORDING.set(_RECORDING.get()._replace(grad_enabled=False))
+def _operand(x: object, op: str) -> Value:
+    """A new leaf for the number ``x``, an operand of ``op``; TypeError naming both otherwise."""
     try:
-        yield
-    finally:
-        _RECORDING.reset(token)
+        return Value(x)  # type: ignore[arg-type]  # Value() checks the type itself
+    except TypeError:
+        where = f" for {op}" if op else ""
+        raise TypeError(
+            f"unsupported operand{where}: Value and {type(x).__name__} ({_show(x)}); {_ACCEPTED}"
+        ) from None
 
 
-def is_grad_enabled() -> bool:
-    """True unless called inside `no_grad`."""
-    return _RECORDING.get().grad_enabled
-
-
-@contextmanager
-def layer_scope(name: str) -> Iterator[None]:
-    """Within this block, every new Value gets ``layer == name`` (used by `nn` and `viz`)."""
-    if not isinstance(name, str):
-        raise TypeError(f"layer name must be a str, got {type(name).__name__}")
-    token = _RECORDING.set(_RECORDING.get()._replace(layer=name))
-    try:
-        yield
-    finally:
-        _RECORDING.reset(token)
-
-
-def is_number(x: object) -> TypeGuard[Number]:
-    """Is ``x`` a number a Value can hold: an int, float or Fraction (a bool is not)?"""
-    # bool is an int subclass, but Value(True) is almost always a mistake.
-    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
-
-
-def _check_number(data: object, what: str = "Value()") -> Number:
-    if is_number(data):
-        return data
-    raise TypeError(
-        f"{what} takes an int, float or fractions.Fraction, got {type(data).__name__}: "
-        f"{_show(data)}"
-    )
-
-
-def _show(x: object) -> str:
-    """``repr(x)``, abbreviated for exact numbers too long to print (Python refuses ints of more
-    than 4300 digits, and such Fractions arise from exact training)."""
-    if isinstance(x, Fraction):
-        return f"Fraction({_show(x.numerator)}, {_show(x.denominator)})"
-    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 3000:
-        return f"<int of about {int(x.bit_length() * 0.30103)} digits>"
-    text = repr(x)
-    return text if len(text) <= 200 else text[:200] + "..."
-
-
-def lift(x: Operand) -> Value:
-    """``x`` if it is a Value, else a new leaf holding the number ``x`` (TypeError otherwise)."""
-    return x if isinstance(x, Value) else Value(x)
-
-
-def _zero_like(x: Number) -> Number:
-    """0 of the same type as ``x``: 0.0, Fraction(0) or 0."""
-    return 0.0 if isinstance(x, float) else Fraction(0) if isinstance(x, Fraction) else 0
-
-
-def _inv_or_inf(x: Number) -> Number:
-    """1/x, with 1/0 = inf: a derivative that is infinite is reported, not raised."""
-    return 1 / x if x != 0 else _INF
-
-
-def _pow_or_inf(base: Number, exponent: Number) -> Number:
-    """base ** exponent where Python raises but IEEE 754 gives ±inf (0 ** -k, overflow), and
-    nan where it is not real (Python would give a complex number)."""
-    if base < 0 and not _is_integer(exponent):
-        return _NAN
-    try:
-        return base**exponent
-    except ZeroDivisionError:
-        return _INF
-    except OverflowError:
-        odd = float(exponent).is_integer() and int(exponent) % 2 == 1
-        return -_INF if base < 0 and odd else _INF
-
-
-def _is_integer(x: Number) -> bool:
-    return (
-        isinstance(x, int)
-        or (isinstance(x, Fraction) and x.denominator == 1)
-        or (isinstance(x, float) and x.is_integer())
-    )
-
-
-_OP_NAMES: dict[Rule, str] = {}
-
-
-def _named(op: str) -> Callable[[Rule], Rule]:
-    """Register a derivative rule under the name of its op (what `Value.op` reports)."""
-
-    def register(rule: Rule) -> Rule:
-        _OP_NAMES[rule] = op
-        return rule
-
-    return register
-
-
-def _result(data: Number, parents: tuple[Value, ...], rule: Rule) -> Value:
-    """The node ``data`` computed from ``parents``, with its derivative rule; a leaf under
-    `no_grad`. Op results skip ``__init__``: their data is already a checked number."""
+def _result(data: Number, parents: tuple[Value, ...], rule: Local) -> Value:
+    """The node ``data`` computed from ``parents`` by the op of ``rule`` (its compiled numeric
+    rule); a leaf under `no_grad`. Op results skip ``__init__``: their data is already checked."""
     out = Value.__new__(Value)
     recording = _RECORDING.get()
     out.data = data
@@ -178,6 +88,44 @@ def _result(data: Number, parents: tuple[Value, ...], rule: Rule) -> Value:
     return out
 
 
+def apply(op: Op, operands: Sequence[Operand], *, ieee: bool = False) -> Value:
+    """``op`` applied to ``operands`` (Values or numbers), recorded as one node.
+
+    With ``ieee`` the op's IEEE form runs (±inf or nan where the forward would raise), as when
+    a derivative is evaluated on Values.
+
+    Raises:
+        TypeError: an operand is not a Value or number, or there are not ``op.arity`` of them.
+        ValueError: an n-ary op is given a number of operands that is not a multiple of its group.
+        The forward's own errors (ValueError, ZeroDivisionError, OverflowError) outside its domain.
+    """
+    values = tuple(lift(x, op.name) for x in operands)
+    if op.arity is not None and len(values) != op.arity:
+        raise TypeError(f"{op.name} takes {op.arity} operand(s), got {len(values)}")
+    if op.arity is None and len(values) % op.group:
+        raise ValueError(f"{op.name} takes operands in groups of {op.group}, got {len(values)}")
+    forward: Callable[..., Number] = op.ieee if ieee and op.ieee else op.forward
+    data = forward(*(v.data for v in values))
+    return _result(data, values, op.local) if values else Value(data)
+
+
+_expr.APPLY[0] = lambda op, args: apply(op, args)
+
+# The eager hot path: the rules of its ops as module globals (one lookup instead of three per
+# node), and + − × and relu computed inline; tests/test_ops.py checks each method against its
+# op's forward in the table.
+_ADD, _SUB, _MUL, _DIV, _POW = (op.local for op in (ops.add, ops.sub, ops.mul, ops.div, ops.pow_))
+_NEG, _RELU, _TANH, _SIGMOID = (op.local for op in (ops.neg, ops.relu, ops.tanh, ops.sigmoid))
+_SUM, _DOT = ops.sum_.local, ops.dot.local
+_zero_like = ops.zero_like
+_div, _pow, _tanh, _sigmoid = (
+    ops.div.forward,
+    ops.pow_.forward,
+    ops.tanh.forward,
+    ops.sigmoid.forward,
+)
+
+
 class Value:
     """A scalar node of the computation graph.
 
@@ -185,7 +133,7 @@ class Value:
         data: the number this node holds (int, float or Fraction, kept as given).
         grad: δ = ∂root/∂self after ``root.backward()``; starts at the exact 0.
         label: an optional name, shown when the graph is drawn.
-        op: (read-only) the operation that produced this node; ``""`` for a leaf.
+        op: (read-only) the name of the op that produced this node; ``""`` for a leaf.
         parents: the operands of ``op``, in order (``a + a`` has parents ``(a, a)``).
         layer: the name of the layer whose forward created this node (``""`` if none).
 
@@ -202,11 +150,11 @@ class Value:
     label: str
     layer: str
     parents: tuple[Value, ...]
-    _rule: Rule | None
+    _rule: Local | None  # the compiled numeric rule of the op that made this node
 
     def __init__(self, data: Number, label: str = "") -> None:
         """Make a leaf. Raises TypeError for anything but an int, float or Fraction."""
-        self.data = _check_number(data)
+        self.data = check_number(data)
         if not isinstance(label, str):
             raise TypeError(f"label must be a str, got {type(label).__name__}")
         self.grad = 0
@@ -217,9 +165,15 @@ class Value:
 
     @property
     def op(self) -> str:
-        """The operation that produced this node, e.g. ``"+"`` or ``"relu"``; ``""`` for a leaf."""
+        """The op that produced this node, e.g. ``"+"`` or ``"relu"``; ``""`` for a leaf."""
         rule = self._rule
-        return "" if rule is None else _OP_NAMES.get(rule, "custom")
+        return "" if rule is None else rule.op.name
+
+    @property
+    def definition(self) -> Op | None:
+        """The op table's entry for `op` (`tinygrad_edu.ops`); None for a leaf."""
+        rule = self._rule
+        return None if rule is None else rule.op
 
     @property
     def _prev(self) -> set[Value]:
@@ -235,61 +189,27 @@ class Value:
         """The local derivatives ∂self/∂parent at the current data, one per parent."""
         return () if self._rule is None else self._rule(self)
 
-    # ---- arithmetic -------------------------------------------------------------------------
-    # Each op's forward rule is followed by its derivative rule `_d_<op>(out)`, which returns the
-    # local derivatives (∂out/∂a, ∂out/∂b, ...) from `out.data` and `out.parents` when
-    # backward runs.
+    # ---- arithmetic: the forwards and derivatives are the op table's -------------------------
 
     def __add__(self, other: Operand) -> Value:
         """``self + other``."""
-        other = lift(other)
-        return _result(self.data + other.data, (self, other), Value._d_add)
-
-    @staticmethod
-    @_named("+")
-    def _d_add(out: Value) -> tuple[Number, ...]:
-        return (1, 1)
+        other = other if isinstance(other, Value) else _operand(other, "+")
+        return _result(self.data + other.data, (self, other), _ADD)
 
     def __sub__(self, other: Operand) -> Value:
         """``self - other``."""
-        other = lift(other)
-        return _result(self.data - other.data, (self, other), Value._d_sub)
-
-    @staticmethod
-    @_named("-")
-    def _d_sub(out: Value) -> tuple[Number, ...]:
-        return (1, -1)
+        other = other if isinstance(other, Value) else _operand(other, "-")
+        return _result(self.data - other.data, (self, other), _SUB)
 
     def __mul__(self, other: Operand) -> Value:
         """``self * other``."""
-        other = lift(other)
-        return _result(self.data * other.data, (self, other), Value._d_mul)
-
-    @staticmethod
-    @_named("*")
-    def _d_mul(out: Value) -> tuple[Number, ...]:
-        a, b = out.parents
-        return (b.data, a.data)
+        other = other if isinstance(other, Value) else _operand(other, "*")
+        return _result(self.data * other.data, (self, other), _MUL)
 
     def __truediv__(self, other: Operand) -> Value:
         """``self / other``. Raises ZeroDivisionError when ``other`` is 0."""
-        other = lift(other)
-        if other.data == 0:
-            raise ZeroDivisionError(f"division by zero: {_show(self.data)} / {_show(other.data)}")
-        return _result(self.data / other.data, (self, other), Value._d_truediv)
-
-    @staticmethod
-    @_named("/")
-    def _d_truediv(out: Value) -> tuple[Number, ...]:
-        b = out.parents[1].data
-        # ∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = -(a/b)/b. An exact quotient keeps an exact δ, even for
-        # an int divisor (Fraction(1, 3), not 0.333...); a float quotient a float δ.
-        inv: Number
-        if isinstance(out.data, float) or isinstance(b, float):
-            inv = _inv_or_inf(b)
-        else:
-            inv = Fraction(1, b) if b != 0 else _INF
-        return (inv, -out.data * inv)
+        other = other if isinstance(other, Value) else _operand(other, "/")
+        return _result(_div(self.data, other.data), (self, other), _DIV)
 
     def __pow__(self, other: Operand) -> Value:
         """``self ** other``, for a number or a Value exponent.
@@ -299,203 +219,82 @@ class Value:
         Like PyTorch, the exponent's δ is out·ln(base), nan for a negative base and 0 for a zero
         base (with a non-negative exponent); the base's δ is inf where base**(exponent-1) is.
         """
-        other = lift(other)
-        base, exponent = self.data, other.data
-        if base < 0 and not _is_integer(exponent) and math.isfinite(exponent):
-            raise ValueError(
-                f"** is not real for a negative base to a non-integer power: "
-                f"{_show(base)} ** {_show(exponent)}; use an integer exponent or a base >= 0"
-            )
-        if base == 0 and exponent < 0:
-            raise ZeroDivisionError(
-                f"0 cannot be raised to a negative power: {_show(base)} ** {_show(exponent)}"
-            )
-        try:
-            data = base**exponent
-        except OverflowError:
-            raise OverflowError(f"** overflows float: {_show(base)} ** {_show(exponent)}") from None
-        return _result(data, (self, other), Value._d_pow)
-
-    @staticmethod
-    @_named("**")
-    def _d_pow(out: Value) -> tuple[Number, ...]:
-        a, b = out.parents[0].data, out.parents[1].data
-        d_base = _zero_like(b) if b == 0 else b * _pow_or_inf(a, b - 1)
-        if a > 0:
-            d_exponent: Number = out.data * math.log(a)
-        elif a == 0:
-            d_exponent = 0.0
-        else:  # negative base or nan: ln is not real
-            d_exponent = _NAN
-        return (d_base, d_exponent)
+        other = other if isinstance(other, Value) else _operand(other, "**")
+        return _result(_pow(self.data, other.data), (self, other), _POW)
 
     def __neg__(self) -> Value:
         """``-self``."""
-        return _result(-self.data, (self,), Value._d_neg)
-
-    @staticmethod
-    @_named("neg")
-    def _d_neg(out: Value) -> tuple[Number, ...]:
-        return (-1,)
+        return _result(-self.data, (self,), _NEG)
 
     # Reflected forms: `2 * v`, `1 - v`, `2 / v`, `2 ** v` wrap the number, then apply the op.
     def __radd__(self, other: Operand) -> Value:
         """``other + self``."""
-        return lift(other) + self
+        return _operand(other, "+") + self
 
     def __rsub__(self, other: Operand) -> Value:
         """``other - self``."""
-        return lift(other) - self
+        return _operand(other, "-") - self
 
     def __rmul__(self, other: Operand) -> Value:
         """``other * self``."""
-        return lift(other) * self
+        return _operand(other, "*") * self
 
     def __rtruediv__(self, other: Operand) -> Value:
         """``other / self``."""
-        return lift(other) / self
+        return _operand(other, "/") / self
 
     def __rpow__(self, other: Operand) -> Value:
         """``other ** self``."""
-        return lift(other) ** self
-
-    # ---- piecewise-linear ops (exact on Fractions) --------------------------------------------
+        return _operand(other, "**") ** self
 
     def relu(self) -> Value:
         """max(self, 0). δ at 0 is 0, as in PyTorch; nan propagates."""
         x = self.data
-        return _result(_zero_like(x) if x <= 0 else x, (self,), Value._d_relu)
-
-    @staticmethod
-    @_named("relu")
-    def _d_relu(out: Value) -> tuple[Number, ...]:
-        return (0 if out.parents[0].data <= 0 else 1,)
+        return _result(_zero_like(x) if x <= 0 else x, (self,), _RELU)
 
     def __abs__(self) -> Value:
         """|self|. δ at 0 is 0, as in PyTorch."""
-        data = cast(Number, abs(self.data))  # typeshed's abs() loses the union
-        return _result(data, (self,), Value._d_abs)
+        return apply(ops.abs_, (self,))
 
     def abs(self) -> Value:
         """|self|. δ at 0 is 0, as in PyTorch."""
-        return abs(self)
-
-    @staticmethod
-    @_named("abs")
-    def _d_abs(out: Value) -> tuple[Number, ...]:
-        x = out.parents[0].data
-        return (1 if x > 0 else -1 if x < 0 else 0 if x == 0 else _NAN,)
+        return apply(ops.abs_, (self,))
 
     def maximum(self, other: Operand) -> Value:
         """The larger of self and other. On a tie δ is split half and half, as in PyTorch."""
-        other = lift(other)
-        a, b = self.data, other.data
-        data: Number = a if a > b else b if b > a else a if a == b else _NAN
-        return _result(data, (self, other), Value._d_maximum)
-
-    @staticmethod
-    @_named("max")
-    def _d_maximum(out: Value) -> tuple[Number, ...]:
-        a, b = out.parents[0].data, out.parents[1].data
-        return (1, 0) if a > b else (0, 1) if b > a else _tie(a, b)
+        return apply(ops.maximum, (self, other))
 
     def minimum(self, other: Operand) -> Value:
         """The smaller of self and other. On a tie δ is split half and half, as in PyTorch."""
-        other = lift(other)
-        a, b = self.data, other.data
-        data: Number = a if a < b else b if b < a else a if a == b else _NAN
-        return _result(data, (self, other), Value._d_minimum)
-
-    @staticmethod
-    @_named("min")
-    def _d_minimum(out: Value) -> tuple[Number, ...]:
-        a, b = out.parents[0].data, out.parents[1].data
-        return (1, 0) if a < b else (0, 1) if b < a else _tie(a, b)
-
-    # ---- smooth functions (float results) -----------------------------------------------------
+        return apply(ops.minimum, (self, other))
 
     def tanh(self) -> Value:
         """Hyperbolic tangent."""
-        return _result(math.tanh(self.data), (self,), Value._d_tanh)
-
-    @staticmethod
-    @_named("tanh")
-    def _d_tanh(out: Value) -> tuple[Number, ...]:
-        return (1 - out.data * out.data,)
+        return _result(_tanh(self.data), (self,), _TANH)
 
     def sigmoid(self) -> Value:
-        """1 / (1 + exp(-self)), computed without overflow for any finite input."""
-        x = self.data
-        if x >= 0:
-            data = 1 / (1 + math.exp(-x))
-        else:
-            e = math.exp(x)
-            data = e / (1 + e)
-        return _result(data, (self,), Value._d_sigmoid)
-
-    @staticmethod
-    @_named("sigmoid")
-    def _d_sigmoid(out: Value) -> tuple[Number, ...]:
-        return (out.data * (1 - out.data),)
+        """1 / (1 + exp(-self)), computed without overflow for any input."""
+        return _result(_sigmoid(self.data), (self,), _SIGMOID)
 
     def exp(self) -> Value:
         """e ** self. Raises OverflowError (as `math.exp` does) above about 709.78."""
-        try:
-            data = math.exp(self.data)
-        except OverflowError:
-            raise OverflowError(
-                f"exp overflows float for x = {_show(self.data)} (exp accepts x <= 709.78)"
-            ) from None
-        return _result(data, (self,), Value._d_exp)
-
-    @staticmethod
-    @_named("exp")
-    def _d_exp(out: Value) -> tuple[Number, ...]:
-        return (out.data,)
+        return apply(ops.exp, (self,))
 
     def log(self) -> Value:
         """Natural logarithm. Raises ValueError for x <= 0."""
-        x = self.data
-        if x <= 0:
-            raise ValueError(f"log is undefined for x <= 0: got x = {_show(x)}; log accepts x > 0")
-        return _result(math.log(x), (self,), Value._d_log)
-
-    @staticmethod
-    @_named("log")
-    def _d_log(out: Value) -> tuple[Number, ...]:
-        return (_inv_or_inf(out.parents[0].data),)
+        return apply(ops.log, (self,))
 
     def sqrt(self) -> Value:
         """Square root. Raises ValueError for x < 0; δ at 0 is inf, as in PyTorch."""
-        x = self.data
-        if x < 0:
-            raise ValueError(
-                f"sqrt is undefined for x < 0: got x = {_show(x)}; sqrt accepts x >= 0"
-            )
-        return _result(math.sqrt(x), (self,), Value._d_sqrt)
-
-    @staticmethod
-    @_named("sqrt")
-    def _d_sqrt(out: Value) -> tuple[Number, ...]:
-        return (0.5 * _inv_or_inf(out.data),)
+        return apply(ops.sqrt, (self,))
 
     def sin(self) -> Value:
         """Sine; nan for an infinite input, as IEEE 754 says."""
-        return _result(_sin(self.data), (self,), Value._d_sin)
-
-    @staticmethod
-    @_named("sin")
-    def _d_sin(out: Value) -> tuple[Number, ...]:
-        return (_cos(out.parents[0].data),)
+        return apply(ops.sin, (self,))
 
     def cos(self) -> Value:
         """Cosine; nan for an infinite input, as IEEE 754 says."""
-        return _result(_cos(self.data), (self,), Value._d_cos)
-
-    @staticmethod
-    @_named("cos")
-    def _d_cos(out: Value) -> tuple[Number, ...]:
-        return (-_sin(out.parents[0].data),)
+        return apply(ops.cos, (self,))
 
     # ---- graph --------------------------------------------------------------------------------
 
@@ -517,7 +316,7 @@ class Value:
         PyTorch. Every non-leaf node is reset first, so after any call each intermediate node
         holds its δ for that call. Sums over all paths (fan-out, ``a * a``, diamonds).
         """
-        gradient = _check_number(gradient, "backward(gradient=...)")
+        gradient = check_number(gradient, "backward(gradient=...)")
         order = topological_order(self)
         for node in order:
             if node._rule is not None:
@@ -532,15 +331,6 @@ class Value:
                 for parent, d in zip(node.parents, rule(node)):  # noqa: B905
                     parent.grad += d * g
 
-    def _repr_svg_(self) -> str | None:
-        """This Value's graph as SVG, for Jupyter; None (plain repr) without Graphviz's ``dot``."""
-        from .viz import GraphvizNotFound, _repr_svg  # lazy: viz imports graphviz and check
-
-        try:
-            return _repr_svg(self)
-        except GraphvizNotFound:
-            return None
-
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={_show(self.data)}, grad={_show(self.grad)}{label})"
@@ -548,18 +338,13 @@ class Value:
 
 def total(values: Iterable[Operand]) -> Value:
     """Σ values as one node (a leaf 0 for no values): fewer nodes than a chain of ``+``."""
-    terms = tuple(lift(v) for v in values)
+    terms = tuple(v if isinstance(v, Value) else _operand(v, "total") for v in values)
     if not terms:
         return Value(0)
     data: Number = 0
-    for term in terms:
+    for term in terms:  # ops.sum_.forward, inlined (tested against it)
         data += term.data
-    return _result(data, terms, _d_total)
-
-
-@_named("sum")
-def _d_total(out: Value) -> tuple[Number, ...]:
-    return (1,) * len(out.parents)
+    return _result(data, terms, _SUM)
 
 
 def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
@@ -579,37 +364,11 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
     parents: list[Value] = []
     data: Number = 0
     for w, x in zip(weights, inputs):  # noqa: B905 -- lengths checked above; strict= is slower
-        wv = w if isinstance(w, Value) else Value(w)  # lift() inlined: a neuron's hot loop
+        wv = w if isinstance(w, Value) else Value(w)  # a neuron's hot loop: no call to lift
         xv = x if isinstance(x, Value) else Value(x)
-        data += wv.data * xv.data
+        data += wv.data * xv.data  # ops.dot.forward, inlined (tested against it)
         parents += (wv, xv)
-    return _result(data, tuple(parents), _d_dot)
-
-
-@_named("dot")
-def _d_dot(out: Value) -> tuple[Number, ...]:
-    p = out.parents
-    local: list[Number] = []
-    for i in range(0, len(p), 2):
-        local += (p[i + 1].data, p[i].data)
-    return tuple(local)
-
-
-def _tie(a: Number, b: Number) -> tuple[Number, Number]:
-    """δ split for maximum/minimum when neither operand is larger: half each, all of it to both
-    when one is nan (as PyTorch does)."""
-    if a != b:  # unordered: a nan is involved
-        return (1, 1)
-    half: Number = 0.5 if isinstance(a, float) or isinstance(b, float) else Fraction(1, 2)
-    return (half, half)
-
-
-def _sin(x: Number) -> float:
-    return math.sin(x) if not math.isinf(x) else _NAN
-
-
-def _cos(x: Number) -> float:
-    return math.cos(x) if not math.isinf(x) else _NAN
+    return _result(data, tuple(parents), _DOT)
 
 
 def topological_order(root: Value) -> list[Value]:
@@ -638,6 +397,15 @@ def topological_order(root: Value) -> list[Value]:
 
 
 def zero_grad(values: Iterable[Value]) -> None:
-    """Reset the δ of each value to the exact 0."""
+    """Reset the δ of each value to the exact 0.
+
+    Raises:
+        TypeError: ``values`` is a model (it has ``parameters()``): call ``model.zero_grad()``.
+    """
+    if callable(getattr(values, "parameters", None)):
+        raise TypeError(
+            f"zero_grad takes Values, got a {type(values).__name__}: "
+            "call model.zero_grad(), or zero_grad(model.parameters())"
+        )
     for v in values:
         v.grad = 0

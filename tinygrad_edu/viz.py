@@ -159,9 +159,18 @@ def _format(target: Path) -> str:
     return fmt
 
 
-def _repr_svg(value: Value) -> str:
-    """The SVG of the graph of ``value`` with the default options (for ``Value._repr_svg_``)."""
-    return _pipe(draw(value), "svg").decode("utf-8")
+def _repr_svg_(value: Value) -> str | None:
+    """The SVG of the graph of ``value`` with the default options, for Jupyter's inline picture;
+    None (Jupyter then shows the plain repr) without Graphviz's ``dot``."""
+    try:
+        return _pipe(draw(value), "svg").decode("utf-8")
+    except GraphvizNotFound:
+        return None
+
+
+# Jupyter looks for `_repr_svg_` on the object it shows. The drawing attaches it here, so that
+# the engine knows nothing of drawing (importing tinygrad_edu imports this module).
+Value._repr_svg_ = _repr_svg_  # type: ignore[attr-defined]
 
 
 def _pipe(graph: graphviz.Digraph, fmt: str) -> bytes:

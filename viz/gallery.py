@@ -7,15 +7,15 @@ and ``viz/README.md`` shows each one with the code that made it.
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinygrad_edu import Value, data, draw, layer_scope, losses, nn, to_dot, total
+from tinygrad_edu import Value, data, draw, layer_scope, losses, nn, ops, to_dot, total
 from tinygrad_edu.article import build_model, run_sample
 from tinygrad_edu.cli import quickstart_graph
-from tinygrad_edu.engine import Number, _named
 from tinygrad_edu.viz import DrawOptions, _render
 
 HERE = Path(__file__).resolve().parent
@@ -69,17 +69,17 @@ def moons_mlp() -> Value:
     return objective
 
 
-@_named("*")  # still a product: the overlay replays it as one
-def _wrong_mul(node: Value) -> tuple[Number, ...]:
-    a, b = node.parents
-    return (2 * b.data, a.data)  # wrong: ∂(a·b)/∂a is b
+# A product whose derivative is wrong on purpose (∂(a·b)/∂a given as 2b; it is b), defined as a
+# user's op would be: drawn with the product's symbol, replayed by its own (right) forward.
+wrong_mul = ops.define_op(
+    "wrong_mul", operator.mul, lambda a, b, out: (2 * b, a), symbol="×", template="{0}·{1}"
+)
 
 
 def wrong_rule() -> Value:
     """A product whose derivative rule is wrong on purpose (∂(a·b)/∂a reported as 2b)."""
     a, b = Value(1.5, "a"), Value(2.0, "b")
-    out = a * b
-    out._rule = _wrong_mul  # as a bug in the engine's own rule for "*" would look
+    out = wrong_mul(a, b)
     out.label = "out"
     out.backward()
     return out

@@ -1,0 +1,53 @@
+"""What new nodes record: their parents (unless under `no_grad`) and the current layer's name.
+
+A ContextVar makes `no_grad` and `layer_scope` local to a thread and to an asyncio task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import NamedTuple
+
+__all__ = ["RECORDING", "Recording", "is_grad_enabled", "layer_scope", "no_grad"]
+
+
+class Recording(NamedTuple):
+    """The recording state: are parents recorded, and the name of the current layer."""
+
+    grad_enabled: bool
+    layer: str
+
+
+RECORDING: ContextVar[Recording] = ContextVar(
+    "tinygrad_edu_recording",
+    default=Recording(True, ""),  # noqa: B039 -- a NamedTuple is immutable
+)
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Within this block, operations record no parents: their results are leaves."""
+    token = RECORDING.set(RECORDING.get()._replace(grad_enabled=False))
+    try:
+        yield
+    finally:
+        RECORDING.reset(token)
+
+
+def is_grad_enabled() -> bool:
+    """True unless called inside `no_grad`."""
+    return RECORDING.get().grad_enabled
+
+
+@contextmanager
+def layer_scope(name: str) -> Iterator[None]:
+    """Within this block, every new Value gets ``layer == name`` (used by `nn` and `viz`)."""
+    if not isinstance(name, str):
+        raise TypeError(f"layer name must be a str, got {type(name).__name__}")
+    token = RECORDING.set(RECORDING.get()._replace(layer=name))
+    try:
+        yield
+    finally:
+        RECORDING.reset(token)

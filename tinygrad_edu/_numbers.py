@@ -1,0 +1,156 @@
+"""The numbers a Value holds (int, float, Fraction) and the small helpers every module shares.
+
+Numbers are kept as given: ``fractions.Fraction`` in gives exact Fractions out for every rational
+operation. The IEEE helpers (`div`, `power`, `log`, ...) are the forms used when a derivative is
+evaluated: where Python raises, they give ±inf or nan, as IEEE 754 and PyTorch do, so that a
+backward whose forward succeeded never raises.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import TypeAlias, TypeGuard
+
+__all__ = [
+    "INF",
+    "NAN",
+    "Number",
+    "check_number",
+    "cos",
+    "div",
+    "exp",
+    "is_integer",
+    "is_number",
+    "log",
+    "power",
+    "show",
+    "sin",
+    "sqrt",
+    "tanh",
+]
+
+Number: TypeAlias = int | float | Fraction
+INF = math.inf
+NAN = math.nan
+
+
+def is_number(x: object) -> TypeGuard[Number]:
+    """Is ``x`` a number a Value can hold: an int, float or Fraction (a bool is not)?"""
+    # bool is an int subclass, but Value(True) is almost always a mistake.
+    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
+
+
+def check_number(data: object, what: str = "Value()") -> Number:
+    """``data`` if it is a number (`is_number`), else a TypeError naming ``what`` took it."""
+    if is_number(data):
+        return data
+    raise TypeError(
+        f"{what} takes an int, float or fractions.Fraction, got {type(data).__name__}: {show(data)}"
+    )
+
+
+def show(x: object) -> str:
+    """``repr(x)``, abbreviated for exact numbers too long to print (Python refuses ints of more
+    than 4300 digits, and such Fractions arise from exact training)."""
+    if isinstance(x, Fraction):
+        return f"Fraction({show(x.numerator)}, {show(x.denominator)})"
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 3000:
+        return f"<int of about {int(x.bit_length() * 0.30103)} digits>"
+    text = repr(x)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def is_integer(x: Number) -> bool:
+    """Is ``x`` a whole number (of any type)?"""
+    return (
+        isinstance(x, int)
+        or (isinstance(x, Fraction) and x.denominator == 1)
+        or (isinstance(x, float) and x.is_integer())
+    )
+
+
+def _sign(x: Number) -> float:
+    """+1.0 or -1.0, the sign of ``x`` including a float's signed zero."""
+    return math.copysign(1.0, x) if isinstance(x, float) else (1.0 if x >= 0 else -1.0)
+
+
+# ---- IEEE forms: never raise ---------------------------------------------------------------
+
+
+def div(a: Number, b: Number) -> Number:
+    """``a / b``; ±inf for a nonzero ``a`` over 0 (signed as IEEE 754 says), nan for 0/0."""
+    if b == 0:
+        if a == 0 or a != a:
+            return NAN
+        return _sign(a) * _sign(b) * INF
+    try:
+        return a / b
+    except OverflowError:  # an exact quotient too large for a float
+        return _sign(a) * _sign(b) * INF
+
+
+def power(base: Number, exponent: Number) -> Number:
+    """``base ** exponent``; ±inf where Python raises but IEEE 754 overflows (0 ** -k, a result
+    too large), nan where the result is not real (a negative base to a non-integer power)."""
+    if base < 0 and not is_integer(exponent):
+        return NAN
+    try:
+        return base**exponent
+    except ZeroDivisionError:
+        return INF
+    except OverflowError:
+        odd = float(exponent).is_integer() and int(exponent) % 2 == 1
+        return -INF if base < 0 and odd else INF
+
+
+def log(x: Number) -> float:
+    """Natural logarithm; -inf at 0, nan below 0; finite for any positive exact number (a huge
+    int, a Fraction whose float would be 0), via log(num) − log(den)."""
+    if not x > 0:
+        return -INF if x == 0 else NAN
+    if isinstance(x, Fraction):
+        return math.log(x.numerator) - math.log(x.denominator)  # math.log takes ints of any size
+    return math.log(x)
+
+
+def exp(x: Number) -> float:
+    """e ** x; inf above about 709.78, 0.0 far below 0 (also for ints too large for a float)."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return INF if x > 0 else 0.0
+
+
+def sqrt(x: Number) -> float:
+    """Square root; nan below 0."""
+    if x < 0:
+        return NAN
+    try:
+        return math.sqrt(x)
+    except OverflowError:  # an exact number too large for a float: √x = e^(log x / 2)
+        return exp(log(x) / 2)
+
+
+def tanh(x: Number) -> float:
+    """Hyperbolic tangent, also of exact numbers too large for a float (±1.0)."""
+    try:
+        return math.tanh(x)
+    except OverflowError:
+        return _sign(x)
+
+
+def sin(x: Number) -> float:
+    """Sine; nan for an infinite input (IEEE 754) or an exact one too large for a float."""
+    try:
+        return math.sin(x) if not math.isinf(x) else NAN
+    except OverflowError:
+        return NAN
+
+
+def cos(x: Number) -> float:
+    """Cosine; nan for an infinite input (IEEE 754) or an exact one too large for a float."""
+    try:
+        return math.cos(x) if not math.isinf(x) else NAN
+    except OverflowError:
+        return NAN
