@@ -2,11 +2,15 @@
 
 ``Value`` records operations into a computation graph; ``backward`` fills the δ (``grad``) of
 every node; ``check`` compares them with the numeric limit of the founding article; ``nn``,
-``losses`` and ``optim`` build and train models of layers; ``viz`` draws graphs (Graphviz).
+``losses`` and ``optim`` build and train models of layers; ``viz`` draws graphs (Graphviz);
+``ops`` defines every op once (and your own with ``define_op``); ``grad`` and ``hessian`` give
+derivatives of any order.
 """
 
-from . import check, losses, nn, optim, viz
+from . import check, losses, nn, ops, optim, viz
+from .autograd import grad, hessian
 from .engine import Number, Value, dot, is_grad_enabled, layer_scope, no_grad, total, zero_grad
+from .ops import define_op
 from .viz import GraphvizNotFound, draw, render, to_dot
 
 __all__ = [
@@ -14,13 +18,17 @@ __all__ = [
     "Number",
     "Value",
     "check",
+    "define_op",
     "dot",
     "draw",
+    "grad",
+    "hessian",
     "is_grad_enabled",
     "layer_scope",
     "losses",
     "nn",
     "no_grad",
+    "ops",
     "optim",
     "render",
     "to_dot",

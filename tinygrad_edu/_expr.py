@@ -306,9 +306,9 @@ def _no_engine(op: Op, args: tuple[Any, ...]) -> Any:
 APPLY: list[Callable[[Op, tuple[Any, ...]], Any]] = [_no_engine]
 
 
-def register(op: Op) -> Op:
-    """Add ``op`` to `OPS` under its name; ValueError if the name is taken."""
-    if op.name in OPS:
+def register(op: Op, *, replace: bool = False) -> Op:
+    """Add ``op`` to `OPS` under its name; ValueError if the name is taken, unless ``replace``."""
+    if op.name in OPS and not replace:
         raise ValueError(f"an op named {op.name!r} exists already; choose another name")
     OPS[op.name] = op
     return op

@@ -68,7 +68,8 @@ def define_op(
     """Define and register a new op; it then works everywhere the built-in ones do.
 
     Args:
-        name: the op's name (a Python identifier, not taken), as ``Value.op`` will report it.
+        name: the op's name (a Python identifier, not a built-in op's), as ``Value.op`` will
+            report it; a user's op of the same name is replaced.
         forward: the op on numbers, ``forward(*operands) -> number``; it raises a clear error
             outside its domain.
         derivative: ``derivative(*operands, out) -> tuple``: ∂out/∂operand for each operand,
@@ -89,7 +90,7 @@ def define_op(
     Raises:
         TypeError: an argument has the wrong type, or ``derivative`` returns the wrong number of
             expressions or something else than expressions and numbers.
-        ValueError: ``name`` is not an identifier or is taken.
+        ValueError: ``name`` is not an identifier or is a built-in op's.
 
     Example:
         >>> import math
@@ -106,8 +107,8 @@ def define_op(
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"an op's name must be a Python identifier, got {name!r}")
-    if name in OPS:
-        raise ValueError(f"an op named {name!r} exists already; choose another name")
+    if name in OPS and OPS[name] in BUILTIN:
+        raise ValueError(f"{name!r} is a built-in op; choose another name")
     for what, f in (("forward", forward), ("derivative", derivative)):
         if not callable(f):
             raise TypeError(f"{what} must be a function, got {type(f).__name__}")
@@ -118,7 +119,9 @@ def define_op(
         name, arity, forward, derivative, symbol or name, template or _call(name, arity),
         _call(name, arity), ieee=ieee_forward, sympy=sympy, array=array,
     )  # fmt: skip
-    return register(op.finish())  # finished first: a wrong derivative registers nothing
+    # Finished first: a wrong derivative registers nothing. Defining a user's op again replaces
+    # it, as re-running a notebook cell would; the nodes made before keep the op that made them.
+    return register(op.finish(), replace=True)
 
 
 def _call(name: str, arity: int) -> str:

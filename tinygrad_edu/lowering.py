@@ -1,0 +1,145 @@
+"""The op table carried onto sympy and onto array namespaces (numpy, torch).
+
+Each op's forward and derivative expressions (`tinygrad_edu.ops`) read here as sympy, for exact
+formulas (the article: "from an explicit formula for f, we are able to compute an explicit
+formula for ∂f/∂X"), and as calls on an array namespace ``xp``, for one call per node over a
+whole batch. sympy, numpy and torch are optional: imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any
+
+from ._expr import COMPARE, Call, Cond, Const, Expr, Op, Var, Where
+from .engine import Value, topological_order
+
+__all__ = ["array_of", "array_op", "graph_sympy", "sympy_of", "sympy_op"]
+
+_SYMPY_COMPARE = {"<": "Lt", "<=": "Le", ">": "Gt", ">=": "Ge", "==": "Eq", "!=": "Ne"}
+
+
+def _sympy() -> Any:
+    try:
+        import sympy  # type: ignore[import-untyped]  # sympy ships no type information
+    except ImportError as e:  # an optional dependency
+        raise ImportError("sympy is needed for this: pip install sympy") from e
+    return sympy
+
+
+def sympy_op(op: Op, *args: Any) -> Any:
+    """``op`` applied to sympy ``args``: its ``sympy`` form, or, for an op without one, a sympy
+    function whose derivative is the op's own derivative expression."""
+    sp = _sympy()
+    if op.sympy is not None:
+        return op.sympy(sp, *args)
+    return _sympy_function(op)(*args)
+
+
+_FUNCTIONS: dict[int, Any] = {}  # id(op) -> its sympy Function class, made once
+
+
+def _sympy_function(op: Op) -> Any:
+    """A sympy Function named after ``op`` whose ``fdiff`` is ``op.derivative``."""
+    made = _FUNCTIONS.get(id(op))
+    if made is None:
+        sp = _sympy()
+
+        def fdiff(self: Any, argindex: int = 1) -> Any:
+            return sympy_of(op.derivative[argindex - 1], [*self.args, self])
+
+        def _eval_evalf(self: Any, prec: int) -> Any:  # at numbers: the op's own forward
+            if all(a.is_number for a in self.args):
+                return sp.Float(op.forward(*(float(a) for a in self.args)), precision=prec)
+            return None
+
+        attributes = {"fdiff": fdiff, "_eval_evalf": _eval_evalf, "nargs": op.arity}
+        made = type(op.name, (sp.Function,), attributes)
+        _FUNCTIONS[id(op)] = made
+    return made
+
+
+def _sympy_number(x: Any) -> Any:
+    sp = _sympy()
+    if isinstance(x, Fraction):
+        return sp.Rational(x.numerator, x.denominator)
+    if isinstance(x, float) and math.isnan(x):
+        return sp.nan
+    if isinstance(x, float) and math.isinf(x):
+        return sp.oo if x > 0 else -sp.oo
+    return sp.sympify(x)
+
+
+def sympy_of(e: Expr, args: Sequence[Any]) -> Any:
+    """The expression ``e`` in sympy, placeholder i read as ``args[i]`` (the result last)."""
+    sp = _sympy()
+    if isinstance(e, Var):
+        return args[e.index]
+    if isinstance(e, Const):
+        return _sympy_number(e.value)
+    if isinstance(e, Where):
+        cond = _sympy_cond(e.cond, args)
+        return sp.Piecewise((sympy_of(e.if_true, args), cond), (sympy_of(e.if_false, args), True))
+    assert isinstance(e, Call)  # the kinds of expression are Var, Const, Where and Call
+    return sympy_op(e.op, *(sympy_of(a, args) for a in e.args))
+
+
+def _sympy_cond(cond: Cond, args: Sequence[Any]) -> Any:
+    relation = getattr(_sympy(), _SYMPY_COMPARE[cond.kind])
+    return relation(sympy_of(cond.left, args), sympy_of(cond.right, args))
+
+
+def graph_sympy(root: Value, leaves: dict[Value, Any] | None = None) -> tuple[Any, list[Any]]:
+    """The graph of ``root`` as one sympy expression of its leaves.
+
+    Args:
+        root: the output node.
+        leaves: a sympy expression for some leaves; every other leaf becomes a real symbol,
+            named by its label or ``x<k>`` (k its index among the leaves in topological order).
+
+    Returns:
+        The expression, and the symbol (or given expression) of every leaf, in topological order.
+    """
+    sp = _sympy()
+    given = leaves or {}
+    done: dict[int, Any] = {}
+    symbols: list[Any] = []
+    for node in topological_order(root):
+        op = node.definition
+        if op is None:
+            k = len(symbols)
+            symbol = given.get(node)
+            if symbol is None:
+                symbol = sp.Symbol(node.label or f"x{k}", real=True)
+            symbols.append(symbol)
+            done[id(node)] = symbol
+        else:
+            done[id(node)] = sympy_op(op, *(done[id(p)] for p in node.parents))
+    return done[id(root)], symbols
+
+
+def array_op(op: Op, xp: Any, *args: Any) -> Any:
+    """``op`` applied to arrays ``args`` of the namespace ``xp`` (numpy, torch)."""
+    if op.array is None:
+        raise NotImplementedError(
+            f"op {op.name!r} has no array form: define it with array=lambda xp, ...: ..."
+        )
+    return op.array(xp, *args)
+
+
+def array_of(e: Expr, xp: Any, args: Sequence[Any]) -> Any:
+    """The expression ``e`` on arrays of namespace ``xp``, placeholder i read as ``args[i]``
+    (the result last); ``where`` is ``xp.where``, so both branches are computed."""
+    if isinstance(e, Var):
+        return args[e.index]
+    if isinstance(e, Const):
+        return e.value
+    if isinstance(e, Where):
+        cond = e.cond
+        left, right = array_of(cond.left, xp, args), array_of(cond.right, xp, args)
+        mask = COMPARE[cond.kind](left, right)  # elementwise on arrays
+        return xp.where(mask, array_of(e.if_true, xp, args), array_of(e.if_false, xp, args))
+    assert isinstance(e, Call)
+    return array_op(e.op, xp, *(array_of(a, xp, args) for a in e.args))
