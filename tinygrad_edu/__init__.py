@@ -9,7 +9,17 @@ derivatives of any order.
 
 from . import check, losses, nn, ops, optim, viz
 from .autograd import grad, hessian
-from .engine import Number, Value, dot, is_grad_enabled, layer_scope, no_grad, total, zero_grad
+from .engine import (
+    Number,
+    Value,
+    dot,
+    enable_grad,
+    is_grad_enabled,
+    layer_scope,
+    no_grad,
+    total,
+    zero_grad,
+)
 from .ops import define_op
 from .viz import GraphvizNotFound, draw, render, to_dot
 
@@ -21,6 +31,7 @@ __all__ = [
     "define_op",
     "dot",
     "draw",
+    "enable_grad",
     "grad",
     "hessian",
     "is_grad_enabled",

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import NamedTuple
 
-__all__ = ["RECORDING", "Recording", "is_grad_enabled", "layer_scope", "no_grad"]
+__all__ = ["RECORDING", "Recording", "enable_grad", "is_grad_enabled", "layer_scope", "no_grad"]
 
 
 class Recording(NamedTuple):
@@ -30,6 +30,17 @@ RECORDING: ContextVar[Recording] = ContextVar(
 def no_grad() -> Iterator[None]:
     """Within this block, operations record no parents: their results are leaves."""
     token = RECORDING.set(RECORDING.get()._replace(grad_enabled=False))
+    try:
+        yield
+    finally:
+        RECORDING.reset(token)
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Within this block, operations record their parents, even inside `no_grad` (as PyTorch's
+    ``enable_grad``): e.g. a function that differentiates inside itself."""
+    token = RECORDING.set(RECORDING.get()._replace(grad_enabled=True))
     try:
         yield
     finally:

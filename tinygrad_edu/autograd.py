@@ -11,12 +11,13 @@ convention at every order: a `where` is decided on the data, so relu'' = abs'' =
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from fractions import Fraction
 from typing import Any
 
 from ._expr import COMPARE, Call, Cond, Const, Expr, Var, Where
 from ._numbers import Number, check_number
-from .engine import Value, apply, topological_order
+from .engine import Value, apply, enable_grad, topological_order
 
 __all__ = ["grad", "hessian"]
 
@@ -68,6 +69,16 @@ def grad(
         if any(id(p) in needed for p in node.parents):
             needed.add(id(node))
     deltas: dict[int, Delta] = {id(output): seed}
+    with enable_grad() if create_graph else nullcontext():  # record the derivative's graph
+        _propagate(order, needed, deltas, create_graph)
+    found = [deltas.get(id(v), 0) for v in inputs]
+    return [_as_value(d) for d in found] if create_graph else found
+
+
+def _propagate(
+    order: list[Value], needed: set[int], deltas: dict[int, Delta], create_graph: bool
+) -> None:
+    """Fill ``deltas`` (by node id, the output's seeded) for every needed node of ``order``."""
     for node in reversed(order):  # every node after all the nodes that use it
         g = deltas.get(id(node))
         rule = node._rule
@@ -82,8 +93,6 @@ def grad(
                     deltas[key] = term if key not in deltas else deltas[key] + term
                 else:  # as backward: 0 + d·g + ..., in the same order
                     deltas[key] = deltas.get(key, 0) + d * g
-    found = [deltas.get(id(v), 0) for v in inputs]
-    return [_as_value(d) for d in found] if create_graph else found
 
 
 def hessian(f: Callable[..., Value], xs: Sequence[Number]) -> list[list[Any]]:

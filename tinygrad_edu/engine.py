@@ -18,7 +18,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, TypeAlias, Union
 
 from . import _context, _expr, ops
-from ._context import is_grad_enabled, layer_scope, no_grad
+from ._context import enable_grad, is_grad_enabled, layer_scope, no_grad
 from ._expr import Local, Op
 from ._numbers import Number, check_number, is_number, show
 
@@ -36,6 +36,7 @@ __all__ = [
     "Value",
     "apply",
     "dot",
+    "enable_grad",
     "is_grad_enabled",
     "is_number",
     "layer_scope",

@@ -9,7 +9,7 @@ whole batch. sympy, numpy and torch are optional: imported only when asked for.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -91,33 +91,34 @@ def _sympy_cond(cond: Cond, args: Sequence[Any]) -> Any:
     return relation(sympy_of(cond.left, args), sympy_of(cond.right, args))
 
 
-def graph_sympy(root: Value, leaves: dict[Value, Any] | None = None) -> tuple[Any, list[Any]]:
-    """The graph of ``root`` as one sympy expression of its leaves.
+def graph_sympy(root: Value, leaves: Mapping[Value, Any] | None = None) -> tuple[Any, list[Any]]:
+    """The graph of ``root`` as one sympy expression.
 
     Args:
         root: the output node.
-        leaves: a sympy expression for some leaves; every other leaf becomes a real symbol,
-            named by its label or ``x<k>`` (k its index among the leaves in topological order).
+        leaves: what some leaves stand for (sympy symbols or expressions); every other leaf is
+            then its number, exactly. Without it, every leaf is a real symbol named by its
+            label, or ``x<k>`` for the k-th leaf in topological order.
 
     Returns:
-        The expression, and the symbol (or given expression) of every leaf, in topological order.
+        The expression, and what each leaf stands for, in topological order.
     """
     sp = _sympy()
-    given = leaves or {}
     done: dict[int, Any] = {}
-    symbols: list[Any] = []
+    shown: list[Any] = []
     for node in topological_order(root):
         op = node.definition
-        if op is None:
-            k = len(symbols)
-            symbol = given.get(node)
-            if symbol is None:
-                symbol = sp.Symbol(node.label or f"x{k}", real=True)
-            symbols.append(symbol)
-            done[id(node)] = symbol
-        else:
+        if op is not None:
             done[id(node)] = sympy_op(op, *(done[id(p)] for p in node.parents))
-    return done[id(root)], symbols
+            continue
+        if leaves is None:
+            stand_in = sp.Symbol(node.label or f"x{len(shown)}", real=True)
+        else:
+            stand_in = leaves.get(node, None)
+            stand_in = _sympy_number(node.data) if stand_in is None else stand_in
+        shown.append(stand_in)
+        done[id(node)] = stand_in
+    return done[id(root)], shown
 
 
 def array_op(op: Op, xp: Any, *args: Any) -> Any:

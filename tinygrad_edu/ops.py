@@ -281,11 +281,13 @@ div: Op = _op(
     template="{0}/{1}", pycode="div({0}, {1})", precedence=20, ieee=ieee.div,
     sympy=lambda sp, a, b: a / b, array=lambda xp, a, b: a / b,
 )  # fmt: skip
-# As PyTorch: the exponent's δ is out·ln(base), 0 for a zero base, nan for a negative one.
+# As PyTorch: the exponent's δ is out·ln(base), 0 for a zero base, nan for a negative one. The
+# base's δ b·a^(b−1) is 0 at 0^0 (not 0·inf); guarded there only, so that its own derivative
+# in b at b = 0 stays a^(b−1) elsewhere (a guard on b = 0 alone would make it 0).
 pow_: Op = _op(
     "**", _pow,
     lambda a, b, out: (
-        where(eq(b, 0), 0, b * a ** (b - 1)),
+        where(ne(a, 0), b * a ** (b - 1), where(eq(b, 0), 0, b * a ** (b - 1))),
         where(a > 0, out * log(a), where(eq(a, 0), 0, NAN)),
     ),
     template="{0}^{1}", pycode="power({0}, {1})", precedence=30, ieee=ieee.power,
