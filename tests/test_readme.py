@@ -32,3 +32,26 @@ def test_readme_gives_the_two_commands_and_the_makefile_has_them() -> None:
     assert re.search(r"^test:", makefile, re.M)
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert "make test" in ci
+
+
+def _block(heading: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    return text.split(f"## {heading}", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _prints_its_comments(block: str) -> None:
+    expected = [
+        m.group(1).split(":")[0].strip() for m in re.finditer(r"print\(.*\)\s+# (.*)", block)
+    ]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), {})
+    assert out.getvalue().splitlines() == expected
+
+
+def test_the_user_op_example_runs_and_passes_gradcheck() -> None:
+    _prints_its_comments(_block("One definition per op, and your own ops"))
+
+
+def test_the_higher_order_example_prints_what_it_says() -> None:
+    _prints_its_comments(_block("Derivatives of derivatives"))
