@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from tinygrad_edu import Value, define_op, dot, grad, hessian, ops, to_dot, total
 from tinygrad_edu._dot import html
-from tinygrad_edu._expr import python, text
+from tinygrad_edu._readings import python, text
 from tinygrad_edu.autograd import _local_values
 from tinygrad_edu.check import GradcheckError, gradcheck, graph_numeric_grad
 from tinygrad_edu.lowering import array_of, array_op, graph_sympy, sympy_of, sympy_op

@@ -21,8 +21,9 @@ from fractions import Fraction
 from typing import Any
 
 from . import _numbers as ieee
-from ._expr import OPS, Derivative, Op, eq, ne, register, where
+from ._expr import OPS, Derivative, Op, Var, eq, lift_expr, ne, register, where
 from ._numbers import NAN, Number, is_integer, show
+from ._readings import compile_local
 
 __all__ = [
     "OPS",
@@ -35,6 +36,7 @@ __all__ = [
     "dot",
     "eq",
     "exp",
+    "finish",
     "log",
     "maximum",
     "minimum",
@@ -121,7 +123,7 @@ def define_op(
     )  # fmt: skip
     # Finished first: a wrong derivative registers nothing. Defining a user's op again replaces
     # it, as re-running a notebook cell would; the nodes made before keep the op that made them.
-    return register(op.finish(), replace=True)
+    return register(finish(op), replace=True)
 
 
 def _call(name: str, arity: int) -> str:
@@ -162,6 +164,33 @@ def _op(
             group=group or 1,
         )
     )
+
+
+def finish(op: Op) -> Op:
+    """Write ``op.rule`` out as expressions (``op.derivative``) and compile ``op.local``; apart
+    from construction so that ops of one table can refer to each other (sin' is cos).
+
+    Raises:
+        TypeError: the derivative takes or returns the wrong number of things, or returns
+            something else than expressions and numbers (e.g. it branches with ``if``).
+    """
+    params = list(inspect.signature(op.rule).parameters)
+    width = op.group if op.arity is None else op.arity
+    if len(params) != width + (op.arity is not None):
+        wanted = f"{width} operand(s)" + (", then the result" if op.arity is not None else "")
+        raise TypeError(f"the derivative of {op.name!r} must take {wanted}; it takes {params}")
+    holes = [Var(i, n) for i, n in enumerate(params[:width])]
+    result = [Var(-1, params[-1])] if op.arity is not None else []
+    exprs = op.rule(*holes, *result)
+    if not isinstance(exprs, (tuple, list)) or len(exprs) != width:
+        raise TypeError(
+            f"the derivative of {op.name!r} must return a tuple of {width} expressions, "
+            f"one per operand ({', '.join(params[:width])}), got {exprs!r}"
+        )
+    op.operands = tuple(params[:width])
+    op.derivative = tuple(lift_expr(e) for e in exprs)
+    op.local = compile_local(op)
+    return op
 
 
 # ---- forwards on numbers, with their domain checks ----------------------------------------------
@@ -373,4 +402,4 @@ dot: Op = _op(
 
 BUILTIN = tuple(OPS.values())  # the engine's own ops, in the order above
 for _builtin in BUILTIN:
-    _builtin.finish()
+    finish(_builtin)

@@ -1,0 +1,241 @@
+"""Readings of the derivative expressions of `tinygrad_edu._expr`: text, Python source, and the
+numeric rule of `backward` compiled from that source.
+
+Text is for people (``1 − out·out``, ``0 if x ≤ 0 else 1``); Python source is what
+`compile_local` turns, once per op, into straight-line functions as fast as hand-written rules
+(the generated source is kept as each rule's ``__doc__``). Both are printed by one iterative
+printer, bracketing by precedence as Python does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from typing import Any
+
+from ._expr import Call, Cond, Const, Expr, Local, Op, Var, Where
+from ._numbers import Number
+
+__all__ = ["compile_local", "python", "text"]
+
+
+# ---- readings: text and Python source ---------------------------------------------------------
+
+_COND_PREC, _WHERE_PREC = 5, 0
+_TEXT_COMPARE = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
+
+
+def _const_text(x: Number, source: bool) -> str:
+    if isinstance(x, Fraction):
+        shown = f"Fraction({x.numerator}, {x.denominator})" if source else str(x)
+    elif isinstance(x, float) and not math.isfinite(x):
+        shown = ("-" if x < 0 else "") + ("inf" if math.isinf(x) else "nan")
+    else:
+        shown = repr(x)
+    return shown if source else shown.replace("-", "−")
+
+
+def _render(e: Expr, names: Sequence[str], source: bool, const: Callable[[Number], str]) -> str:
+    """``e`` as text (``source`` False) or Python source, operands named by ``names`` (the
+    result last). Iterative: a deep expression does not hit the recursion limit."""
+    done: dict[int, tuple[str, int]] = {}  # id(node) -> (its text, its precedence)
+    stack: list[tuple[Expr | Cond, bool]] = [(e, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in done:
+            continue
+        kids = _children(node)
+        if not ready and kids:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids)
+            continue
+        done[id(node)] = _render_one(node, names, source, const, done)
+    return done[id(e)][0]
+
+
+def _children(node: Expr | Cond) -> tuple[Expr, ...]:
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, Where):
+        return (node.if_true, node.if_false, node.cond.left, node.cond.right)
+    if isinstance(node, Cond):
+        return (node.left, node.right)
+    return ()
+
+
+def _wrap(part: tuple[str, int], prec: int, strict: bool) -> str:
+    """``part`` in brackets when it binds less tightly than ``prec`` (or as tightly, ``strict``)."""
+    body, p = part
+    return f"({body})" if p < prec or (strict and p == prec) else body
+
+
+def _render_one(
+    node: Expr | Cond,
+    names: Sequence[str],
+    source: bool,
+    const: Callable[[Number], str],
+    done: dict[int, tuple[str, int]],
+) -> tuple[str, int]:
+    if isinstance(node, Var):
+        return names[node.index], 100
+    if isinstance(node, Const):
+        c = const(node.value)
+        return c, 25 if c[0] in "-−" else 100  # a negative number binds as a negation
+    if isinstance(node, Cond):
+        kind = node.kind if source else _TEXT_COMPARE[node.kind]
+        left = _wrap(done[id(node.left)], _COND_PREC, True)
+        right = _wrap(done[id(node.right)], _COND_PREC, True)
+        return f"{left} {kind} {right}", _COND_PREC
+    if isinstance(node, Where):
+        cond = _render_one(node.cond, names, source, const, done)
+        yes = _wrap(done[id(node.if_true)], _WHERE_PREC, True)
+        no = _wrap(done[id(node.if_false)], _WHERE_PREC, False)
+        return f"{yes} if {_wrap(cond, _WHERE_PREC, True)} else {no}", _WHERE_PREC
+    assert isinstance(node, Call)  # the four kinds above and Call are all there are
+    op = node.op
+    pattern = op.pycode if source else op.template
+    # A pattern that is a call, name(...), binds as tightly as anything; else as the op says.
+    prec = 100 if pattern.split("(", 1)[0].isidentifier() else op.precedence
+    parts = [done[id(a)] for a in node.args]
+    if op.arity is None:  # a sum of terms: the pattern shows one term
+        terms = [parts[i : i + op.group] for i in range(0, len(parts), op.group)]
+        shown = [_fill(pattern, t, prec) for t in terms]
+        return (" + ".join(shown), 10) if len(shown) != 1 else (shown[0], prec)
+    return _fill(pattern, parts, prec), prec
+
+
+POWER = 30  # the precedence of ``**``, which groups to the right
+
+
+def _fill(pattern: str, parts: Sequence[tuple[str, int]], prec: int) -> str:
+    # Operands bind at the op's precedence. An operand as tight as the op is bracketed when it
+    # is on the side the op does not group to: a − (b − c), (a ** b) ** c, −(−a).
+    if prec >= 100:
+        return pattern.format(*(body for body, _ in parts))
+    one = len(parts) == 1
+    return pattern.format(
+        *(_wrap(p, prec, one or (k > 0) != (prec == POWER)) for k, p in enumerate(parts))
+    )
+
+
+def text(e: Expr, names: Sequence[str] | None = None) -> str:
+    """``e`` written for people: ``1 − out·out``, ``0 if x ≤ 0 else 1``."""
+    return _render(e, names or _names_of(e), False, lambda x: _const_text(x, False))
+
+
+def python(e: Expr, names: Sequence[str] | None = None) -> str:
+    """``e`` as a Python expression; calls are named as in each op's ``pycode``."""
+    return _render(e, names or _names_of(e), True, lambda x: _const_text(x, True))
+
+
+def _names_of(e: Expr) -> list[str]:
+    """The placeholder names in ``e``, by index (the result, index -1, last)."""
+    found: dict[int, str] = {}
+    stack: list[Expr | Cond] = [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Var):
+            found[node.index] = node.name
+        stack.extend(_children(node))
+    count = max((i for i in found if i >= 0), default=-1) + 1
+    return [found.get(i, f"x{i}") for i in range(count)] + [found.get(-1, "out")]
+
+
+# ---- the numeric reading: compiled once per op ---------------------------------------------------
+
+
+def compile_local(op: Op) -> Local:
+    """The numeric rule of ``op``: a function of a node (``.data``, ``.parents``) returning
+    ∂out/∂parent for each parent, compiled from ``op.derivative`` into straight-line Python.
+
+    Calls run each op's ``ieee`` form (inline ``+ − ×`` and negation), so a rule never raises at
+    a point where the forward succeeded. When the result is a Fraction the integer constants of
+    the derivative are Fractions too, so that ``1/b`` stays exact for an int ``b``.
+    """
+    width = op.group if op.arity is None else op.arity
+    uses = _var_uses(op.derivative)
+    exact = any(_calls(d, "/") for d in op.derivative)
+    # An operand read once is read in place (p0.data); one read more often is bound first (x0).
+    once = [uses.get(i, 0) <= 1 for i in range(width)]
+    if op.arity is None:  # operand k of the term at i
+        names = [f"p[i{f' + {k}' if k else ''}].data" if once[k] else f"x{k}" for k in range(width)]
+    else:
+        names = [f"p{k}.data" if once[k] else f"x{k}" for k in range(width)]
+    names.append("out.data" if uses.get(-1, 0) <= 1 and not exact else "y")
+    env: dict[str, Any] = {"Fraction": Fraction}
+
+    def const(x: Number) -> str:
+        if isinstance(x, int) and exact:
+            return f"K({x})"
+        if isinstance(x, int) or (isinstance(x, float) and math.isfinite(x)):
+            return repr(x)
+        env[f"c{len(env)}"] = x
+        return f"c{len(env) - 1}"
+
+    for called in _ops_in(op.derivative):
+        env[_pyname(called)] = called.ieee
+    parts = ", ".join(_render(d, names, True, const) for d in op.derivative) + ","
+    lines = ["def local(out):"]
+    if op.arity is None and not uses:  # every term's derivatives are constants
+        lines.append(f"    return ({parts}) * (len(out.parents) // {width})")
+    elif op.arity is None:
+        lines += ["    p = out.parents", "    r = []", f"    for i in range(0, len(p), {width}):"]
+        lines += [f"        x{k} = p[i + {k}].data" for k in sorted(uses) if not once[k]]
+        lines += [f"        r += ({parts})", "    return tuple(r)"]
+    else:
+        if any(i >= 0 for i in uses):
+            unpack = ", ".join(f"p{i}" for i in range(width)) + ("," if width == 1 else "")
+            lines.append(f"    {unpack} = out.parents")
+            lines += [f"    x{i} = p{i}.data" for i in sorted(uses) if i >= 0 and not once[i]]
+        if names[-1] == "y":
+            lines.append("    y = out.data")
+        if exact:
+            lines.append("    K = Fraction if type(y) is Fraction else int")
+        lines.append(f"    return ({parts})")
+    namespace = dict(env)
+    exec(compile("\n".join(lines) + "\n", f"<local rule of {op.name!r}>", "exec"), namespace)
+    rule: Local = namespace["local"]
+    rule.__doc__ = "\n".join(lines)  # the generated source, for people who want to read it
+    rule.op = op
+    return rule
+
+
+def _pyname(op: Op) -> str:
+    """The name under which Python source (``pycode``) calls ``op``."""
+    head = op.pycode.split("(", 1)[0]
+    return head if head.isidentifier() else f"_op_{id(op)}"
+
+
+def _ops_in(exprs: Sequence[Expr]) -> list[Op]:
+    """Every op called in ``exprs``."""
+    found: dict[int, Op] = {}
+    stack: list[Expr | Cond] = list(exprs)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Call):
+            found[id(node.op)] = node.op
+        stack.extend(_children(node))
+    return list(found.values())
+
+
+def _calls(e: Expr, name: str) -> bool:
+    stack: list[Expr | Cond] = [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Call) and node.op.name == name:
+            return True
+        stack.extend(_children(node))
+    return False
+
+
+def _var_uses(exprs: Sequence[Expr]) -> dict[int, int]:
+    """How often each placeholder is read in ``exprs``, by index, as written out in full."""
+    uses: dict[int, int] = {}
+    stack: list[Expr | Cond] = list(exprs)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Var):
+            uses[node.index] = uses.get(node.index, 0) + 1
+        stack.extend(_children(node))
+    return uses
