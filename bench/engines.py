@@ -202,6 +202,7 @@ class _Torch(Engine):
         with warnings.catch_warnings():  # the CPU wheel warns when numpy is absent
             warnings.simplefilter("ignore")
             import torch
+        torch.set_num_threads(1)  # one thread, as the other engines (see bench.isolated)
         self.torch = torch
 
     def version(self) -> str:

@@ -69,11 +69,20 @@ def peak_rss(pid: int | str = "self") -> int:
     return 0
 
 
+# Every engine on one thread: on this shared 2-core machine PyTorch's (and OpenBLAS's) thread pools
+# make it up to 100x slower and the comparison meaningless. Set before any engine is imported.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def run_child(args: Sequence[str], timeout: float) -> ChildOutcome:
     """Run ``python -m bench.child *args`` and collect its JSON report and peak memory."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.child", *args], cwd=ROOT, stdout=out, stderr=err
+            [sys.executable, "-m", "bench.child", *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=err,
+            env={**os.environ, **ONE_THREAD},
         )
         deadline = time.monotonic() + timeout
         timed_out, peak = False, 0

@@ -318,7 +318,8 @@ NOTES = [
     "- micrograd's backward is recursive: W1 and W3 raise the recursion limit for micrograd alone "
     "(restored after); W4 keeps the default for every engine, as that is what it measures.",
     "- torch: 0-d float64 tensors, leaves with `requires_grad=True`, the same scalar ops in the "
-    "same order as micrograd (hence losses equal to 1e-9); default thread settings.",
+    "same order as micrograd (hence losses equal to 1e-9); one thread "
+    "(`torch.set_num_threads(1)`, and OMP/OpenBLAS/MKL_NUM_THREADS=1 in every child).",
     "- W3: tracemalloc sees only Python's allocators, so it misses PyTorch's C++ graph: read torch "
     "in the RSS columns, measured on a first build of the same chain without tracemalloc (its "
     "bookkeeping would add ~100 B per block). The target is judged on tracemalloc.",

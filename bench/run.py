@@ -22,6 +22,7 @@ from bench.workloads import BenchError
 __all__ = ["main", "measure"]
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HISTORY = RESULTS.with_name("HISTORY.md")
 REQUIRED = ("tinygrad_edu", "micrograd")
 
 
@@ -113,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, why in res.missing.items():
         print(f"bench: {name} {why}", file=sys.stderr)
     text = render(res)
+    if HISTORY.exists():  # measured comparisons of earlier changes, kept by every rerun
+        text += "\n" + HISTORY.read_text(encoding="utf-8")
     print(text)
     args.output.write_text(text)
     print(f"bench: wrote {args.output} in {time.monotonic() - start:.0f} s", file=sys.stderr)
