@@ -262,3 +262,38 @@ def test_an_op_call_checks_its_operands() -> None:
     with pytest.raises(TypeError, match="unsupported operand for softplus: Value and str"):
         softplus("x")
     assert softplus(2).data == pytest.approx(_softplus(2.0))  # a number becomes a leaf
+
+
+# ---- dependencies point one way: ops ← engine; drawing, checking and layers read them ----
+
+
+def _imports(module: str) -> set[str]:
+    import ast
+    from pathlib import Path
+
+    import tinygrad_edu
+
+    source = (Path(tinygrad_edu.__file__).parent / f"{module}.py").read_text(encoding="utf-8")
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {alias.name for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize(
+    ("module", "allowed"),
+    [
+        ("_numbers", set()),
+        ("_context", set()),
+        ("_expr", {"_numbers"}),
+        ("_readings", {"_expr", "_numbers"}),
+        ("ops", {"_numbers", "_expr", "_readings"}),
+        ("engine", {"_context", "_expr", "_numbers", "ops"}),
+        ("autograd", {"_expr", "_numbers", "engine"}),
+    ],
+)
+def test_the_engine_and_the_op_table_know_nothing_of_drawing_or_checking(
+    module: str, allowed: set[str]
+) -> None:
+    assert _imports(module) <= allowed

@@ -160,6 +160,8 @@ def compile_local(op: Op) -> Local:
     once = [uses.get(i, 0) <= 1 for i in range(width)]
     if op.arity is None:  # operand k of the term at i
         names = [f"p[i{f' + {k}' if k else ''}].data" if once[k] else f"x{k}" for k in range(width)]
+    elif width == 1:  # out.parents[0] directly: no unpacking of a 1-tuple
+        names = ["out.parents[0].data" if once[0] else "x0"]
     else:
         names = [f"p{k}.data" if once[k] else f"x{k}" for k in range(width)]
     names.append("out.data" if uses.get(-1, 0) <= 1 and not exact else "y")
@@ -184,7 +186,9 @@ def compile_local(op: Op) -> Local:
         lines += [f"        x{k} = p[i + {k}].data" for k in sorted(uses) if not once[k]]
         lines += [f"        r += ({parts})", "    return tuple(r)"]
     else:
-        if any(i >= 0 for i in uses):
+        if width == 1 and not once[0]:
+            lines.append("    x0 = out.parents[0].data")
+        elif width > 1 and any(i >= 0 for i in uses):
             unpack = ", ".join(f"p{i}" for i in range(width)) + ("," if width == 1 else "")
             lines.append(f"    {unpack} = out.parents")
             lines += [f"    x{i} = p{i}.data" for i in sorted(uses) if i >= 0 and not once[i]]

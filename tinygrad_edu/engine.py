@@ -100,24 +100,24 @@ def apply(op: Op, operands: Sequence[Operand], *, ieee: bool = False) -> Value:
         ValueError: an n-ary op is given a number of operands that is not a multiple of its group.
         The forward's own errors (ValueError, ZeroDivisionError, OverflowError) outside its domain.
     """
-    values = tuple(lift(x, op.name) for x in operands)
+    values = tuple([x if isinstance(x, Value) else _operand(x, op.name) for x in operands])
     if op.arity is not None and len(values) != op.arity:
         raise TypeError(f"{op.name} takes {op.arity} operand(s), got {len(values)}")
     if op.arity is None and len(values) % op.group:
         raise ValueError(f"{op.name} takes operands in groups of {op.group}, got {len(values)}")
     forward: Callable[..., Number] = op.ieee if ieee and op.ieee else op.forward
-    data = forward(*(v.data for v in values))
+    data = forward(*[v.data for v in values])
     return _result(data, values, op.local) if values else Value(data)
 
 
 _expr.APPLY[0] = lambda op, args: apply(op, args)
 
-# The eager hot path: the rules of its ops as module globals (one lookup instead of three per
-# node), and + − × and relu computed inline; tests/test_ops.py checks each method against its
-# op's forward in the table.
+# Each Value method records its op directly (no generic `apply`); the ops of the eager hot path
+# have their rules as module globals (one lookup instead of three per node), and + − × and relu
+# are computed inline: tests/test_ops.py checks each method against its op's forward.
 _ADD, _SUB, _MUL, _DIV, _POW = (op.local for op in (ops.add, ops.sub, ops.mul, ops.div, ops.pow_))
 _NEG, _RELU, _TANH, _SIGMOID = (op.local for op in (ops.neg, ops.relu, ops.tanh, ops.sigmoid))
-_SUM, _DOT = ops.sum_.local, ops.dot.local
+_SUM, _DOT, _MAX, _MIN = ops.sum_.local, ops.dot.local, ops.maximum.local, ops.minimum.local
 _zero_like = ops.zero_like
 _div, _pow, _tanh, _sigmoid = (
     ops.div.forward,
@@ -255,19 +255,21 @@ class Value:
 
     def __abs__(self) -> Value:
         """|self|. δ at 0 is 0, as in PyTorch."""
-        return apply(ops.abs_, (self,))
+        return _result(ops.abs_.forward(self.data), (self,), ops.abs_.local)
 
     def abs(self) -> Value:
         """|self|. δ at 0 is 0, as in PyTorch."""
-        return apply(ops.abs_, (self,))
+        return abs(self)
 
     def maximum(self, other: Operand) -> Value:
         """The larger of self and other. On a tie δ is split half and half, as in PyTorch."""
-        return apply(ops.maximum, (self, other))
+        other = other if isinstance(other, Value) else _operand(other, "max")
+        return _result(ops.maximum.forward(self.data, other.data), (self, other), _MAX)
 
     def minimum(self, other: Operand) -> Value:
         """The smaller of self and other. On a tie δ is split half and half, as in PyTorch."""
-        return apply(ops.minimum, (self, other))
+        other = other if isinstance(other, Value) else _operand(other, "min")
+        return _result(ops.minimum.forward(self.data, other.data), (self, other), _MIN)
 
     def tanh(self) -> Value:
         """Hyperbolic tangent."""
@@ -279,23 +281,23 @@ class Value:
 
     def exp(self) -> Value:
         """e ** self. Raises OverflowError (as `math.exp` does) above about 709.78."""
-        return apply(ops.exp, (self,))
+        return _result(ops.exp.forward(self.data), (self,), ops.exp.local)
 
     def log(self) -> Value:
         """Natural logarithm. Raises ValueError for x <= 0."""
-        return apply(ops.log, (self,))
+        return _result(ops.log.forward(self.data), (self,), ops.log.local)
 
     def sqrt(self) -> Value:
         """Square root. Raises ValueError for x < 0; δ at 0 is inf, as in PyTorch."""
-        return apply(ops.sqrt, (self,))
+        return _result(ops.sqrt.forward(self.data), (self,), ops.sqrt.local)
 
     def sin(self) -> Value:
         """Sine; nan for an infinite input, as IEEE 754 says."""
-        return apply(ops.sin, (self,))
+        return _result(ops.sin.forward(self.data), (self,), ops.sin.local)
 
     def cos(self) -> Value:
         """Cosine; nan for an infinite input, as IEEE 754 says."""
-        return apply(ops.cos, (self,))
+        return _result(ops.cos.forward(self.data), (self,), ops.cos.local)
 
     # ---- graph --------------------------------------------------------------------------------
 
