@@ -297,3 +297,20 @@ def test_the_engine_and_the_op_table_know_nothing_of_drawing_or_checking(
     module: str, allowed: set[str]
 ) -> None:
     assert _imports(module) <= allowed
+
+
+# ---- forwards on huge and tiny exact numbers (part of issue 13, items 1 and 2) ----
+
+
+def test_logs_exps_and_sigmoids_of_huge_and_tiny_exact_numbers_are_right() -> None:
+    tiny, huge = Fraction(1, 2**1100), Fraction(10**400)
+    assert Value(tiny).log().data == pytest.approx(-1100 * math.log(2), rel=1e-15)
+    assert Value(huge).log().data == pytest.approx(400 * math.log(10), rel=1e-15)
+    assert Value(-(10**400)).exp().data == 0.0  # e^x rounds to 0, as for a float x
+    assert Value(-(10**400)).sigmoid().data == 0.0
+    assert Value(10**400).sigmoid().data == 1.0
+    with pytest.raises(OverflowError, match="exp overflows float for x = "):
+        Value(10**400).exp()
+    x = Value(tiny)
+    x.log().backward()  # 1/x, exactly
+    assert x.grad == 2**1100
