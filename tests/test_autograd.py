@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import sympy as sp
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tinygrad_edu import Value, enable_grad, grad, hessian
@@ -25,8 +25,25 @@ from tinygrad_edu.lowering import graph_sympy
 from .graphs import programs
 from .test_gradients import BINARY, UNARY
 
-floats = st.floats(-3, 3, allow_nan=False)
+# Leaves are 0 or at least 1e-100 in size: below that, a derivative of a**0 multiplies its 0 by
+# a**-2, which overflows float64 (0·inf = nan, where the exact value is 0), as it would in any
+# float64 engine; see README, "Derivatives of derivatives".
+floats = st.floats(-3, 3, allow_nan=False).filter(lambda x: x == 0 or abs(x) >= 1e-100)
 fractions = st.fractions(min_value=-4, max_value=4, max_denominator=12)
+KINKS = {"relu", "abs", "max", "min"}
+
+
+def _on_a_kink(out: Value) -> bool:
+    """Is a relu or abs evaluated at 0, or a max or min at a tie, in the graph of ``out``?
+    There each op's convention is one choice of its own subgradient, and such choices need not
+    compose to the derivative of the whole (|a|² is a², yet its second derivative is 0 at 0);
+    the conventions are tested at kinks on their own (below)."""
+    for node in topological_order(out):
+        if node.op in KINKS:
+            data = [p.data for p in node.parents]
+            if (len(data) == 1 and data[0] == 0) or (len(data) == 2 and data[0] == data[1]):
+                return True
+    return False
 
 
 def _derivative(f: Any, i: int) -> Any:
@@ -54,8 +71,15 @@ def test_grad_is_backward_bit_for_bit_and_leaves_grad_alone(data: st.DataObject)
     recorded = grad(out, values, create_graph=True)
     assert [n.grad for n in topological_order(out)] == before  # nothing stored
     out.backward()
-    assert got == [v.grad for v in values]  # the same operations in the same order
-    assert [d.data for d in recorded] == got  # evaluated on Values: the same numbers
+    assert _same(got, [v.grad for v in values])  # the same operations in the same order
+    assert _same([d.data for d in recorded], got)  # evaluated on Values: the same numbers
+
+
+def _same(xs: list[Any], ys: list[Any]) -> bool:
+    """Equal numbers, a nan matching a nan (an undefined derivative is nan on both sides)."""
+    return len(xs) == len(ys) and all(
+        x == y or (x != x and y != y) for x, y in zip(xs, ys, strict=True)
+    )
 
 
 def test_grad_of_an_interior_node_an_unused_input_and_a_seed() -> None:
@@ -154,7 +178,9 @@ def test_hessians_of_rational_graphs_are_exact(data: st.DataObject) -> None:
     leaves = data.draw(st.lists(fractions, min_size=1, max_size=3))
     program = data.draw(programs(leaves, rational=True))
     values = [Value(x) for x in leaves]
-    expected = _sympy_hessian(program(*values), values, exact=True)
+    out = program(*values)
+    assume(not _on_a_kink(out))
+    expected = _sympy_hessian(out, values, exact=True)
     got = hessian(program, leaves)
     for row, expected_row in zip(got, expected, strict=True):
         for g, e in zip(row, expected_row, strict=True):

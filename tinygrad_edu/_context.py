@@ -8,21 +8,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["RECORDING", "Recording", "enable_grad", "is_grad_enabled", "layer_scope", "no_grad"]
+__all__ = [
+    "RECORDING",
+    "Recording",
+    "creating",
+    "enable_grad",
+    "is_grad_enabled",
+    "layer_scope",
+    "no_grad",
+]
 
 
 class Recording(NamedTuple):
-    """The recording state: are parents recorded, and the name of the current layer."""
+    """The recording state: are parents recorded, the name of the current layer, and where new
+    leaves are listed (while a tape is traced)."""
 
     grad_enabled: bool
     layer: str
+    created: list[Any] | None = None
 
 
 RECORDING: ContextVar[Recording] = ContextVar(
     "tinygrad_edu_recording",
-    default=Recording(True, ""),  # noqa: B039 -- a NamedTuple is immutable
+    default=Recording(True, "", None),  # noqa: B039 -- a NamedTuple is immutable
 )
 
 
@@ -30,6 +40,17 @@ RECORDING: ContextVar[Recording] = ContextVar(
 def no_grad() -> Iterator[None]:
     """Within this block, operations record no parents: their results are leaves."""
     token = RECORDING.set(RECORDING.get()._replace(grad_enabled=False))
+    try:
+        yield
+    finally:
+        RECORDING.reset(token)
+
+
+@contextmanager
+def creating(created: list[Any]) -> Iterator[None]:
+    """Within this block, every new leaf is appended to ``created`` (`tape.trace` tells the
+    constants a traced function makes from the parameters it captured)."""
+    token = RECORDING.set(RECORDING.get()._replace(created=created))
     try:
         yield
     finally:

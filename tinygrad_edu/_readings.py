@@ -17,7 +17,7 @@ from typing import Any
 from ._expr import Call, Cond, Const, Expr, Local, Op, Var, Where
 from ._numbers import Number
 
-__all__ = ["compile_local", "python", "text"]
+__all__ = ["calls", "compile_local", "python", "render_python", "text"]
 
 
 # ---- readings: text and Python source ---------------------------------------------------------
@@ -124,6 +124,19 @@ def text(e: Expr, names: Sequence[str] | None = None) -> str:
     return _render(e, names or _names_of(e), False, lambda x: _const_text(x, False))
 
 
+def render_python(
+    e: Expr, names: Sequence[str], const: Callable[[Number], str | None] | None = None
+) -> str:
+    """`python` with placeholder i named ``names[i]``, and each constant written by ``const``
+    where it returns a text (else as `python` writes it)."""
+
+    def show(x: Number) -> str:
+        shown = const(x) if const is not None else None
+        return shown if shown is not None else _const_text(x, True)
+
+    return _render(e, names, True, show)
+
+
 def python(e: Expr, names: Sequence[str] | None = None) -> str:
     """``e`` as a Python expression; calls are named as in each op's ``pycode``."""
     return _render(e, names or _names_of(e), True, lambda x: _const_text(x, True))
@@ -155,7 +168,7 @@ def compile_local(op: Op) -> Local:
     """
     width = op.group if op.arity is None else op.arity
     uses = _var_uses(op.derivative)
-    exact = any(_calls(d, "/") for d in op.derivative)
+    exact = any(calls(d, "/") for d in op.derivative)
     # An operand read once is read in place (p0.data); one read more often is bound first (x0).
     once = [uses.get(i, 0) <= 1 for i in range(width)]
     if op.arity is None:  # operand k of the term at i
@@ -223,7 +236,8 @@ def _ops_in(exprs: Sequence[Expr]) -> list[Op]:
     return list(found.values())
 
 
-def _calls(e: Expr, name: str) -> bool:
+def calls(e: Expr, name: str) -> bool:
+    """Does ``e`` call the op named ``name``?"""
     stack: list[Expr | Cond] = [e]
     while stack:
         node = stack.pop()

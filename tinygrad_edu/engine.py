@@ -160,9 +160,12 @@ class Value:
             raise TypeError(f"label must be a str, got {type(label).__name__}")
         self.grad = 0
         self.label = label
-        self.layer = _RECORDING.get().layer
+        recording = _RECORDING.get()
+        self.layer = recording.layer
         self.parents = ()
         self._rule = None
+        if recording.created is not None:  # a tape is being traced: this leaf is a constant
+            recording.created.append(self)
 
     @property
     def op(self) -> str:

@@ -1,0 +1,268 @@
+"""Traced tapes: a function's graph recorded once, then replayed as straight-line Python.
+
+`trace` runs ``f`` once on Values and keeps the graph it built. `Tape.source` writes it out as
+two Python functions, the forward pass and the backward pass, one line per node, from each op's
+entries in the op table (`tinygrad_edu.ops`): its Python form and that of its derivative, so the
+backward pass reads as the chain rule (``δv3 = 0 + (0 if v2 <= 0 else 1) * δv4``). Compiled once,
+they replay the graph on plain numbers: no Value is made, and for the same inputs the values and
+δ are the eager engine's, computed by the same operations in the same order (exact for
+Fractions).
+
+A trace fixes the graph's shape. The kinks of relu, abs, max and min are decided anew on every
+replay, but a Python branch that ``f`` took on ``.data`` while tracing is not: such a function
+needs one trace per branch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from typing import Any
+
+from . import _context
+from ._expr import OPS, Call, Op, Var
+from ._numbers import Number, check_number
+from ._readings import calls, render_python
+from .engine import Value, topological_order
+
+__all__ = ["Tape", "trace"]
+
+
+def trace(f: Callable[..., Value], example_inputs: Sequence[Number]) -> Tape:
+    """Record the graph that ``f(*values)`` builds at ``example_inputs`` as a `Tape`.
+
+    Leaves that ``f`` reaches without receiving them (a model's parameters, captured by its
+    closure) are the tape's parameters: every replay reads their current ``.data``, and its
+    backward accumulates into their ``.grad``, so an optimizer that updates them keeps working.
+    Leaves that ``f`` creates (the 2 of ``2 * x``) are constants.
+
+    Raises:
+        TypeError: an example input is not a number, or ``f`` does not return a Value.
+
+    Example:
+        >>> w = Value(3.0)
+        >>> tape = trace(lambda x: (w * x).relu(), [2.0])
+        >>> tape(5.0), tape.backward(), w.grad
+        (15.0, [3.0], 5.0)
+    """
+    inputs = [Value(check_number(x, f"example_inputs[{i}]")) for i, x in enumerate(example_inputs)]
+    created: list[Value] = []
+    with _context.creating(created):
+        out = f(*inputs)
+    if not isinstance(out, Value):
+        raise TypeError(f"f must return a Value, got {type(out).__name__}")
+    return Tape(out, inputs, {id(v) for v in created})
+
+
+class Tape:
+    """A recorded graph, replayed on numbers: ``tape(*xs)``, then ``tape.backward()``.
+
+    Attributes:
+        params: the leaves the traced function captured; ``backward`` accumulates their δ.
+        compile_seconds: the time it took to compile the source, once, when traced.
+    """
+
+    def __init__(self, root: Value, inputs: Sequence[Value], created: set[int]) -> None:
+        order = topological_order(root)
+        position = {id(n): i for i, n in enumerate(order)}
+        given = {id(v): k for k, v in enumerate(inputs)}
+        names = _names(order, given)
+        self.params = [n for n in order if n.parents == () and _kind(n, given, created) == "param"]
+        self._n_inputs = len(inputs)
+        # An input f did not use is still an argument (its δ is 0).
+        self._inputs = [
+            names[position[id(v)]] if id(v) in position else f"_unused{k}"
+            for k, v in enumerate(inputs)
+        ]
+        kinds = [_kind(n, given, created) for n in order]
+        # A constant is written as its number where that reads back exactly, else by a name.
+        self._constants: dict[str, Number] = {}
+        for i, node in enumerate(order):
+            if kinds[i] == "const":
+                names[i] = _literal(node.data) or names[i]
+                if not _literal(node.data):
+                    self._constants[names[i]] = node.data
+        operands = [[position[id(p)] for p in n.parents] for n in order]
+        self._forward_source = _forward(order, names, kinds, operands, self._inputs)
+        self._backward_source = _backward(order, names, kinds, operands, self._inputs)
+        start = time.perf_counter()
+        constants = dict(self._constants)
+        self._forward = _compile(self._forward_source, "forward", ieee=False, names=constants)
+        self._backward = _compile(self._backward_source, "backward", ieee=True, names=constants)
+        self.compile_seconds = time.perf_counter() - start
+        self._values: tuple[Number, ...] | None = None
+
+    def source(self) -> str:
+        """The forward and backward passes as straight-line Python, one line per node."""
+        return f"{self._forward_source}\n\n\n{self._backward_source}\n"
+
+    def __call__(self, *xs: Number) -> Number:
+        """Replay the forward pass at ``xs``; returns the root's value.
+
+        Raises:
+            TypeError: not one number per traced input.
+            The ops' own errors (ValueError, ZeroDivisionError, OverflowError) outside their
+            domains, as eager raises them.
+        """
+        if len(xs) != self._n_inputs:
+            raise TypeError(f"the tape takes {self._n_inputs} inputs, got {len(xs)}")
+        values = self._forward(*(check_number(x, "a tape's input") for x in xs), self.params)
+        self._values = values
+        return values[-1]  # type: ignore[no-any-return]
+
+    def backward(self, gradient: Number = 1) -> list[Number]:
+        """The backward pass of the last call: the δ of each input, returned, and each
+        parameter's δ, accumulated into its ``.grad`` as eager ``backward()`` would.
+
+        Raises:
+            RuntimeError: the tape has not been called yet.
+        """
+        if self._values is None:
+            raise RuntimeError("call the tape on inputs before its backward")
+        seed = check_number(gradient, "backward(gradient=...)")
+        found: list[Number] = self._backward(self._values, seed, self.params)
+        return found
+
+
+def _kind(node: Value, given: dict[int, int], created: set[int]) -> str:
+    if node.definition is not None:
+        return "op"
+    if id(node) in given:
+        return "input"
+    return "const" if id(node) in created else "param"
+
+
+def _names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
+    """A Python name per node: its label where that is a fresh identifier, else ``x<k>`` for
+    input k and ``v<i>`` for node i."""
+    taken = set(_RESERVED)
+    names = []
+    for i, node in enumerate(order):
+        name = node.label if node.label.isidentifier() and node.label not in taken else ""
+        if not name:
+            name = f"x{given[id(node)]}" if id(node) in given else f"v{i}"
+            while name in taken:
+                name = "_" + name
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _forward(
+    order: Sequence[Value],
+    names: Sequence[str],
+    kinds: Sequence[str],
+    operands: Sequence[Sequence[int]],
+    inputs: Sequence[str],
+) -> str:
+    lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P):"]
+    k = 0
+    for i, node in enumerate(order):
+        if kinds[i] == "param":
+            lines.append(f"    {names[i]} = P[{k}].data")
+            k += 1
+        elif kinds[i] == "op":
+            op = node.definition
+            assert op is not None  # an op node
+            args = [Var(j, names[o]) for j, o in enumerate(operands[i])]
+            call = render_python(Call(op, tuple(args)), [*(a.name for a in args), "out"])
+            lines.append(f"    {names[i]} = {call}")
+    kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
+    lines.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
+    return "\n".join(lines)
+
+
+def _backward(
+    order: Sequence[Value],
+    names: Sequence[str],
+    kinds: Sequence[str],
+    operands: Sequence[Sequence[int]],
+    inputs: Sequence[str],
+) -> str:
+    """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
+    an interior node's δ from 0, a parameter's from its ``.grad``, term by term."""
+    kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
+    lines = [
+        "def backward(values, gradient, P):",
+        f"    ({''.join(f'{n}, ' for n in kept)}) = values",
+    ]
+    has = [False] * len(order)
+    params = [i for i, kind in enumerate(kinds) if kind == "param"]
+    for k, i in enumerate(params):
+        lines.append(f"    δ{names[i]} = P[{k}].grad")
+        has[i] = True
+    root = len(order) - 1
+    lines.append(f"    δ{names[root]} = {'δ' + names[root] + ' + ' if has[root] else ''}gradient")
+    has[root] = True
+    for i in range(root, -1, -1):
+        op = order[i].definition
+        if op is None or not has[i]:
+            continue
+        out = names[i]
+        locals_, exact = _locals(op, [names[o] for o in operands[i]], out)
+        if exact:  # the derivative's integers are Fractions when the result is one
+            lines.append(f"    K = Fraction if type({out}) is Fraction else int")
+        for o, local in zip(operands[i], locals_, strict=True):
+            if kinds[o] == "const":
+                continue
+            term = f"δ{out}" if local == "1" else f"{_wrap(local)} * δ{out}"
+            start = f"δ{names[o]}" if has[o] else "0"
+            lines.append(f"    δ{names[o]} = {start} + {term}")
+            has[o] = True
+    lines += [f"    P[{k}].grad = δ{names[i]}" for k, i in enumerate(params)]
+    found = [f"δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs]
+    lines.append(f"    return [{', '.join(found)}]")
+    return "\n".join(lines)
+
+
+def _locals(op: Op, env: Sequence[str], out: str) -> tuple[list[str], bool]:
+    """The local derivatives of a node of ``op`` whose operands are named ``env``, as Python
+    source, and whether they need ``K`` (a derivative that divides)."""
+    exact = any(calls(d, "/") for d in op.derivative)
+    const = _exact_int if exact else None
+    if op.arity is not None:
+        return [render_python(d, [*env, out], const) for d in op.derivative], exact
+    width = op.group
+    terms = [
+        render_python(op.derivative[k], [*env[i : i + width], out], const)
+        for i in range(0, len(env), width)
+        for k in range(width)
+    ]
+    return terms, exact
+
+
+def _exact_int(x: Number) -> str | None:
+    return f"K({x})" if isinstance(x, int) else None
+
+
+def _literal(x: Number) -> str:
+    """``x`` as a Python literal that reads back as exactly ``x`` (an int, a finite float),
+    bracketed if negative; "" for anything else."""
+    if isinstance(x, Fraction) or (isinstance(x, float) and not math.isfinite(x)):
+        return ""
+    text = repr(x)
+    return f"({text})" if text.startswith("-") else text
+
+
+def _wrap(source: str) -> str:
+    """``source`` in brackets unless it is a name or a number."""
+    bare = source.isidentifier() or source.replace(".", "", 1).isdigit()
+    return source if bare else f"({source})"
+
+
+_RESERVED = {"P", "values", "gradient", "forward", "backward", "Fraction", "K", "nan", "inf"}
+
+
+def _compile(source: str, name: str, *, ieee: bool, names: dict[str, Number]) -> Any:
+    """Compile ``source`` with each op's Python name bound to its forward (``ieee``: its IEEE
+    form, so that a backward never raises) and ``names`` (the constants) bound too."""
+    space: dict[str, Any] = {"Fraction": Fraction, "nan": float("nan"), "inf": float("inf")}
+    for op in OPS.values():
+        head = op.pycode.split("(", 1)[0]
+        if head.isidentifier():
+            space[head] = op.ieee if ieee and op.ieee else op.forward
+    space.update(names)
+    exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
+    return space[name]
