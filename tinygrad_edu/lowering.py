@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from ._expr import COMPARE, Call, Cond, Const, Expr, Op, Var, Where
 from .engine import Value, topological_order
@@ -38,12 +39,12 @@ def sympy_op(op: Op, *args: Any) -> Any:
     return _sympy_function(op)(*args)
 
 
-_FUNCTIONS: dict[int, Any] = {}  # id(op) -> its sympy Function class, made once
+_FUNCTIONS: WeakKeyDictionary[Op, Any] = WeakKeyDictionary()  # its sympy Function, made once
 
 
 def _sympy_function(op: Op) -> Any:
     """A sympy Function named after ``op`` whose ``fdiff`` is ``op.derivative``."""
-    made = _FUNCTIONS.get(id(op))
+    made = _FUNCTIONS.get(op)
     if made is None:
         sp = _sympy()
 
@@ -57,7 +58,7 @@ def _sympy_function(op: Op) -> Any:
 
         attributes = {"fdiff": fdiff, "_eval_evalf": _eval_evalf, "nargs": op.arity}
         made = type(op.name, (sp.Function,), attributes)
-        _FUNCTIONS[id(op)] = made
+        _FUNCTIONS[op] = made
     return made
 
 

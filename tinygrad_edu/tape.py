@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from . import _context
 from ._expr import OPS, Call, Op, Var
@@ -166,9 +167,8 @@ def _forward(
         elif kinds[i] == "op":
             op = node.definition
             assert op is not None  # an op node
-            args = [Var(j, names[o]) for j, o in enumerate(operands[i])]
-            call = render_python(Call(op, tuple(args)), [*(a.name for a in args), "out"])
-            lines.append(f"    {names[i]} = {call}")
+            call = _forward_pattern(op, len(operands[i]))
+            lines.append(f"    {names[i]} = {call.format(*(names[o] for o in operands[i]))}")
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
     lines.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
     return "\n".join(lines)
@@ -220,17 +220,40 @@ def _backward(
 def _locals(op: Op, env: Sequence[str], out: str) -> tuple[list[str], bool]:
     """The local derivatives of a node of ``op`` whose operands are named ``env``, as Python
     source, and whether they need ``K`` (a derivative that divides)."""
-    exact = any(calls(d, "/") for d in op.derivative)
-    const = _exact_int if exact else None
+    patterns, exact = _derivative_patterns(op)
     if op.arity is not None:
-        return [render_python(d, [*env, out], const) for d in op.derivative], exact
+        return [p.format(*env, out=out) for p in patterns], exact
     width = op.group
     terms = [
-        render_python(op.derivative[k], [*env[i : i + width], out], const)
+        patterns[k].format(*env[i : i + width], out=out)
         for i in range(0, len(env), width)
         for k in range(width)
     ]
     return terms, exact
+
+
+# Each op's Python, written once with holes for the names ({0}, {1}, {out}); a node's line is
+# then one str.format (Python source of these expressions holds no braces of its own).
+_FORWARDS: WeakKeyDictionary[Op, dict[int, str]] = WeakKeyDictionary()  # op -> arity -> text
+_DERIVATIVES: WeakKeyDictionary[Op, tuple[list[str], bool]] = WeakKeyDictionary()
+
+
+def _forward_pattern(op: Op, n: int) -> str:
+    known = _FORWARDS.setdefault(op, {})
+    if n not in known:
+        holes = [Var(j, f"{{{j}}}") for j in range(n)]
+        known[n] = render_python(Call(op, tuple(holes)), [h.name for h in holes] + ["out"])
+    return known[n]
+
+
+def _derivative_patterns(op: Op) -> tuple[list[str], bool]:
+    if op not in _DERIVATIVES:
+        exact = any(calls(d, "/") for d in op.derivative)
+        width = op.group if op.arity is None else op.arity
+        holes = [f"{{{j}}}" for j in range(width)] + ["{out}"]
+        const = _exact_int if exact else None
+        _DERIVATIVES[op] = ([render_python(d, holes, const) for d in op.derivative], exact)
+    return _DERIVATIVES[op]
 
 
 def _exact_int(x: Number) -> str | None:
