@@ -55,3 +55,7 @@ def test_the_user_op_example_runs_and_passes_gradcheck() -> None:
 
 def test_the_higher_order_example_prints_what_it_says() -> None:
     _prints_its_comments(_block("Derivatives of derivatives"))
+
+
+def test_the_tape_example_prints_what_it_says() -> None:
+    _prints_its_comments(_block("Traced tapes: the backward pass as code"))
