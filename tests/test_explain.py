@@ -6,13 +6,14 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import given
+import sympy as sp
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tinygrad_edu import Value
 from tinygrad_edu.article import build_model, run_sample
 from tinygrad_edu.engine import topological_order
-from tinygrad_edu.explain import explain
+from tinygrad_edu.explain import explain, formula
 
 from .graphs import programs
 
@@ -72,3 +73,47 @@ def test_explain_is_exact_on_fractions_and_refuses_a_non_value() -> None:
     assert step.delta == Fraction(2, 21)
     with pytest.raises(TypeError, match="root must be a Value, got float"):
         explain(1.0)  # type: ignore[arg-type]
+
+
+@given(data=st.data())
+def test_formulas_differentiate_as_sympy_and_evaluate_to_backwards_delta(
+    data: st.DataObject,
+) -> None:
+    leaves = data.draw(st.lists(st.fractions(-4, 4, max_denominator=12), min_size=1, max_size=3))
+    values = [Value(x, f"x{k}") for k, x in enumerate(leaves)]
+    out = data.draw(programs(leaves, rational=True))(*values)
+    assume(not _on_a_kink(out))
+    out.backward()
+    whole = formula(out)
+    point = {sp.Symbol(v.label, real=True): sp.Rational(str(v.data)) for v in values}
+    assert whole.subs(point) == sp.Rational(str(out.data))
+    for v in values:
+        derivative = formula(out, wrt=v)
+        symbol = sp.Symbol(v.label, real=True)
+        assert sp.simplify(derivative - sp.diff(whole, symbol)) == 0
+        assert derivative.subs(point) == sp.Rational(str(Fraction(v.grad)))
+
+
+def test_formula_keeps_unlabelled_numbers_or_names_every_leaf() -> None:
+    x = Value(Fraction(1, 3), "x")
+    half = x * Fraction(1, 2)
+    assert str(formula(half)) == "x/2"
+    assert str(formula(half, leaves="all")) == "v1*x"
+    assert str(formula(half, wrt=x)) == "1/2"
+    assert formula(half, wrt=Value(1)) == 0  # half does not depend on it
+    with pytest.raises(ValueError, match=r"wrt must be a leaf \(a Value no op made\)"):
+        formula(half, wrt=half)
+    with pytest.raises(ValueError, match="leaves must be 'labelled' or 'all', got 'some'"):
+        formula(half, leaves="some")
+
+
+def _on_a_kink(out: Value) -> bool:
+    """A relu or abs at 0, or a max or min at a tie: each op's convention is one choice of its
+    subgradient, and the choices need not compose to sympy's derivative of the whole."""
+    for node in topological_order(out):
+        data = [p.data for p in node.parents]
+        if node.op in ("relu", "abs") and data[0] == 0:
+            return True
+        if node.op in ("max", "min") and data[0] == data[1]:
+            return True
+    return False

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ._dot import number
 from ._expr import Const, Expr, Op, Var
 from ._numbers import Number
 from ._readings import text
 from .engine import Value, topological_order
+from .lowering import graph_sympy
 
-__all__ = ["Explanation", "Step", "Term", "explain"]
+__all__ = ["Explanation", "Step", "Term", "explain", "formula"]
 
 _KINKS = {
     "relu": "relu'(0) = 0, as in PyTorch",
@@ -156,3 +158,59 @@ def _kink(op: str, data: Sequence[Number]) -> str | None:
     if op in ("max", "min") and data[0] == data[1]:
         return _KINKS[op]
     return None
+
+
+def formula(v: Value, wrt: Value | None = None, leaves: str = "labelled") -> Any:
+    """The explicit formula of ``v`` in terms of the leaves of its graph, or of ∂v/∂``wrt``.
+
+    Args:
+        v: the node.
+        wrt: a leaf of its graph: the formula is then that of ∂v/∂wrt, simplified by sympy
+            (the article: "from an explicit formula for f, we are able to compute an explicit
+            formula for ∂f/∂X").
+        leaves: ``"labelled"`` (the default): each labelled leaf, and ``wrt``, is a real sympy
+            symbol named by its label, every other leaf its number (the 2 of ``x / 2``);
+            ``"all"``: every leaf is a symbol, an unlabelled one named ``v<i>`` (i its index in
+            topological order, as in `explain` and the drawings). Fractions become Rationals.
+
+    Raises:
+        TypeError: ``v`` or ``wrt`` is not a Value.
+        ValueError: ``wrt`` is not a leaf (a leaf outside the graph gives 0), or ``leaves`` is
+            not one of ``"labelled"``, ``"all"``.
+        ImportError: sympy is not installed (``pip install 'tinygrad_edu[symbolic]'``).
+
+    Example:
+        >>> x, y = Value(3, "x"), Value(1, "y")
+        >>> d = x - y
+        >>> formula(d * d / 2), formula(d * d / 2, wrt=x)
+        ((x - y)**2/2, x - y)
+    """
+    if not isinstance(v, Value):
+        raise TypeError(f"v must be a Value, got {type(v).__name__}")
+    if wrt is not None and not isinstance(wrt, Value):
+        raise TypeError(f"wrt must be a Value or None, got {type(wrt).__name__}")
+    if leaves not in ("labelled", "all"):
+        raise ValueError(f"leaves must be 'labelled' or 'all', got {leaves!r}")
+    if wrt is not None and wrt.definition is not None:
+        raise ValueError(f"wrt must be a leaf (a Value no op made), got {wrt!r} made by {wrt.op}")
+    order = topological_order(v)
+    sp = _sympy()
+    if wrt is not None and all(n is not wrt for n in order):
+        return sp.S.Zero  # v does not depend on wrt
+    symbols = {
+        node: sp.Symbol(node.label or f"v{i}", real=True)
+        for i, node in enumerate(order)
+        if node.definition is None and (node.label or leaves == "all" or node is wrt)
+    }
+    expr, _ = graph_sympy(v, symbols)
+    return expr if wrt is None else sp.simplify(sp.diff(expr, symbols[wrt]))
+
+
+def _sympy() -> Any:
+    try:
+        import sympy  # type: ignore[import-untyped]  # sympy ships no type information
+    except ImportError as e:  # an optional extra
+        raise ImportError(
+            "formula needs sympy: pip install 'tinygrad_edu[symbolic]' (or pip install sympy)"
+        ) from e
+    return sympy
