@@ -456,3 +456,24 @@ def test_backward_never_raises_even_if_data_changed_after_forward() -> None:
 def test_repr_svg_is_none_without_graphviz(monkeypatch: Any, tmp_path: Any) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert Value(1.0)._repr_svg_() is None
+
+
+def test_type_errors_name_the_operator_and_both_operand_types() -> None:
+    with pytest.raises(
+        TypeError, match=r"unsupported operand for \+: Value and str \('a'\); use an int"
+    ):
+        Value(1.0) + "a"  # type: ignore[operator]
+    with pytest.raises(TypeError, match=r"unsupported operand for \*: str and Value"):
+        "a" * Value(1.0)  # type: ignore[operator]
+    with pytest.raises(TypeError, match=r"unsupported operand for max: Value and list"):
+        Value(1.0).maximum([1])  # type: ignore[arg-type]
+
+
+def test_zero_grad_of_a_model_says_to_call_its_own() -> None:
+    from tinygrad_edu import nn
+
+    model = nn.MLP(2, [1], seed=0)
+    with pytest.raises(
+        TypeError, match=r"call model.zero_grad\(\), or zero_grad\(model.parameters"
+    ):
+        zero_grad(model)  # type: ignore[arg-type]

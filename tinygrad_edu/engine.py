@@ -60,15 +60,15 @@ def lift(x: Operand, op: str = "") -> Value:
     return x if isinstance(x, Value) else _operand(x, op)
 
 
-def _operand(x: object, op: str) -> Value:
-    """A new leaf for the number ``x``, an operand of ``op``; TypeError naming both otherwise."""
+def _operand(x: object, op: str, left: bool = False) -> Value:
+    """A new leaf for the number ``x``, an operand of ``op`` (its left one if ``left``);
+    TypeError naming the op and both operands' types otherwise."""
     try:
         return Value(x)  # type: ignore[arg-type]  # Value() checks the type itself
     except TypeError:
         where = f" for {op}" if op else ""
-        raise TypeError(
-            f"unsupported operand{where}: Value and {type(x).__name__} ({_show(x)}); {_ACCEPTED}"
-        ) from None
+        kinds = f"{type(x).__name__} and Value" if left else f"Value and {type(x).__name__}"
+        raise TypeError(f"unsupported operand{where}: {kinds} ({_show(x)}); {_ACCEPTED}") from None
 
 
 def _result(data: Number, parents: tuple[Value, ...], rule: Local) -> Value:
@@ -233,23 +233,23 @@ class Value:
     # Reflected forms: `2 * v`, `1 - v`, `2 / v`, `2 ** v` wrap the number, then apply the op.
     def __radd__(self, other: Operand) -> Value:
         """``other + self``."""
-        return _operand(other, "+") + self
+        return _operand(other, "+", left=True) + self
 
     def __rsub__(self, other: Operand) -> Value:
         """``other - self``."""
-        return _operand(other, "-") - self
+        return _operand(other, "-", left=True) - self
 
     def __rmul__(self, other: Operand) -> Value:
         """``other * self``."""
-        return _operand(other, "*") * self
+        return _operand(other, "*", left=True) * self
 
     def __rtruediv__(self, other: Operand) -> Value:
         """``other / self``."""
-        return _operand(other, "/") / self
+        return _operand(other, "/", left=True) / self
 
     def __rpow__(self, other: Operand) -> Value:
         """``other ** self``."""
-        return _operand(other, "**") ** self
+        return _operand(other, "**", left=True) ** self
 
     def relu(self) -> Value:
         """max(self, 0). δ at 0 is 0, as in PyTorch; nan propagates."""
