@@ -477,3 +477,21 @@ def test_zero_grad_of_a_model_says_to_call_its_own() -> None:
         TypeError, match=r"call model.zero_grad\(\), or zero_grad\(model.parameters"
     ):
         zero_grad(model)  # type: ignore[arg-type]
+
+
+def test_every_module_is_an_attribute_of_the_package_imported_on_first_use() -> None:
+    import subprocess
+
+    script = (
+        "import sys, tinygrad_edu\n"
+        "assert 'tinygrad_edu.data' not in sys.modules\n"
+        "for name in ('data', 'checkpoint', 'viz', 'tape', 'explain', 'article'):\n"
+        "    assert getattr(tinygrad_edu, name).__name__ == 'tinygrad_edu.' + name\n"
+        "try:\n"
+        "    tinygrad_edu.nonsense\n"
+        "except AttributeError as e:\n"
+        "    print(e)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "module 'tinygrad_edu' has no attribute 'nonsense'\n"

@@ -7,6 +7,9 @@ every node; ``check`` compares them with the numeric limit of the founding artic
 derivatives of any order.
 """
 
+import importlib
+from types import ModuleType
+
 from . import check, losses, nn, ops, optim, viz
 from .autograd import grad, hessian
 from .engine import (
@@ -48,3 +51,24 @@ __all__ = [
     "zero_grad",
 ]
 __version__ = "0.1.0"
+
+# Modules imported on first use, so that `import tinygrad_edu` stays quick while
+# `tinygrad_edu.data` (or `.checkpoint`, `.tape`, ...) works as an attribute.
+_LAZY = (
+    "article",
+    "autograd",
+    "checkpoint",
+    "cli",
+    "data",
+    "explain",
+    "lowering",
+    "plot",
+    "tape",
+    "train",
+)
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
