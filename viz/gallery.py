@@ -139,8 +139,9 @@ def pictures() -> list[Picture]:
         Picture(
             "check-mismatch",
             "Check overlay catching a wrong derivative",
-            "A product whose rule reports ∂(a·b)/∂a = 2b: the overlay marks leaf a, whose δ "
-            "disagrees with the numeric limit.",
+            "A product defined with `define_op` whose derivative says ∂(a·b)/∂a = 2b: the "
+            "overlay replays its forward and marks leaf a, whose δ disagrees with the numeric "
+            "limit.",
             wrong_rule,
             {"check": True},
             'render(out, "check-mismatch.svg", check=True)',
