@@ -10,6 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -125,3 +126,41 @@ def test_an_unused_input_has_delta_zero_and_tracing_leaves_no_trace() -> None:
     assert tape.backward() == [6.0, 0]
     x = Value(1.0)
     assert topological_order(x * 2)[0] is x  # recording is back to normal after a trace
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@given(data=st.data())
+def test_a_batch_replays_as_a_loop_over_its_samples(reduction: str, data: st.DataObject) -> None:
+    """To 1e-12 relative: the batch sums δ over samples in another order than the loop does."""
+    leaves = data.draw(st.lists(floats, min_size=1, max_size=3))
+    program = data.draw(programs(leaves, rational=False))
+    w = Value(0.75)  # a captured parameter, so that its δ is reduced over the batch
+    tape = trace(lambda *xs: program(*xs) * w, leaves)
+    rows = [leaves, [x * 0.9 for x in leaves], [x * 1.1 for x in leaves]]
+    expected, deltas = [], []
+    w.grad = 0
+    for row in rows:
+        values = [Value(x) for x in row]
+        try:
+            out = program(*values) * w
+        except (ArithmeticError, ValueError):
+            return  # this row leaves a domain: eager raises, the batch gives nan
+        (out * (1 / len(rows) if reduction == "mean" else 1)).backward()
+        expected.append(out.data)
+        deltas.append([v.grad for v in values])
+    eager_w = w.grad
+    w.grad = 0
+    got = tape(np.array(rows, dtype=float))
+    assert got.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-300, nan_ok=True)
+    found = tape.backward(reduction=reduction)
+    assert found.tolist() == [pytest.approx(d, rel=1e-12, abs=1e-12, nan_ok=True) for d in deltas]
+    assert w.grad == pytest.approx(eager_w, rel=1e-12, abs=1e-12, nan_ok=True)
+
+
+def test_a_batch_needs_one_column_per_input_and_a_known_reduction() -> None:
+    tape = trace(lambda a, b: a * b, [1.0, 2.0])
+    with pytest.raises(TypeError, match="the tape takes 2 inputs, got 3 columns"):
+        tape(np.zeros((4, 3)))
+    tape(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum', got 'max'"):
+        tape.backward(reduction="max")

@@ -17,7 +17,7 @@ from typing import Any
 from ._expr import Call, Cond, Const, Expr, Local, Op, Var, Where
 from ._numbers import Number
 
-__all__ = ["calls", "compile_local", "python", "render_python", "text"]
+__all__ = ["calls", "compile_local", "python", "render_arrays", "render_python", "text"]
 
 
 # ---- readings: text and Python source ---------------------------------------------------------
@@ -36,7 +36,13 @@ def _const_text(x: Number, source: bool) -> str:
     return shown if source else shown.replace("-", "−")
 
 
-def _render(e: Expr, names: Sequence[str], source: bool, const: Callable[[Number], str]) -> str:
+def _render(
+    e: Expr,
+    names: Sequence[str],
+    source: bool,
+    const: Callable[[Number], str],
+    arrays: bool = False,
+) -> str:
     """``e`` as text (``source`` False) or Python source, operands named by ``names`` (the
     result last). Iterative: a deep expression does not hit the recursion limit."""
     done: dict[int, tuple[str, int]] = {}  # id(node) -> (its text, its precedence)
@@ -50,7 +56,7 @@ def _render(e: Expr, names: Sequence[str], source: bool, const: Callable[[Number
             stack.append((node, True))
             stack.extend((k, False) for k in kids)
             continue
-        done[id(node)] = _render_one(node, names, source, const, done)
+        done[id(node)] = _render_one(node, names, source, const, done, arrays)
     return done[id(e)][0]
 
 
@@ -76,6 +82,7 @@ def _render_one(
     source: bool,
     const: Callable[[Number], str],
     done: dict[int, tuple[str, int]],
+    arrays: bool = False,
 ) -> tuple[str, int]:
     if isinstance(node, Var):
         return names[node.index], 100
@@ -89,6 +96,9 @@ def _render_one(
         return f"{left} {kind} {right}", _COND_PREC
     if isinstance(node, Where):
         cond = _render_one(node.cond, names, source, const, done)
+        if arrays:  # element by element: where(condition, if_true, if_false)
+            yes, no = done[id(node.if_true)][0], done[id(node.if_false)][0]
+            return f"where({cond[0]}, {yes}, {no})", 100
         yes = _wrap(done[id(node.if_true)], _WHERE_PREC, True)
         no = _wrap(done[id(node.if_false)], _WHERE_PREC, False)
         return f"{yes} if {_wrap(cond, _WHERE_PREC, True)} else {no}", _WHERE_PREC
@@ -135,6 +145,12 @@ def render_python(
         return shown if shown is not None else _const_text(x, True)
 
     return _render(e, names, True, show)
+
+
+def render_arrays(e: Expr, names: Sequence[str]) -> str:
+    """`python` for arrays: a `where` is ``where(condition, if_true, if_false)``, computed
+    element by element (both branches evaluated), as numpy's and the Array API's ``where``."""
+    return _render(e, names, True, lambda x: _const_text(x, True), arrays=True)
 
 
 def python(e: Expr, names: Sequence[str] | None = None) -> str:

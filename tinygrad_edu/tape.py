@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
+from functools import partial
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from . import _context
 from ._expr import OPS, Call, Op, Var
 from ._numbers import Number, check_number
-from ._readings import calls, render_python
+from ._readings import calls, render_arrays, render_python
 from .engine import Value, topological_order
 
 __all__ = ["Tape", "trace"]
@@ -86,8 +87,11 @@ class Tape:
                 if not _literal(node.data):
                     self._constants[names[i]] = node.data
         operands = [[position[id(p)] for p in n.parents] for n in order]
-        self._forward_source = _forward(order, names, kinds, operands, self._inputs)
-        self._backward_source = _backward(order, names, kinds, operands, self._inputs)
+        self._program = (order, names, kinds, operands, self._inputs)
+        self._forward_source = _forward(*self._program)
+        self._backward_source = _backward(*self._program)
+        self._arrays: tuple[Any, Any, Any] | None = None  # numpy, forward, backward: on first use
+        self._batch: int | None = None  # the batch size of the last call, None if unbatched
         start = time.perf_counter()
         constants = dict(self._constants)
         self._forward = _compile(self._forward_source, "forward", ieee=False, names=constants)
@@ -99,32 +103,90 @@ class Tape:
         """The forward and backward passes as straight-line Python, one line per node."""
         return f"{self._forward_source}\n\n\n{self._backward_source}\n"
 
-    def __call__(self, *xs: Number) -> Number:
+    def __call__(self, *xs: Any) -> Any:
         """Replay the forward pass at ``xs``; returns the root's value.
 
+        Given one 2-D numpy array instead (a row per sample, a column per input), it replays
+        every sample at once, one numpy call per node, and returns the root's value for each.
+        On arrays a domain error is IEEE's: nan or ±inf, with no exception.
+
         Raises:
-            TypeError: not one number per traced input.
+            TypeError: not one number per traced input (or not one column per input).
             The ops' own errors (ValueError, ZeroDivisionError, OverflowError) outside their
             domains, as eager raises them.
         """
+        if len(xs) == 1 and getattr(xs[0], "ndim", 0) == 2:
+            return self._call_batch(xs[0])
+        self._batch = None
         if len(xs) != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {len(xs)}")
         values = self._forward(*(check_number(x, "a tape's input") for x in xs), self.params)
         self._values = values
-        return values[-1]  # type: ignore[no-any-return]
+        return values[-1]
 
-    def backward(self, gradient: Number = 1) -> list[Number]:
+    def backward(self, gradient: Number = 1, reduction: str = "mean") -> Any:
         """The backward pass of the last call: the δ of each input, returned, and each
         parameter's δ, accumulated into its ``.grad`` as eager ``backward()`` would.
 
+        After a call on a batch, the output is reduced over the samples as a loss would be
+        (``reduction``: ``"mean"`` or ``"sum"``) and each parameter's δ is that reduction's,
+        summed over the batch (equal to a loop over samples up to summation order); the
+        inputs' δ come back as an array with a row per sample.
+
         Raises:
             RuntimeError: the tape has not been called yet.
+            ValueError: ``reduction`` is not ``"mean"`` or ``"sum"``.
         """
         if self._values is None:
             raise RuntimeError("call the tape on inputs before its backward")
         seed = check_number(gradient, "backward(gradient=...)")
-        found: list[Number] = self._backward(self._values, seed, self.params)
-        return found
+        if self._batch is None:
+            found: list[Number] = self._backward(self._values, seed, self.params)
+            return found
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        xp, _, backward = self._compiled_arrays()
+        n = self._batch
+        with xp.errstate(all="ignore"):
+            deltas = backward(self._values, seed / n if reduction == "mean" else seed, self.params)
+        return xp.stack([xp.broadcast_to(d, (n,)) for d in deltas], axis=1)
+
+    def _call_batch(self, batch: Any) -> Any:
+        xp, forward, _ = self._compiled_arrays()
+        n, width = batch.shape
+        if width != self._n_inputs:
+            raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
+        with xp.errstate(all="ignore"):
+            values = forward(*(batch[:, k] for k in range(width)), self.params)
+        self._values, self._batch = values, n
+        return xp.broadcast_to(values[-1], (n,))
+
+    def _compiled_arrays(self) -> tuple[Any, Any, Any]:
+        """numpy and the tape's passes on its arrays, written and compiled on first use."""
+        if self._arrays is None:
+            try:
+                import numpy
+            except ImportError as e:  # an optional dependency
+                raise ImportError("a batched replay needs numpy: pip install numpy") from e
+            names = {k: float(v) for k, v in self._constants.items()}  # arrays are float64
+            self._arrays = (
+                numpy,
+                _compile(
+                    _forward(*self._program, arrays=True),
+                    "forward",
+                    ieee=False,
+                    names=names,
+                    xp=numpy,
+                ),
+                _compile(
+                    _backward(*self._program, arrays=True),
+                    "backward",
+                    ieee=True,
+                    names=names,
+                    xp=numpy,
+                ),
+            )
+        return self._arrays
 
 
 def _kind(node: Value, given: dict[int, int], created: set[int]) -> str:
@@ -157,6 +219,7 @@ def _forward(
     kinds: Sequence[str],
     operands: Sequence[Sequence[int]],
     inputs: Sequence[str],
+    arrays: bool = False,
 ) -> str:
     lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P):"]
     k = 0
@@ -167,7 +230,7 @@ def _forward(
         elif kinds[i] == "op":
             op = node.definition
             assert op is not None  # an op node
-            call = _forward_pattern(op, len(operands[i]))
+            call = _forward_pattern(op, len(operands[i]), arrays)
             lines.append(f"    {names[i]} = {call.format(*(names[o] for o in operands[i]))}")
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
     lines.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
@@ -180,9 +243,11 @@ def _backward(
     kinds: Sequence[str],
     operands: Sequence[Sequence[int]],
     inputs: Sequence[str],
+    arrays: bool = False,
 ) -> str:
     """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
-    an interior node's δ from 0, a parameter's from its ``.grad``, term by term."""
+    an interior node's δ from 0, a parameter's from its ``.grad``, term by term. On arrays
+    (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end."""
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
     lines = [
         "def backward(values, gradient, P):",
@@ -191,7 +256,7 @@ def _backward(
     has = [False] * len(order)
     params = [i for i, kind in enumerate(kinds) if kind == "param"]
     for k, i in enumerate(params):
-        lines.append(f"    δ{names[i]} = P[{k}].grad")
+        lines.append(f"    δ{names[i]} = {'0' if arrays else f'P[{k}].grad'}")
         has[i] = True
     root = len(order) - 1
     lines.append(f"    δ{names[root]} = {'δ' + names[root] + ' + ' if has[root] else ''}gradient")
@@ -201,8 +266,8 @@ def _backward(
         if op is None or not has[i]:
             continue
         out = names[i]
-        locals_, exact = _locals(op, [names[o] for o in operands[i]], out)
-        if exact:  # the derivative's integers are Fractions when the result is one
+        locals_, exact = _locals(op, [names[o] for o in operands[i]], out, arrays)
+        if exact and not arrays:  # the derivative's integers are Fractions when the result is one
             lines.append(f"    K = Fraction if type({out}) is Fraction else int")
         for o, local in zip(operands[i], locals_, strict=True):
             if kinds[o] == "const":
@@ -211,16 +276,22 @@ def _backward(
             start = f"δ{names[o]}" if has[o] else "0"
             lines.append(f"    δ{names[o]} = {start} + {term}")
             has[o] = True
-    lines += [f"    P[{k}].grad = δ{names[i]}" for k, i in enumerate(params)]
+    if arrays:
+        lines += [
+            f"    P[{k}].grad = P[{k}].grad + total(δ{names[i]})" for k, i in enumerate(params)
+        ]
+    else:
+        lines += [f"    P[{k}].grad = δ{names[i]}" for k, i in enumerate(params)]
     found = [f"δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs]
     lines.append(f"    return [{', '.join(found)}]")
     return "\n".join(lines)
 
 
-def _locals(op: Op, env: Sequence[str], out: str) -> tuple[list[str], bool]:
+def _locals(op: Op, env: Sequence[str], out: str, arrays: bool) -> tuple[list[str], bool]:
     """The local derivatives of a node of ``op`` whose operands are named ``env``, as Python
-    source, and whether they need ``K`` (a derivative that divides)."""
-    patterns, exact = _derivative_patterns(op)
+    source (on numbers, or on arrays), and whether they need ``K`` (a derivative that divides:
+    on numbers, its integers are Fractions when the result is one)."""
+    patterns, exact = _derivative_patterns(op, arrays)
     if op.arity is not None:
         return [p.format(*env, out=out) for p in patterns], exact
     width = op.group
@@ -234,26 +305,31 @@ def _locals(op: Op, env: Sequence[str], out: str) -> tuple[list[str], bool]:
 
 # Each op's Python, written once with holes for the names ({0}, {1}, {out}); a node's line is
 # then one str.format (Python source of these expressions holds no braces of its own).
-_FORWARDS: WeakKeyDictionary[Op, dict[int, str]] = WeakKeyDictionary()  # op -> arity -> text
-_DERIVATIVES: WeakKeyDictionary[Op, tuple[list[str], bool]] = WeakKeyDictionary()
+_FORWARDS: WeakKeyDictionary[Op, dict[tuple[int, bool], str]] = WeakKeyDictionary()
+_DERIVATIVES: WeakKeyDictionary[Op, dict[bool, tuple[list[str], bool]]] = WeakKeyDictionary()
 
 
-def _forward_pattern(op: Op, n: int) -> str:
+def _forward_pattern(op: Op, n: int, arrays: bool) -> str:
     known = _FORWARDS.setdefault(op, {})
-    if n not in known:
+    if (n, arrays) not in known:
         holes = [Var(j, f"{{{j}}}") for j in range(n)]
-        known[n] = render_python(Call(op, tuple(holes)), [h.name for h in holes] + ["out"])
-    return known[n]
+        call, names = Call(op, tuple(holes)), [*(h.name for h in holes), "out"]
+        known[n, arrays] = render_arrays(call, names) if arrays else render_python(call, names)
+    return known[n, arrays]
 
 
-def _derivative_patterns(op: Op) -> tuple[list[str], bool]:
-    if op not in _DERIVATIVES:
+def _derivative_patterns(op: Op, arrays: bool) -> tuple[list[str], bool]:
+    known = _DERIVATIVES.setdefault(op, {})
+    if arrays not in known:
         exact = any(calls(d, "/") for d in op.derivative)
         width = op.group if op.arity is None else op.arity
         holes = [f"{{{j}}}" for j in range(width)] + ["{out}"]
-        const = _exact_int if exact else None
-        _DERIVATIVES[op] = ([render_python(d, holes, const) for d in op.derivative], exact)
-    return _DERIVATIVES[op]
+        if arrays:
+            known[arrays] = ([render_arrays(d, holes) for d in op.derivative], False)
+        else:
+            const = _exact_int if exact else None
+            known[arrays] = ([render_python(d, holes, const) for d in op.derivative], exact)
+    return known[arrays]
 
 
 def _exact_int(x: Number) -> str | None:
@@ -275,17 +351,39 @@ def _wrap(source: str) -> str:
     return source if bare else f"({source})"
 
 
-_RESERVED = {"P", "values", "gradient", "forward", "backward", "Fraction", "K", "nan", "inf"}
+_RESERVED = {
+    *("P", "values", "gradient", "forward", "backward", "Fraction", "K", "nan", "inf"),
+    *("where", "total"),
+}
 
 
-def _compile(source: str, name: str, *, ieee: bool, names: dict[str, Number]) -> Any:
+def _no_array(op: Op) -> Callable[..., Any]:
+    def missing(*args: Any) -> Any:
+        raise NotImplementedError(
+            f"op {op.name!r} has no array form: define it with array=lambda xp, ...: ..."
+        )
+
+    return missing
+
+
+def _compile(
+    source: str, name: str, *, ieee: bool, names: Mapping[str, Number], xp: Any = None
+) -> Any:
     """Compile ``source`` with each op's Python name bound to its forward (``ieee``: its IEEE
-    form, so that a backward never raises) and ``names`` (the constants) bound too."""
+    form, so that a backward never raises; ``xp``: its form on arrays of that namespace) and
+    ``names`` (the constants) bound too."""
     space: dict[str, Any] = {"Fraction": Fraction, "nan": float("nan"), "inf": float("inf")}
     for op in OPS.values():
         head = op.pycode.split("(", 1)[0]
-        if head.isidentifier():
+        if not head.isidentifier():
+            continue
+        if xp is not None:
+            space[head] = partial(op.array, xp) if op.array else _no_array(op)
+        else:
             space[head] = op.ieee if ieee and op.ieee else op.forward
+    if xp is not None:
+        space["where"] = xp.where
+        space["total"] = lambda a: float(xp.sum(a))
     space.update(names)
     exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
     return space[name]
