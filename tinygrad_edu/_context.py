@@ -6,7 +6,7 @@ A ContextVar makes `no_grad` and `layer_scope` local to a thread and to an async
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
@@ -37,35 +37,30 @@ RECORDING: ContextVar[Recording] = ContextVar(
 
 
 @contextmanager
-def no_grad() -> Iterator[None]:
+def _changed(**fields: Any) -> Iterator[None]:
+    """Within this block, the recording state has ``fields`` changed (restored after)."""
+    token = RECORDING.set(RECORDING.get()._replace(**fields))
+    try:
+        yield
+    finally:
+        RECORDING.reset(token)
+
+
+def no_grad() -> AbstractContextManager[None]:
     """Within this block, operations record no parents: their results are leaves."""
-    token = RECORDING.set(RECORDING.get()._replace(grad_enabled=False))
-    try:
-        yield
-    finally:
-        RECORDING.reset(token)
+    return _changed(grad_enabled=False)
 
 
-@contextmanager
-def creating(created: list[Any]) -> Iterator[None]:
-    """Within this block, every new leaf is appended to ``created`` (`tape.trace` tells the
-    constants a traced function makes from the parameters it captured)."""
-    token = RECORDING.set(RECORDING.get()._replace(created=created))
-    try:
-        yield
-    finally:
-        RECORDING.reset(token)
-
-
-@contextmanager
-def enable_grad() -> Iterator[None]:
+def enable_grad() -> AbstractContextManager[None]:
     """Within this block, operations record their parents, even inside `no_grad` (as PyTorch's
     ``enable_grad``): e.g. a function that differentiates inside itself."""
-    token = RECORDING.set(RECORDING.get()._replace(grad_enabled=True))
-    try:
-        yield
-    finally:
-        RECORDING.reset(token)
+    return _changed(grad_enabled=True)
+
+
+def creating(created: list[Any]) -> AbstractContextManager[None]:
+    """Within this block, every new leaf is appended to ``created`` (`tape.trace` tells the
+    constants a traced function makes from the parameters it captured)."""
+    return _changed(created=created)
 
 
 def is_grad_enabled() -> bool:
@@ -73,13 +68,8 @@ def is_grad_enabled() -> bool:
     return RECORDING.get().grad_enabled
 
 
-@contextmanager
-def layer_scope(name: str) -> Iterator[None]:
+def layer_scope(name: str) -> AbstractContextManager[None]:
     """Within this block, every new Value gets ``layer == name`` (used by `nn` and `viz`)."""
     if not isinstance(name, str):
         raise TypeError(f"layer name must be a str, got {type(name).__name__}")
-    token = RECORDING.set(RECORDING.get()._replace(layer=name))
-    try:
-        yield
-    finally:
-        RECORDING.reset(token)
+    return _changed(layer=name)
