@@ -16,6 +16,7 @@ __all__ = [
     "INF",
     "NAN",
     "Number",
+    "add",
     "check_number",
     "cos",
     "div",
@@ -23,11 +24,14 @@ __all__ = [
     "is_integer",
     "is_number",
     "log",
+    "mul",
     "power",
     "show",
     "sin",
     "sqrt",
+    "sub",
     "tanh",
+    "to_float",
 ]
 
 Number: TypeAlias = int | float | Fraction
@@ -76,6 +80,43 @@ def _sign(x: Number) -> float:
 
 
 # ---- IEEE forms: never raise ---------------------------------------------------------------
+# Python raises OverflowError where an exact int too large for a float meets a float; IEEE 754
+# rounds such a result to ±inf (and a product with 0 stays 0).
+
+
+def to_float(x: Number) -> float:
+    """``x`` as a float, ±inf for an exact number beyond the float range."""
+    try:
+        return float(x)
+    except OverflowError:
+        return INF if x > 0 else -INF
+
+
+def add(a: Number, b: Number) -> Number:
+    """``a + b``; ±inf (or nan) where an exact number too large for a float meets a float."""
+    try:
+        return a + b
+    except OverflowError:
+        return to_float(a) + to_float(b)
+
+
+def sub(a: Number, b: Number) -> Number:
+    """``a - b``, as `add`."""
+    try:
+        return a - b
+    except OverflowError:
+        return to_float(a) - to_float(b)
+
+
+def mul(a: Number, b: Number) -> Number:
+    """``a * b``; ±inf where an exact number too large for a float meets a float, a signed 0
+    where the other factor is 0."""
+    try:
+        return a * b
+    except OverflowError:
+        if a == 0 or b == 0:
+            return 0.0 * _sign(a) * _sign(b)
+        return to_float(a) * to_float(b)
 
 
 def div(a: Number, b: Number) -> Number:

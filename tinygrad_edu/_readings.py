@@ -14,10 +14,19 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
-from ._expr import Call, Cond, Const, Expr, Local, Op, Var, Where
+from ._expr import COMPARE, Call, Cond, Const, Expr, Local, Op, Var, Where
 from ._numbers import Number
 
-__all__ = ["calls", "compile_local", "python", "render_arrays", "render_python", "text"]
+__all__ = [
+    "calls",
+    "compile_local",
+    "evaluate",
+    "local_values",
+    "python",
+    "render_arrays",
+    "render_python",
+    "text",
+]
 
 
 # ---- readings: text and Python source ---------------------------------------------------------
@@ -273,3 +282,41 @@ def _var_uses(exprs: Sequence[Expr]) -> dict[int, int]:
             uses[node.index] = uses.get(node.index, 0) + 1
         stack.extend(_children(node))
     return uses
+
+
+# ---- the numeric reading, interpreted: slower than the compiled rule, and never raises -----------
+
+
+def evaluate(e: Expr, env: Sequence[Number], exact: bool = False) -> Number:
+    """``e`` on numbers, placeholder i read as ``env[i]`` (the result last), every op by its
+    IEEE form, also ``+ − ×`` (±inf where an exact number too large for a float meets a float);
+    with ``exact``, integer constants are Fractions, as in the compiled rule. Recursive: a
+    derivative expression is a few levels deep."""
+    if isinstance(e, Var):
+        return env[e.index]
+    if isinstance(e, Const):
+        return Fraction(e.value) if exact and isinstance(e.value, int) else e.value
+    if isinstance(e, Where):
+        cond = e.cond
+        holds = COMPARE[cond.kind](
+            evaluate(cond.left, env, exact), evaluate(cond.right, env, exact)
+        )
+        return evaluate(e.if_true if holds else e.if_false, env, exact)
+    assert isinstance(e, Call)  # the kinds of expression are Var, Const, Where and Call
+    fn = e.op.ieee or e.op.forward
+    return fn(*(evaluate(a, env, exact) for a in e.args))
+
+
+def local_values(op: Op, data: Sequence[Number], out: Number) -> list[Number]:
+    """∂out/∂operand for each operand of a node of ``op`` with operands ``data`` and result
+    ``out``, by `evaluate`: what the compiled rule gives, where it would raise too."""
+    exact = isinstance(out, Fraction)
+    if op.arity is not None:
+        env = [*data, out]
+        return [evaluate(d, env, exact) for d in op.derivative]
+    width = op.group
+    return [
+        evaluate(op.derivative[k], data[i : i + width], exact)
+        for i in range(0, len(data), width)
+        for k in range(width)
+    ]

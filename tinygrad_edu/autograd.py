@@ -15,8 +15,10 @@ from contextlib import nullcontext
 from fractions import Fraction
 from typing import Any
 
+from . import _numbers as _ieee
 from ._expr import COMPARE, Call, Cond, Const, Expr, Var, Where
 from ._numbers import Number, check_number
+from ._readings import evaluate, local_values
 from .engine import Value, apply, enable_grad, topological_order
 
 __all__ = ["grad", "hessian"]
@@ -70,27 +72,43 @@ def grad(
             needed.add(id(node))
     deltas: dict[int, Delta] = {id(output): seed}
     with enable_grad() if create_graph else nullcontext():  # record the derivative's graph
-        _propagate(order, needed, deltas, create_graph)
+        try:
+            _propagate(order, needed, deltas, create_graph)
+        except OverflowError:  # as backward: again, in IEEE arithmetic (±inf, never an error)
+            deltas = {id(output): seed}
+            _propagate(order, needed, deltas, create_graph, ieee=True)
     found = [deltas.get(id(v), 0) for v in inputs]
     return [_as_value(d) for d in found] if create_graph else found
 
 
 def _propagate(
-    order: list[Value], needed: set[int], deltas: dict[int, Delta], create_graph: bool
+    order: list[Value],
+    needed: set[int],
+    deltas: dict[int, Delta],
+    create_graph: bool,
+    ieee: bool = False,
 ) -> None:
-    """Fill ``deltas`` (by node id, the output's seeded) for every needed node of ``order``."""
+    """Fill ``deltas`` (by node id, the output's seeded) for every needed node of ``order``;
+    with ``ieee``, numbers are multiplied and added in IEEE arithmetic (`_numbers.mul`)."""
     for node in reversed(order):  # every node after all the nodes that use it
         g = deltas.get(id(node))
         rule = node._rule
         if g is None or rule is None or not any(id(p) in needed for p in node.parents):
             continue
-        local = _local_values(node) if create_graph else rule(node)
+        if create_graph:
+            local = _local_values(node)
+        elif ieee:
+            local = local_values(rule.op, [p.data for p in node.parents], node.data)
+        else:
+            local = list(rule(node))
         for parent, d in zip(node.parents, local, strict=True):
             if id(parent) in needed:
                 key = id(parent)
                 if create_graph:
                     term = _times(d, g)
                     deltas[key] = term if key not in deltas else deltas[key] + term
+                elif ieee:
+                    deltas[key] = _ieee.add(deltas.get(key, 0), _ieee.mul(d, g))
                 else:  # as backward: 0 + d·g + ..., in the same order
                     deltas[key] = deltas.get(key, 0) + d * g
 
@@ -170,19 +188,5 @@ def _on_values(e: Expr, env: Sequence[Value], exact: bool) -> Delta:
 
 def _holds(cond: Cond, env: Sequence[Value]) -> bool:
     """Does ``cond`` hold at the data? (A condition is decided, never recorded.)"""
-    left, right = (_on_numbers(side, env) for side in (cond.left, cond.right))
-    return COMPARE[cond.kind](left, right)
-
-
-def _on_numbers(e: Expr, env: Sequence[Value]) -> Number:
-    """``e`` on the data of ``env`` (for conditions)."""
-    if isinstance(e, Var):
-        return env[e.index].data
-    if isinstance(e, Const):
-        return e.value
-    if isinstance(e, Where):
-        chosen = e.if_true if _holds(e.cond, env) else e.if_false
-        return _on_numbers(chosen, env)
-    assert isinstance(e, Call)
-    fn = e.op.ieee or e.op.forward
-    return fn(*(_on_numbers(a, env) for a in e.args))
+    data = [v.data for v in env]
+    return COMPARE[cond.kind](evaluate(cond.left, data), evaluate(cond.right, data))

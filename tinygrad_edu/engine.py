@@ -18,9 +18,11 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, TypeAlias, Union
 
 from . import _context, _expr, ops
+from . import _numbers as _ieee
 from ._context import enable_grad, is_grad_enabled, layer_scope, no_grad
 from ._expr import Local, Op
 from ._numbers import Number, check_number, is_number, show
+from ._readings import local_values
 
 _show = show  # the name other modules import it by
 # Bound by assignment, not import: CPython 3.11 compiles `name.get()` on an imported name as an
@@ -324,22 +326,51 @@ class Value:
         """
         gradient = check_number(gradient, "backward(gradient=...)")
         order = topological_order(self)
+        leaves = []  # (leaf, its δ before this call): restored if the fast pass overflows
         for node in order:
             if node._rule is not None:
                 node.grad = 0
-        self.grad = gradient if self._rule is not None else self.grad + gradient
-        for node in reversed(order):  # every node after all the nodes that use it
-            rule = node._rule
-            if rule is not None:
-                g = node.grad
-                # A rule returns one derivative per parent (tested). zip() with any keyword
-                # argument, even strict=False, takes a slower path: twice this loop's time.
-                for parent, d in zip(node.parents, rule(node)):  # noqa: B905
-                    parent.grad += d * g
+            else:
+                leaves.append((node, node.grad))
+        try:
+            self.grad = gradient if self._rule is not None else self.grad + gradient
+            for node in reversed(order):  # every node after all the nodes that use it
+                rule = node._rule
+                if rule is not None:
+                    g = node.grad
+                    # A rule returns one derivative per parent (tested). zip() with any keyword
+                    # argument, even strict=False, takes a slower path: twice this loop's time.
+                    for parent, d in zip(node.parents, rule(node)):  # noqa: B905
+                        parent.grad += d * g
+        except OverflowError:  # an exact number too large for a float met a float
+            for leaf, grad in leaves:
+                leaf.grad = grad
+            _backward_ieee(order, gradient)
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={_show(self.data)}, grad={_show(self.grad)}{label})"
+
+
+def _backward_ieee(order: Sequence[Value], gradient: Number) -> None:
+    """`Value.backward` again, from the start, in IEEE arithmetic: where Python raises
+    OverflowError (an exact int too large for a float times a float), ±inf, as PyTorch's floats
+    would overflow. Slower; run only when the fast pass overflowed."""
+    for node in order:
+        if node._rule is not None:
+            node.grad = 0
+    root = order[-1]
+    root.grad = gradient if root._rule is not None else _ieee.add(root.grad, gradient)
+    for node in reversed(order):
+        rule = node._rule
+        if rule is not None:
+            g = node.grad
+            try:
+                local = rule(node)
+            except OverflowError:
+                local = tuple(local_values(rule.op, [p.data for p in node.parents], node.data))
+            for parent, d in zip(node.parents, local, strict=True):
+                parent.grad = _ieee.add(parent.grad, _ieee.mul(d, g))
 
 
 def total(values: Iterable[Operand]) -> Value:

@@ -290,17 +290,17 @@ HALF = Fraction(1, 2)
 # Arithmetic. Precedences as in Python: + − 10, × ÷ 20, negation 25, ** 30 (calls 100).
 
 add: Op = _op(
-    "+", operator.add, lambda a, b, out: (1, 1),
+    "+", operator.add, lambda a, b, out: (1, 1), ieee=ieee.add,
     template="{0} + {1}", pycode="{0} + {1}", precedence=10,
     sympy=lambda sp, a, b: a + b, array=lambda xp, a, b: a + b,
 )  # fmt: skip
 sub: Op = _op(
-    "-", operator.sub, lambda a, b, out: (1, -1), symbol="−",
+    "-", operator.sub, lambda a, b, out: (1, -1), symbol="−", ieee=ieee.sub,
     template="{0} − {1}", pycode="{0} - {1}", precedence=10,
     sympy=lambda sp, a, b: a - b, array=lambda xp, a, b: a - b,
 )  # fmt: skip
 mul: Op = _op(
-    "*", operator.mul, lambda a, b, out: (b, a), symbol="×",
+    "*", operator.mul, lambda a, b, out: (b, a), symbol="×", ieee=ieee.mul,
     template="{0}·{1}", pycode="{0} * {1}", precedence=20,
     sympy=lambda sp, a, b: a * b, array=lambda xp, a, b: a * b,
 )  # fmt: skip
