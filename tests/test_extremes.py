@@ -102,3 +102,10 @@ def test_the_issues_cases() -> None:
     y = (x * x).log()  # δ of x: 2/x as a float, underflows to 0, times a huge int
     y.backward()
     assert x.grad == 0.0
+
+
+def test_an_exact_power_too_large_to_hold_is_refused_at_once() -> None:
+    import pytest
+
+    with pytest.raises(OverflowError, match=r"\*\* of exact numbers too large to hold: 2 \*\* "):
+        Value(2) ** Value(10**20)  # 67 s and a MemoryError before

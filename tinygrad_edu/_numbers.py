@@ -14,12 +14,14 @@ from typing import TypeAlias, TypeGuard
 
 __all__ = [
     "INF",
+    "MAX_EXACT_BITS",
     "NAN",
     "Number",
     "add",
     "check_number",
     "cos",
     "div",
+    "exact_bits",
     "exp",
     "is_integer",
     "is_number",
@@ -131,11 +133,27 @@ def div(a: Number, b: Number) -> Number:
         return _sign(a) * _sign(b) * INF
 
 
+MAX_EXACT_BITS = 10_000_000  # an exact power beyond this many bits is refused, not computed
+
+
+def exact_bits(base: Number, exponent: Number) -> float:
+    """About how many bits ``base ** exponent`` takes when computed exactly (0 when it is not
+    exact: a float is involved, or the exponent is not an integer)."""
+    if isinstance(base, float) or isinstance(exponent, float) or not is_integer(exponent):
+        return 0.0
+    q = Fraction(base)
+    size = max(q.numerator.bit_length(), q.denominator.bit_length())
+    return abs(int(exponent)) * size if size > 1 else 0.0
+
+
 def power(base: Number, exponent: Number) -> Number:
     """``base ** exponent``; ±inf where Python raises but IEEE 754 overflows (0 ** -k, a result
-    too large), nan where the result is not real (a negative base to a non-integer power)."""
+    too large, an exact one beyond `MAX_EXACT_BITS`), nan where the result is not real (a
+    negative base to a non-integer power)."""
     if base < 0 and not is_integer(exponent):
         return NAN
+    if exact_bits(base, exponent) > MAX_EXACT_BITS:
+        return INF if base > 0 or int(exponent) % 2 == 0 else -INF
     try:
         return base**exponent
     except ZeroDivisionError:

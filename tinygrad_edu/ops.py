@@ -212,6 +212,12 @@ def _pow(base: Number, exponent: Number) -> Number:
         raise ZeroDivisionError(
             f"0 cannot be raised to a negative power: {show(base)} ** {show(exponent)}"
         )
+    if ieee.exact_bits(base, exponent) > ieee.MAX_EXACT_BITS:  # estimated, before computing
+        raise OverflowError(
+            f"** of exact numbers too large to hold: {show(base)} ** {show(exponent)} would "
+            f"take about {ieee.exact_bits(base, exponent):.3g} bits (the limit is "
+            f"{ieee.MAX_EXACT_BITS:,}); use a float base or exponent"
+        )
     try:
         return base**exponent
     except OverflowError:
