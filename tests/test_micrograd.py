@@ -6,10 +6,14 @@ micrograd and once with only the imports changed; the numbers must agree to 1e-9
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import random
+import re
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import micrograd.engine
@@ -21,6 +25,7 @@ import tinygrad_edu.micrograd.nn
 from tinygrad_edu import data, engine
 from tinygrad_edu.micrograd.engine import Value
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 REL = 1e-9
 THEIRS = (micrograd.engine.Value, micrograd.nn)
 OURS = (Value, tinygrad_edu.micrograd.nn)
@@ -207,7 +212,12 @@ def test_repeated_backward_accumulates_in_leaves_only() -> None:
     out.backward()
     out.backward()
     assert (a.grad, b.grad) == (-6.0, 4.0)  # leaves: twice the δ, as in PyTorch
-    assert (e.grad, out.grad) == (1, 1)  # interior nodes: this call's δ (micrograd doubles e)
+    assert (e.grad, out.grad) == (1, 1)  # interior nodes: this call's δ
+    ta, tb = micrograd.engine.Value(2.0), micrograd.engine.Value(-3.0)
+    theirs = ta * tb + 1
+    theirs.backward()
+    theirs.backward()
+    assert ta.grad == 3 * -3.0  # micrograd: three times a's δ, as the README says
 
 
 def test_numpy_scalars_become_python_numbers() -> None:
@@ -252,3 +262,40 @@ def test_bad_sizes_and_inputs_are_refused() -> None:
         model("ab")
     with pytest.raises(TypeError, match=r"got str: 'a'"):
         nn.Neuron(2)(["a", 1.0])
+
+
+def _readme_block() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Coming from micrograd", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _run(block: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), {})
+    return out.getvalue()
+
+
+def test_the_readmes_example_prints_what_micrograd_prints() -> None:
+    block = _readme_block()
+    ours = _run(block)
+    comment = re.search(r"print\(model\)\s+# (.*)\.\.\.", block)
+    assert comment is not None
+    assert ours.startswith(comment.group(1))
+    assert _run(block.replace("tinygrad_edu.micrograd", "micrograd")) == ours
+
+
+def test_python_functions_read_data_as_the_readme_says() -> None:
+    a, b = engine.Value(0.0), engine.Value(-1.0)
+    assert bool(a) is True  # whatever the data
+    assert type(math.exp(b)) is float
+    assert type(float(b)) is float
+    for compare in (lambda: a < 0, lambda: max(a, b), lambda: sorted([a, b])):
+        with pytest.raises(TypeError):
+            compare()
+    assert max([a, b], key=lambda v: v.data) is a
+    with pytest.raises(TypeError):
+        math.exp(micrograd.engine.Value(0.0))  # type: ignore[arg-type]  # micrograd refuses
+    with pytest.raises(TypeError, match="int64"):
+        b * np.int64(2)  # type: ignore[operator]
