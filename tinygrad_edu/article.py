@@ -230,7 +230,7 @@ def kink_note(result: SampleResult, kink: str) -> str | None:
     r = result
     if r.delta4 == 0:
         return None  # no δ to carry: both conventions agree
-    if r.o2 != 0 and abs(r.o2) < 1e-12 and kink == "article":  # the exact o2 are 0, 1, 0
+    if r.o2 != 0 and -1e-12 < r.o2 < 1e-12 and kink == "article":  # the exact o2 are 0, 1, 0
         return (
             f"o2 = {r.o2!r}, not 0: float64 rounding moves o2 off L3's kink, where both "
             "conventions give the same L3', so --kink article changes nothing in floating "

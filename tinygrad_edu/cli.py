@@ -2,7 +2,8 @@
 
 Commands: ``article`` (the founding article's worked example, exact or ``--float``, and the
 graph of one sample), ``graph`` (only that graph), ``train`` (micrograd's moons demo by
-default), ``quickstart`` (a small expression and its δ).
+default; ``--save`` and ``--resume`` a checkpoint), ``eval`` (a checkpoint's loss, accuracy and
+decision boundary on a dataset), ``quickstart`` (a small expression and its δ).
 """
 
 from __future__ import annotations
@@ -13,18 +14,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint, data, nn, plot, train
+from . import __version__, checkpoint, data, nn, plot, train
 from ._checks import check_count, check_number
 from ._files import atomic_write
-from .article import KINKS, build_model, format_report, run, run_sample
-from .engine import Value, topological_order
+from .article import KINKS, build_model, format_report, kink_note, run, run_sample
+from .engine import Value, no_grad, topological_order
 from .nn import ACTIVATIONS
 from .train import LOSSES, OPTIMIZERS
 from .viz import FORMATS, GraphvizNotFound, render
 
 __all__ = ["main", "quickstart", "quickstart_graph"]
-
-DATASETS = ("moons", "circles", "spiral")
 
 
 def quickstart_graph() -> tuple[Value, Value]:
@@ -65,7 +64,10 @@ def _article(args: argparse.Namespace) -> int:
 def _write_graph(args: argparse.Namespace) -> int:
     """Render the article's model on one sample, with every δ; DOT text if Graphviz is missing."""
     exact = not args.float
-    loss, _ = run_sample(build_model(exact, args.kink), args.sample, exact)
+    loss, result = run_sample(build_model(exact, args.kink), args.sample, exact)
+    note = kink_note(result, args.kink) if args.command == "graph" else None
+    if note is not None:  # `article` prints it in its report
+        print(note)
     try:
         path = render(loss, args.output)
     except GraphvizNotFound as err:
@@ -113,19 +115,35 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _train(args: argparse.Namespace) -> int:
-    if args.dataset == "moons":
-        inputs, labels = data.make_moons(args.n, args.noise, seed=args.data_seed)
-    elif args.dataset == "circles":
-        inputs, labels = data.make_circles(args.n, args.noise, seed=args.data_seed)
-    else:  # three arms of n // 3 points
-        inputs, labels = data.make_spiral(args.n // 3, 3, args.noise, seed=args.data_seed)
+def _setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list[int], nn.MLP, str]:
+    """The dataset, the model (MLP 2-sizes-outputs) and the loss named by the options."""
+    inputs, labels = data.generate(args.dataset, args.n, args.noise, args.data_seed)
     classes = max(labels) + 1
     loss = args.loss or ("cross_entropy" if classes > 2 else "hinge")
     if loss != "cross_entropy" and classes > 2:
         raise ValueError(f"loss {loss!r} is for two classes; {args.dataset} has {classes}")
     outputs = classes if loss == "cross_entropy" else 1
-    model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=args.seed)
+    model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=seed)
+    return inputs, labels, model, loss
+
+
+def _load(model: nn.MLP, path: str, args: argparse.Namespace) -> None:
+    """Set the model's parameters from the checkpoint; the error says how the model was built."""
+    try:
+        checkpoint.load(model, path)
+    except checkpoint.CheckpointError as err:
+        sizes = ",".join(str(s) for s in args.sizes)
+        raise checkpoint.CheckpointError(
+            f"{err}\n(the model here is built from --sizes {sizes}, --activation "
+            f"{args.activation} and the loss: give the options it was trained with)"
+        ) from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    inputs, labels, model, loss = _setup(args, args.seed)
+    if args.resume:
+        _load(model, args.resume, args)
+        print(f"resumed from {args.resume}")
     history = train.train(
         model,
         inputs,
@@ -143,30 +161,117 @@ def _train(args: argparse.Namespace) -> int:
     )
     if args.save:
         print(f"saved parameters to {checkpoint.save(model, args.save)}")
-    if args.plots is None:
-        return 0
+    folder = _plot_folder(args.plots)
+    if folder is not None:
+        curve = plot.loss_curve(history, folder / "loss.svg")
+        boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
+        print(f"wrote the loss curve to {curve} and the decision boundary to {boundary}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    inputs, labels, model, loss = _setup(args, 0)  # its weights come from the checkpoint
+    _load(model, args.checkpoint, args)
+    with no_grad():
+        value, _ = train.objective(model, inputs, labels, loss, args.alpha)
+    accuracy = train.accuracy(train.predict(model, inputs, loss), labels)
+    print(
+        f"{args.checkpoint} on {len(inputs)} {args.dataset} points: loss {float(value.data):.6f}, "
+        f"accuracy {accuracy:.0%}"
+    )
+    folder = _plot_folder(args.plots)
+    if folder is not None:
+        boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
+        print(f"wrote the decision boundary to {boundary}")
+    return 0
+
+
+def _plot_folder(plots: str | None) -> Path | None:
+    """The plots' folder, made; None for --no-plots or, saying how to get it, no matplotlib."""
+    if plots is None:
+        return None
     try:
         plot.require_matplotlib()
     except ImportError as err:
         print(f"no plots: {err}")
-        return 0
-    folder = Path(args.plots)
+        return None
+    folder = Path(plots)
     folder.mkdir(parents=True, exist_ok=True)
-    curve = plot.loss_curve(history, folder / "loss.svg")
-    boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
-    print(f"wrote the loss curve to {curve} and the decision boundary to {boundary}")
-    return 0
+    return folder
+
+
+class _Help(argparse.HelpFormatter):
+    """argparse's help, with each option's default unless its help gives it or it has none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+        ):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, list) else str(default)
+        return f"{text} (default {shown.replace('%', '%%')})".lstrip()
+
+
+def _data_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--data",
+        "--dataset",
+        dest="dataset",
+        choices=data.DATASETS,
+        default="moons",
+        help="two moons, two circles, or a three-arm spiral",
+    )
+    sub.add_argument("--n", type=at_least_three, default=100, help="number of points")
+    sub.add_argument("--noise", type=non_negative, default=0.1, help="the data's noise")
+    sub.add_argument("--data-seed", type=int, default=0, help="seed of the data")
+
+
+def _model_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--sizes", type=_sizes, default=[16, 16], help="widths of the hidden layers")
+    sub.add_argument(
+        "--activation", choices=tuple(ACTIVATIONS), default="relu", help="after each hidden layer"
+    )
+    sub.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=None,
+        help="default: hinge for two classes (one output), cross_entropy for more",
+    )
+    sub.add_argument("--alpha", type=non_negative, default=1e-4, help="weight of the L2 term")
+
+
+def _plot_options(sub: argparse.ArgumentParser, default: str, files: str) -> None:
+    sub.add_argument(
+        "--plots",
+        metavar="DIR",
+        default=default,
+        help=f"the folder of the plots ({files}; needs matplotlib)",
+    )
+    sub.add_argument(
+        "--no-plots", dest="plots", action="store_const", const=None, help="draw no plots"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinygrad-edu",
         description="tinygrad_edu: the founding article's example, its graphs, and training.",
+        formatter_class=_Help,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
-    article = commands.add_parser("article", help="the founding article's worked example")
-    graph = commands.add_parser("graph", help="draw the article's model with every δ")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=text, description=text, formatter_class=_Help)
+
+    article = command("article", "the founding article's worked example")
+    graph = command("graph", "draw the article's model with every δ")
     for sub in (article, graph):
         sub.add_argument("--float", action="store_true", help="float64, not exact Fractions")
         sub.add_argument("--sample", type=int, choices=(1, 2, 3), default=3, help="drawn sample")
@@ -174,15 +279,15 @@ def _parser() -> argparse.ArgumentParser:
             "--kink",
             choices=KINKS,
             default="pytorch",
-            help="L3's derivative at 0: PyTorch's relu'(0) = 0 (default) or the article's "
-            "branch 'X if X >= 0', 1",
+            help="L3's derivative at 0: PyTorch's relu'(0) = 0 (pytorch) or the article's "
+            "branch 'X if X >= 0', 1 (article)",
         )
         sub.add_argument(
             "-o",
             "--output",
             type=graph_file,
             default="article-graph.svg",
-            help="the graph's file, .svg, .png or .pdf (default article-graph.svg)",
+            help="the graph's file, .svg, .png or .pdf",
         )
     article.add_argument(
         "--no-graph", dest="output", action="store_const", const=None, help="draw no graph"
@@ -190,31 +295,29 @@ def _parser() -> argparse.ArgumentParser:
     article.set_defaults(run=_article)
     graph.set_defaults(run=_write_graph)
 
-    fit = commands.add_parser("train", help="train an MLP (default: micrograd's moons demo)")
-    fit.add_argument("--dataset", choices=DATASETS, default="moons")
-    fit.add_argument("--n", type=at_least_three, default=100, help="points (default 100)")
-    fit.add_argument("--noise", type=non_negative, default=0.1, help="data noise (default 0.1)")
-    fit.add_argument("--data-seed", type=int, default=0, help="seed of the data (default 0)")
-    fit.add_argument("--sizes", type=_sizes, default=[16, 16], help="hidden sizes (default 16,16)")
-    fit.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
-    fit.add_argument("--loss", choices=LOSSES, default=None)
-    fit.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd")
-    fit.add_argument("--lr", type=positive, default=None, help="default: 1.0 - 0.9 k/steps (SGD)")
-    fit.add_argument("--steps", type=at_least_one, default=100, help="(default 100)")
-    fit.add_argument("--alpha", type=non_negative, default=1e-4, help="L2 weight (default 1e-4)")
-    fit.add_argument("--seed", type=int, default=1, help="seed of the weights (default 1)")
-    fit.add_argument("--save", metavar="PATH", help="save the trained parameters (JSON)")
+    fit = command("train", "train an MLP (default: micrograd's moons demo)")
+    _data_options(fit)
+    _model_options(fit)
+    fit.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd", help="the update")
     fit.add_argument(
-        "--plots",
-        metavar="DIR",
-        default="train-plots",
-        help="where loss.svg and boundary.svg go, with matplotlib (default train-plots)",
+        "--lr", type=positive, default=None, help="default: 1.0 - 0.9 k/steps (sgd), 0.01 (adam)"
     )
-    fit.add_argument("--no-plots", dest="plots", action="store_const", const=None)
+    fit.add_argument("--steps", type=at_least_one, default=100, help="training steps")
+    fit.add_argument("--seed", type=int, default=1, help="seed of the initial weights")
+    fit.add_argument("--resume", metavar="PATH", help="start from these parameters (JSON)")
+    fit.add_argument("--save", metavar="PATH", help="save the trained parameters (JSON)")
+    _plot_options(fit, "train-plots", "loss.svg, boundary.svg")
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     fit.set_defaults(run=_train)
 
-    quick = commands.add_parser("quickstart", help="a small expression, its values and δ")
+    check = command("eval", "a saved model's loss, accuracy and decision boundary on a dataset")
+    check.add_argument("checkpoint", metavar="PATH", help="parameters saved by train --save")
+    _data_options(check)
+    _model_options(check)
+    _plot_options(check, "eval-plots", "boundary.svg")
+    check.set_defaults(run=_eval)
+
+    quick = command("quickstart", "a small expression, its values and δ")
     quick.set_defaults(run=_quickstart)
     return parser
 
