@@ -2,23 +2,34 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# setuptools' editable install warns that a folder named like the package may shadow it on
+# import: here that folder is the package itself, as intended, so the warning is filtered out.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck pytest dot clean bench viz
+.PHONY: demo train test lint typecheck pytest dot clean bench viz
 
 # The stamp files re-run pip whenever pyproject.toml changes: .stamp-test follows .stamp-base,
 # which follows pyproject.toml, so the test extra is reinstalled after the base.
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
 	touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
 demo: $(VENV)/.stamp-base
 	$(BIN)/python -m tinygrad_edu article
+
+# micrograd's moons demo with its loss curve and decision boundary (matplotlib: the plot extra).
+$(VENV)/.stamp-plot: $(VENV)/.stamp-base
+	$(PIP) install --quiet -e '.[plot]'
+	touch $@
+
+train: $(VENV)/.stamp-plot
+	$(BIN)/python -m tinygrad_edu train
 
 # Graphviz's `dot` executable renders graphs. Installed with apt-get when missing and root;
 # otherwise stop and say how (a missing `dot` is never a skipped test, with or without CI).
@@ -56,7 +67,7 @@ test: lint typecheck pytest
 # torch==2.13.0 is a local CPU wheel here (never a range: that could pull a multi-GB CUDA build).
 # Without it the bench runs on the other engines and says so. Writes bench/RESULTS.md.
 bench: $(VENV)/.stamp-test
-	@$(BIN)/python -m pip install --quiet torch==2.13.0 \
+	@$(PIP) install --quiet torch==2.13.0 \
 		|| echo "bench: torch==2.13.0 could not be installed; running without PyTorch"
 	$(BIN)/python -m bench
 

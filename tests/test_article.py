@@ -110,3 +110,13 @@ def test_both_kink_conventions_lie_within_the_one_sided_limits(kink: str) -> Non
 def test_unknown_kink_is_refused() -> None:
     with pytest.raises(ValueError, match="kink must be one of pytorch, article"):
         build_model(kink="left")
+
+
+def test_the_article_kink_in_float_says_why_it_changes_nothing() -> None:
+    note = "so --kink article changes nothing in floating point"
+    floating = format_report(run(exact=False, kink="article"), exact=False, kink="article")
+    assert note in floating
+    assert "o2 = -1.1102230246251565e-16, not 0" in floating  # sample 3, the one with δ4 ≠ 0
+    assert "gives δ3 = δ4 = -1." in floating
+    assert note not in format_report(run(exact=False), exact=False)
+    assert note not in format_report(run(kink="article"), kink="article")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -10,8 +12,9 @@ from typing import Any
 
 import pytest
 
+import tinygrad_edu
 from tinygrad_edu import plot
-from tinygrad_edu.cli import main
+from tinygrad_edu.cli import _parser, main
 
 
 def test_quickstart_prints_every_node(capsys: Any) -> None:
@@ -80,6 +83,38 @@ def test_train_default_is_micrograds_demo_and_reaches_100_percent(
     assert saved.exists()
     for name in ("loss.svg", "boundary.svg"):
         assert (plots / name).read_text().lstrip().startswith("<?xml")
+    trained = re.search(r"loss (\d+\.\d+), training accuracy 100%", out)
+    assert trained is not None
+    # eval on the same data gives train's final loss; --resume starts from it (a tiny step).
+    shown = tmp_path / "eval"
+    assert main(["eval", str(saved), "--data", "moons", "--plots", str(shown)]) == 0
+    out = capsys.readouterr().out
+    assert f"model.json on 100 moons points: loss {trained[1]}, accuracy 100%" in out
+    assert (shown / "boundary.svg").read_text().lstrip().startswith("<?xml")
+    again = ["train", "--resume", str(saved), "--steps", "1", "--lr", "1e-12", "--no-progress"]
+    assert main([*again, "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert f"resumed from {saved}" in out
+    assert f"after 1 steps: loss {trained[1]}, training accuracy 100%" in out
+
+
+@pytest.mark.parametrize("command", ["eval", "train"])
+def test_a_checkpoint_of_another_model_is_refused_and_says_why(
+    command: str, tmp_path: Path, capsys: Any
+) -> None:
+    saved = tmp_path / "small.json"
+    train = ["train", "--sizes", "3", "--n", "10", "--steps", "1", "--no-progress", "--no-plots"]
+    assert main([*train, "--save", str(saved)]) == 0
+    before = saved.read_bytes()
+    capsys.readouterr()
+    argv = ["eval", str(saved)] if command == "eval" else ["train", "--resume", str(saved)]
+    assert main([*argv, "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert "parameters do not match the model" in err
+    assert "built from --sizes 16,16, --activation relu" in err
+    assert saved.read_bytes() == before
+    assert main(["eval", str(tmp_path / "none.json"), "--no-plots"]) == 2
+    assert "none.json" in capsys.readouterr().err
 
 
 def test_train_without_matplotlib_says_how_to_get_plots(
@@ -87,8 +122,14 @@ def test_train_without_matplotlib_says_how_to_get_plots(
 ) -> None:
     for name in ("matplotlib", "matplotlib.figure"):
         monkeypatch.setitem(sys.modules, name, None)  # import -> ImportError
-    with pytest.raises(ImportError, match=r"pip install 'tinygrad_edu\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'tinygrad_edu\[plot\]'") as missing:
         plot.require_matplotlib()
+    # From a clone, where the package is not on PyPI: the editable install, or `make train`.
+    assert "pip install -e '.[plot]'" in str(missing.value)
+    assert "make train" in str(missing.value)
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^train:", makefile, re.M)
+    assert "-e '.[plot]'" in makefile
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--no-progress", "--steps", "2", "--n", "10"]) == 0  # default plots
     assert "pip install 'tinygrad_edu[plot]'" in capsys.readouterr().out
@@ -96,10 +137,10 @@ def test_train_without_matplotlib_says_how_to_get_plots(
 
 
 def test_train_spiral_uses_cross_entropy(capsys: Any) -> None:
-    args = ["train", "--dataset", "spiral", "--n", "30", "--steps", "3", "--no-progress"]
+    args = ["train", "--dataset", "spiral", "--n", "31", "--steps", "3", "--no-progress"]
     args += ["--no-plots"]
     assert main([*args, "--optimizer", "adam", "--lr", "0.05"]) == 0
-    assert "(30 points)" in capsys.readouterr().out
+    assert "(31 points)" in capsys.readouterr().out  # as many as asked, not 3 arms of 10
     assert main([*args, "--loss", "hinge"]) == 2
     assert "is for two classes" in capsys.readouterr().err
 
@@ -140,3 +181,65 @@ def test_article_kink_option_shows_the_articles_branch_derivative(capsys: Any) -
     out = capsys.readouterr().out
     assert "L3'(0) = 1" in out
     assert "δ3 = δ4 · L3'(o2) = -1" in out
+
+
+def test_version_is_the_packages(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"tinygrad-edu {tinygrad_edu.__version__}\n"
+
+
+def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if a.option_strings and a.dest not in ("help", "version")]
+
+
+@pytest.mark.parametrize("command", ["article", "graph", "train", "eval"])
+def test_help_shows_every_options_default(command: str, capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    parser = _parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    for action in _options(parser):
+        default = action.default
+        if default is None or default is False:  # a flag that is off, or an optional file
+            assert action.nargs == 0 or action.metavar == "PATH" or "default:" in action.help
+            continue
+        shown = ",".join(map(str, default)) if isinstance(default, list) else str(default)
+        assert f"default {shown}" in text.replace("- ", "-"), action.option_strings
+
+
+def test_graph_in_float_draws_no_fraction(tmp_path: Path, capsys: Any) -> None:
+    fraction = re.compile(r"-?\d+/\d+")
+    texts = {}
+    for mode in ("--float", None):
+        out = tmp_path / f"{mode}.svg"
+        assert main(["graph", *([mode] if mode else []), "-o", str(out)]) == 0
+        svg = ET.parse(out).getroot()
+        texts[mode] = [t.text for t in svg.iter() if t.text and fraction.search(t.text)]
+    assert texts["--float"] == []
+    assert texts[None]  # exact: 1/2, the weights 1/200, ...
+    capsys.readouterr()
+    assert main(["graph", "--float", "--kink", "article", "-o", str(tmp_path / "k.svg")]) == 0
+    assert "--kink article changes nothing in floating point" in capsys.readouterr().out
+    assert main(["graph", "--kink", "article", "-o", str(tmp_path / "k.svg")]) == 0
+    assert "changes nothing" not in capsys.readouterr().out
+
+
+def test_every_pip_call_of_the_makefile_filters_setuptools_editable_warning() -> None:
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text(encoding="utf-8")
+    pip = re.search(r"^PIP := (.*)$", makefile, re.M)
+    assert pip is not None
+    assert pip[1].startswith('PYTHONWARNINGS="ignore:Editable installation" ')
+    calls = [line for line in makefile.splitlines() if re.search(r"pip\b.* install ", line, re.I)]
+    assert calls
+    assert all("$(PIP) install" in line for line in calls)
+
+
+def test_the_readme_documents_every_command() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    commands = _parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(commands) == {"article", "graph", "train", "eval", "quickstart"}
+    for name in commands:
+        assert f"python -m tinygrad_edu {name}" in readme, name
+    assert "python -m tinygrad_edu --version" in readme

@@ -112,3 +112,27 @@ def test_arguments_are_checked_by_the_shared_helpers() -> None:
     assert vars(data)["check_count"] is _checks.check_count
     assert vars(data)["check_number"] is _checks.check_number
     assert "_check_count" not in vars(data)
+
+
+@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("n", [3, 100, 101])
+def test_generate_gives_exactly_n_points(name: str, n: int) -> None:
+    points, labels = data.generate(name, n, 0.1, seed=2)
+    assert len(points) == len(labels) == n
+    assert max(labels) == (2 if name == "spiral" else 1)
+    assert (points, labels) == data.generate(name, n, 0.1, seed=2)
+
+
+def test_generate_is_the_named_generator() -> None:
+    assert data.generate("moons", 40, 0.1, seed=3) == make_moons(40, 0.1, seed=3)
+    assert data.generate("circles", 40, 0.1, seed=3) == make_circles(40, 0.1, seed=3)
+    assert data.generate("spiral", 30, 0.2, seed=3) == make_spiral(10, 3, 0.2, seed=3)
+    _, labels = data.generate("spiral", 100, 0.2)
+    assert [labels.count(k) for k in range(3)] == [34, 33, 33]
+
+
+def test_generate_refuses_unknown_names_and_too_few_points() -> None:
+    with pytest.raises(ValueError, match=r"unknown dataset: 'mnist' \(must be one of"):
+        data.generate("mnist", 10, 0.1)
+    with pytest.raises(ValueError, match=r"n must be an int >= 3, got 2"):
+        data.generate("spiral", 2, 0.1)

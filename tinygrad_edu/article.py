@@ -31,6 +31,7 @@ __all__ = [
     "SampleResult",
     "build_model",
     "format_report",
+    "kink_note",
     "run",
     "run_sample",
 ]
@@ -213,17 +214,38 @@ def format_report(
             f"  δ1 = δ2 (L1 is the identity) = {_vector(r.delta1)}",
             f"  ∂Loss/∂W of L2 = δ3 · o1 = {_vector(r.delta_weights)}",
         ]
-        if r.o2 != 0 or r.delta4 == 0:
-            continue  # off the kink, or no δ to carry: both conventions agree
-        if kink == "pytorch":
-            parts.append(
-                "  o2 = 0 is L3's kink: tinygrad_edu takes relu'(0) = 0, as PyTorch does, so "
-                "δ3 = 0 here; the article's branch 'X if X >= 0' has derivative 1 at 0 and "
-                f"would give δ3 = δ4 = {fmt(r.delta4)} (see --kink article)."
-            )
-        else:
-            parts.append(
-                "  o2 = 0 is L3's kink: with the article's branch 'X if X >= 0', L3'(0) = 1, "
-                "so δ3 = δ4; PyTorch's relu'(0) = 0 would give δ3 = 0 (the default)."
-            )
+        note = kink_note(r, kink)
+        if note is not None:
+            parts.append(f"  {note}")
     return "\n".join(parts)
+
+
+def kink_note(result: SampleResult, kink: str) -> str | None:
+    """What the ``kink`` convention does on this sample, if it matters there; else None.
+
+    In exact Fractions o2 = 0 is L3's kink, where the conventions differ. In float64 the o2
+    that is exactly 0 in Fractions comes out as a rounding residue (about -1e-16), off the kink,
+    so ``kink="article"`` changes nothing there, and the note says so.
+    """
+    r = result
+    if r.delta4 == 0:
+        return None  # no δ to carry: both conventions agree
+    if r.o2 != 0 and -1e-12 < r.o2 < 1e-12 and kink == "article":  # the exact o2 are 0, 1, 0
+        return (
+            f"o2 = {r.o2!r}, not 0: float64 rounding moves o2 off L3's kink, where both "
+            "conventions give the same L3', so --kink article changes nothing in floating "
+            "point; in exact Fractions (without --float) o2 = 0 and the article's branch "
+            f"gives δ3 = δ4 = {fmt(r.delta4)}."
+        )
+    if r.o2 != 0:
+        return None  # off the kink
+    if kink == "pytorch":
+        return (
+            "o2 = 0 is L3's kink: tinygrad_edu takes relu'(0) = 0, as PyTorch does, so "
+            "δ3 = 0 here; the article's branch 'X if X >= 0' has derivative 1 at 0 and "
+            f"would give δ3 = δ4 = {fmt(r.delta4)} (see --kink article)."
+        )
+    return (
+        "o2 = 0 is L3's kink: with the article's branch 'X if X >= 0', L3'(0) = 1, "
+        "so δ3 = δ4; PyTorch's relu'(0) = 0 would give δ3 = 0 (the default)."
+    )

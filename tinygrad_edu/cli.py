@@ -2,29 +2,25 @@
 
 Commands: ``article`` (the founding article's worked example, exact or ``--float``, and the
 graph of one sample), ``graph`` (only that graph), ``train`` (micrograd's moons demo by
-default), ``quickstart`` (a small expression and its δ).
+default; ``--save`` and ``--resume`` a checkpoint), ``eval`` (a checkpoint's loss, accuracy and
+decision boundary on a dataset), ``quickstart`` (a small expression and its δ).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from . import checkpoint, data, nn, plot, train
-from ._checks import check_count, check_number
+from . import __version__
+from ._cli_training import add_commands, argument
 from ._files import atomic_write
-from .article import KINKS, build_model, format_report, run, run_sample
+from .article import KINKS, build_model, format_report, kink_note, run, run_sample
 from .engine import Value, topological_order
-from .nn import ACTIVATIONS
-from .train import LOSSES, OPTIMIZERS
 from .viz import FORMATS, GraphvizNotFound, render
 
 __all__ = ["main", "quickstart", "quickstart_graph"]
-
-DATASETS = ("moons", "circles", "spiral")
 
 
 def quickstart_graph() -> tuple[Value, Value]:
@@ -65,7 +61,10 @@ def _article(args: argparse.Namespace) -> int:
 def _write_graph(args: argparse.Namespace) -> int:
     """Render the article's model on one sample, with every δ; DOT text if Graphviz is missing."""
     exact = not args.float
-    loss, _ = run_sample(build_model(exact, args.kink), args.sample, exact)
+    loss, result = run_sample(build_model(exact, args.kink), args.sample, exact)
+    note = kink_note(result, args.kink) if args.command == "graph" else None
+    if note is not None:  # `article` prints it in its report
+        print(note)
     try:
         path = render(loss, args.output)
     except GraphvizNotFound as err:
@@ -76,97 +75,47 @@ def _write_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse type from a parser that raises TypeError or ValueError with its reason."""
-
-    def checked(text: str) -> Any:
-        try:
-            return parse(text)
-        except (TypeError, ValueError) as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    return checked
-
-
 def _graph_file(text: str) -> str:
     if Path(text).suffix.lower().lstrip(".") not in FORMATS:
         raise ValueError(f"the graph's file must end in .svg, .png or .pdf, got {text!r}")
     return text
 
 
-positive = _argument(lambda t: check_number("the value", float(t), above=0))
-non_negative = _argument(lambda t: check_number("the value", float(t), at_least=0))
-at_least_one = _argument(lambda t: check_count("the value", int(t)))
-at_least_three = _argument(lambda t: check_count("the value", int(t), minimum=3))
-graph_file = _argument(_graph_file)
+graph_file = argument(_graph_file)
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"sizes must be integers separated by commas, got {text!r}"
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"sizes must be integers >= 1, got {text!r}")
-    return sizes
+class _Help(argparse.HelpFormatter):
+    """argparse's help, with each option's default unless its help gives it or it has none."""
 
-
-def _train(args: argparse.Namespace) -> int:
-    if args.dataset == "moons":
-        inputs, labels = data.make_moons(args.n, args.noise, seed=args.data_seed)
-    elif args.dataset == "circles":
-        inputs, labels = data.make_circles(args.n, args.noise, seed=args.data_seed)
-    else:  # three arms of n // 3 points
-        inputs, labels = data.make_spiral(args.n // 3, 3, args.noise, seed=args.data_seed)
-    classes = max(labels) + 1
-    loss = args.loss or ("cross_entropy" if classes > 2 else "hinge")
-    if loss != "cross_entropy" and classes > 2:
-        raise ValueError(f"loss {loss!r} is for two classes; {args.dataset} has {classes}")
-    outputs = classes if loss == "cross_entropy" else 1
-    model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=args.seed)
-    history = train.train(
-        model,
-        inputs,
-        labels,
-        loss=loss,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        steps=args.steps,
-        weight_decay=args.alpha,
-        progress=not args.no_progress,
-    )
-    print(
-        f"after {args.steps} steps: loss {history.final_loss:.6f}, "
-        f"training accuracy {history.final_accuracy:.0%} ({len(inputs)} points)"
-    )
-    if args.save:
-        print(f"saved parameters to {checkpoint.save(model, args.save)}")
-    if args.plots is None:
-        return 0
-    try:
-        plot.require_matplotlib()
-    except ImportError as err:
-        print(f"no plots: {err}")
-        return 0
-    folder = Path(args.plots)
-    folder.mkdir(parents=True, exist_ok=True)
-    curve = plot.loss_curve(history, folder / "loss.svg")
-    boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
-    print(f"wrote the loss curve to {curve} and the decision boundary to {boundary}")
-    return 0
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+        ):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, list) else str(default)
+        return f"{text} (default {shown.replace('%', '%%')})".lstrip()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinygrad-edu",
         description="tinygrad_edu: the founding article's example, its graphs, and training.",
+        formatter_class=_Help,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
-    article = commands.add_parser("article", help="the founding article's worked example")
-    graph = commands.add_parser("graph", help="draw the article's model with every δ")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=text, description=text, formatter_class=_Help)
+
+    article = command("article", "the founding article's worked example")
+    graph = command("graph", "draw the article's model with every δ")
     for sub in (article, graph):
         sub.add_argument("--float", action="store_true", help="float64, not exact Fractions")
         sub.add_argument("--sample", type=int, choices=(1, 2, 3), default=3, help="drawn sample")
@@ -174,15 +123,15 @@ def _parser() -> argparse.ArgumentParser:
             "--kink",
             choices=KINKS,
             default="pytorch",
-            help="L3's derivative at 0: PyTorch's relu'(0) = 0 (default) or the article's "
-            "branch 'X if X >= 0', 1",
+            help="L3's derivative at 0: PyTorch's relu'(0) = 0 (pytorch) or the article's "
+            "branch 'X if X >= 0', 1 (article)",
         )
         sub.add_argument(
             "-o",
             "--output",
             type=graph_file,
             default="article-graph.svg",
-            help="the graph's file, .svg, .png or .pdf (default article-graph.svg)",
+            help="the graph's file, .svg, .png or .pdf",
         )
     article.add_argument(
         "--no-graph", dest="output", action="store_const", const=None, help="draw no graph"
@@ -190,31 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     article.set_defaults(run=_article)
     graph.set_defaults(run=_write_graph)
 
-    fit = commands.add_parser("train", help="train an MLP (default: micrograd's moons demo)")
-    fit.add_argument("--dataset", choices=DATASETS, default="moons")
-    fit.add_argument("--n", type=at_least_three, default=100, help="points (default 100)")
-    fit.add_argument("--noise", type=non_negative, default=0.1, help="data noise (default 0.1)")
-    fit.add_argument("--data-seed", type=int, default=0, help="seed of the data (default 0)")
-    fit.add_argument("--sizes", type=_sizes, default=[16, 16], help="hidden sizes (default 16,16)")
-    fit.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
-    fit.add_argument("--loss", choices=LOSSES, default=None)
-    fit.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd")
-    fit.add_argument("--lr", type=positive, default=None, help="default: 1.0 - 0.9 k/steps (SGD)")
-    fit.add_argument("--steps", type=at_least_one, default=100, help="(default 100)")
-    fit.add_argument("--alpha", type=non_negative, default=1e-4, help="L2 weight (default 1e-4)")
-    fit.add_argument("--seed", type=int, default=1, help="seed of the weights (default 1)")
-    fit.add_argument("--save", metavar="PATH", help="save the trained parameters (JSON)")
-    fit.add_argument(
-        "--plots",
-        metavar="DIR",
-        default="train-plots",
-        help="where loss.svg and boundary.svg go, with matplotlib (default train-plots)",
-    )
-    fit.add_argument("--no-plots", dest="plots", action="store_const", const=None)
-    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
-    fit.set_defaults(run=_train)
+    add_commands(command)
 
-    quick = commands.add_parser("quickstart", help="a small expression, its values and δ")
+    quick = command("quickstart", "a small expression, its values and δ")
     quick.set_defaults(run=_quickstart)
     return parser
 

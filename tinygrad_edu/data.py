@@ -4,8 +4,9 @@
 workout hours → bad or good shape). `make_moons` and `make_circles` follow scikit-learn's
 generators of the same names (micrograd's demo trains on moons); `make_spiral` is the
 multi-class spiral of the CS231n notes. Each returns ``(inputs, labels)``: a list of points and a
-list of integer class labels. The generators' points are lists of floats; `article_dataset`'s are
-lists of ints, the article's exact amounts.
+list of integer class labels; `generate` draws any of them by name, ``n`` points exactly (as the
+CLI does). The generators' points are lists of floats; `article_dataset`'s are lists of ints,
+the article's exact amounts.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ from __future__ import annotations
 import math
 import random
 
-from ._checks import check_count, check_number
+from ._checks import check_choice, check_count, check_number
 
-__all__ = ["ARTICLE_FEATURES", "article_dataset", "make_circles", "make_moons", "make_spiral"]
+__all__ = [
+    "ARTICLE_FEATURES",
+    "DATASETS",
+    "article_dataset",
+    "generate",
+    "make_circles",
+    "make_moons",
+    "make_spiral",
+]
 
 ARTICLE_FEATURES = ("broccoli", "Tagada strawberries", "workout hours")
 BAD_SHAPE, GOOD_SHAPE = 0, 1
@@ -128,13 +137,41 @@ def make_spiral(
     """
     _check(n_per_class, noise, seed, minimum=1, what="n_per_class")
     check_count("n_classes", n_classes, 2)
-    rng = random.Random(seed)
+    return _spiral([n_per_class] * n_classes, noise, random.Random(seed))
+
+
+def _spiral(
+    counts: list[int], noise: float, rng: random.Random
+) -> tuple[list[list[float]], list[int]]:
+    """One spiral arm of ``counts[k]`` points per class k, shuffled."""
     points: list[list[float]] = []
     labels: list[int] = []
-    for k in range(n_classes):
-        for i in range(n_per_class):
-            radius = i / max(n_per_class - 1, 1)
+    for k, count in enumerate(counts):
+        for i in range(count):
+            radius = i / max(count - 1, 1)
             angle = 4.0 * (k + radius) + rng.gauss(0.0, noise)
             points.append([radius * math.sin(angle), radius * math.cos(angle)])
             labels.append(k)
     return _finish(points, labels, 0.0, rng)
+
+
+DATASETS = ("moons", "circles", "spiral")
+
+
+def generate(name: str, n: int, noise: float, seed: int = 0) -> tuple[list[list[float]], list[int]]:
+    """Exactly ``n`` points of the dataset ``name``, one of `DATASETS`, as the CLI draws them.
+
+    "moons" and "circles" are `make_moons` and `make_circles`; "spiral" is three arms of
+    ``n // 3`` points, the first ``n % 3`` arms one point more (`make_spiral` when n % 3 == 0).
+
+    Raises:
+        TypeError, ValueError: as the generator of ``name``, or ``name`` is not in `DATASETS`;
+            "spiral" needs n >= 3.
+    """
+    check_choice("dataset", name, DATASETS)
+    if name == "moons":
+        return make_moons(n, noise, seed)
+    if name == "circles":
+        return make_circles(n, noise, seed=seed)
+    _check(n, noise, seed, minimum=3)
+    return _spiral([n // 3 + int(k < n % 3) for k in range(3)], noise, random.Random(seed))

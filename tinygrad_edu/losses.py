@@ -129,7 +129,8 @@ def _elementwise(
 
 def _half_squared(p: Value, t: Value) -> Value:
     d = p - t
-    return HALF * (d * d)
+    # ½ of the data's kind: a float graph holds (and draws) the constant 0.5, not 1/2.
+    return (0.5 if isinstance(d.data, float) else HALF) * (d * d)
 
 
 def half_squared_error(pred: Samples, target: Samples, reduction: str = "mean") -> Value:

@@ -1,8 +1,8 @@
 """Training pictures as SVG: the loss curve and a 2-D decision boundary (needs matplotlib).
 
-matplotlib is optional (``pip install 'tinygrad_edu[plot]'``); without it `require_matplotlib`
-raises an ImportError that says how to get it. Figures are made without pyplot, so plotting
-never changes the user's matplotlib backend or open figures.
+matplotlib is optional (``pip install 'tinygrad_edu[plot]'``, in a clone ``make train``); without
+it `require_matplotlib` raises an ImportError that says how to get it. Figures are made without
+pyplot, so plotting never changes the user's matplotlib backend or open figures.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from .train import History, predict
 __all__ = ["MISSING_MATPLOTLIB", "decision_boundary", "loss_curve", "require_matplotlib"]
 
 MISSING_MATPLOTLIB = (
-    "the loss curve and decision boundary need matplotlib: pip install 'tinygrad_edu[plot]'"
+    "the loss curve and decision boundary need matplotlib: pip install 'tinygrad_edu[plot]', "
+    "or in a clone of the repository pip install -e '.[plot]' (make train does it in .venv)"
 )
 
 

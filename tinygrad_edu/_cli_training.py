@@ -1,0 +1,201 @@
+"""The command line's ``train`` and ``eval``: their options, the model they build, their runs.
+
+`add_commands` adds both to `tinygrad_edu.cli`'s parser. Both build the dataset with
+`data.generate` and the model (MLP 2-sizes-outputs) from the same options, so that ``eval`` and
+``train --resume`` rebuild the model a checkpoint was saved from.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import checkpoint, data, nn, plot, train
+from ._checks import check_count, check_number
+from .engine import no_grad
+from .nn import ACTIVATIONS
+from .train import LOSSES, OPTIMIZERS
+
+__all__ = ["add_commands", "argument"]
+
+
+def argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises TypeError or ValueError with its reason."""
+
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except (TypeError, ValueError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return checked
+
+
+positive = argument(lambda t: check_number("the value", float(t), above=0))
+non_negative = argument(lambda t: check_number("the value", float(t), at_least=0))
+at_least_one = argument(lambda t: check_count("the value", int(t)))
+at_least_three = argument(lambda t: check_count("the value", int(t), minimum=3))
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"sizes must be integers separated by commas, got {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be integers >= 1, got {text!r}")
+    return sizes
+
+
+def _setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list[int], nn.MLP, str]:
+    """The dataset, the model (MLP 2-sizes-outputs) and the loss named by the options."""
+    inputs, labels = data.generate(args.dataset, args.n, args.noise, args.data_seed)
+    classes = max(labels) + 1
+    loss = args.loss or ("cross_entropy" if classes > 2 else "hinge")
+    if loss != "cross_entropy" and classes > 2:
+        raise ValueError(f"loss {loss!r} is for two classes; {args.dataset} has {classes}")
+    outputs = classes if loss == "cross_entropy" else 1
+    model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=seed)
+    return inputs, labels, model, loss
+
+
+def _load(model: nn.MLP, path: str, args: argparse.Namespace) -> None:
+    """Set the model's parameters from the checkpoint; the error says how the model was built."""
+    try:
+        checkpoint.load(model, path)
+    except checkpoint.CheckpointError as err:
+        sizes = ",".join(str(s) for s in args.sizes)
+        raise checkpoint.CheckpointError(
+            f"{err}\n(the model here is built from --sizes {sizes}, --activation "
+            f"{args.activation} and the loss: give the options it was trained with)"
+        ) from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    inputs, labels, model, loss = _setup(args, args.seed)
+    if args.resume:
+        _load(model, args.resume, args)
+        print(f"resumed from {args.resume}")
+    history = train.train(
+        model,
+        inputs,
+        labels,
+        loss=loss,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        steps=args.steps,
+        weight_decay=args.alpha,
+        progress=not args.no_progress,
+    )
+    print(
+        f"after {args.steps} steps: loss {history.final_loss:.6f}, "
+        f"training accuracy {history.final_accuracy:.0%} ({len(inputs)} points)"
+    )
+    if args.save:
+        print(f"saved parameters to {checkpoint.save(model, args.save)}")
+    folder = _plot_folder(args.plots)
+    if folder is not None:
+        curve = plot.loss_curve(history, folder / "loss.svg")
+        boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
+        print(f"wrote the loss curve to {curve} and the decision boundary to {boundary}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    inputs, labels, model, loss = _setup(args, 0)  # its weights come from the checkpoint
+    _load(model, args.checkpoint, args)
+    with no_grad():
+        value, _ = train.objective(model, inputs, labels, loss, args.alpha)
+    accuracy = train.accuracy(train.predict(model, inputs, loss), labels)
+    print(
+        f"{args.checkpoint} on {len(inputs)} {args.dataset} points: loss {float(value.data):.6f}, "
+        f"accuracy {accuracy:.0%}"
+    )
+    folder = _plot_folder(args.plots)
+    if folder is not None:
+        boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
+        print(f"wrote the decision boundary to {boundary}")
+    return 0
+
+
+def _plot_folder(plots: str | None) -> Path | None:
+    """The plots' folder, made; None for --no-plots or, saying how to get it, no matplotlib."""
+    if plots is None:
+        return None
+    try:
+        plot.require_matplotlib()
+    except ImportError as err:
+        print(f"no plots: {err}")
+        return None
+    folder = Path(plots)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _data_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--data",
+        "--dataset",
+        dest="dataset",
+        choices=data.DATASETS,
+        default="moons",
+        help="two moons, two circles, or a three-arm spiral",
+    )
+    sub.add_argument("--n", type=at_least_three, default=100, help="number of points")
+    sub.add_argument("--noise", type=non_negative, default=0.1, help="the data's noise")
+    sub.add_argument("--data-seed", type=int, default=0, help="seed of the data")
+
+
+def _model_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--sizes", type=_sizes, default=[16, 16], help="widths of the hidden layers")
+    sub.add_argument(
+        "--activation", choices=tuple(ACTIVATIONS), default="relu", help="after each hidden layer"
+    )
+    sub.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=None,
+        help="default: hinge for two classes (one output), cross_entropy for more",
+    )
+    sub.add_argument("--alpha", type=non_negative, default=1e-4, help="weight of the L2 term")
+
+
+def _plot_options(sub: argparse.ArgumentParser, default: str, files: str) -> None:
+    sub.add_argument(
+        "--plots",
+        metavar="DIR",
+        default=default,
+        help=f"the folder of the plots ({files}; needs matplotlib)",
+    )
+    sub.add_argument(
+        "--no-plots", dest="plots", action="store_const", const=None, help="draw no plots"
+    )
+
+
+def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add ``train`` and ``eval``; ``command(name, text)`` makes a subcommand's parser."""
+    fit = command("train", "train an MLP (default: micrograd's moons demo)")
+    _data_options(fit)
+    _model_options(fit)
+    fit.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd", help="the update")
+    fit.add_argument(
+        "--lr", type=positive, default=None, help="default: 1.0 - 0.9 k/steps (sgd), 0.01 (adam)"
+    )
+    fit.add_argument("--steps", type=at_least_one, default=100, help="training steps")
+    fit.add_argument("--seed", type=int, default=1, help="seed of the initial weights")
+    fit.add_argument("--resume", metavar="PATH", help="start from these parameters (JSON)")
+    fit.add_argument("--save", metavar="PATH", help="save the trained parameters (JSON)")
+    _plot_options(fit, "train-plots", "loss.svg, boundary.svg")
+    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fit.set_defaults(run=_train)
+
+    check = command("eval", "a saved model's loss, accuracy and decision boundary on a dataset")
+    check.add_argument("checkpoint", metavar="PATH", help="parameters saved by train --save")
+    _data_options(check)
+    _model_options(check)
+    _plot_options(check, "eval-plots", "boundary.svg")
+    check.set_defaults(run=_eval)
