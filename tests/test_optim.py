@@ -299,3 +299,12 @@ def test_a_rate_whose_step_size_overflows_changes_nothing() -> None:
     ):
         opt.step()
     assert (p.data, opt.step_count) == (1.0, 0)
+
+
+def test_a_delta_that_is_not_a_number_changes_nothing() -> None:
+    ps = [Value(1.0), Value(2.0)]
+    opt = Adam(ps, lr=0.1)
+    ps[0].grad, ps[1].grad = 1.0, None  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=r"Adam step 0 failed at params\[1\] \(data 2.0, δ None\)"):
+        opt.step()
+    assert ([p.data for p in ps], opt.step_count) == ([1.0, 2.0], 0)
