@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import doctest
+import errno
+import fcntl
 import json
 import math
 import os
+import re
 import secrets
+import stat
+import subprocess
 import sys
+import warnings
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tinygrad_edu import Value
+from tinygrad_edu import Value, _files, checkpoint
 from tinygrad_edu._files import atomic_write
 from tinygrad_edu.checkpoint import CheckpointError, load, save
 
@@ -305,9 +312,306 @@ def test_a_taken_temporary_name_is_never_opened_another_is_drawn(
     monkeypatch.setattr(secrets, "token_hex", lambda n: next(names))
     taken = tmp_path / f".model.json.{'a' * 16}.tmp"
     taken.write_bytes(b"someone else's")
-    path = atomic_write(tmp_path / "model.json", b"ours")
+    # Locked, as a save under way holds its temporary: one nobody holds would be stale, and
+    # removed before the new save starts (see the test of a killed save below).
+    with taken.open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        path = atomic_write(tmp_path / "model.json", b"ours")
     assert path.read_bytes() == b"ours"
     assert taken.read_bytes() == b"someone else's"  # O_EXCL: never opened, never removed
     assert sorted(p.name for p in tmp_path.iterdir()) == [taken.name, "model.json"]
     with pytest.raises(StopIteration):
         next(names)  # both names were drawn
+
+
+# ---- checkpoints are safe files (issue 13, item 5) ----------------------------------------------
+
+
+class CountingName(str):
+    """A parameter name that counts the comparisons made with it."""
+
+    __slots__ = ()
+    calls = 0
+
+    def __eq__(self, other: object) -> bool:
+        CountingName.calls += 1
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        CountingName.calls += 1
+        return str.__ne__(self, other)
+
+    __hash__ = str.__hash__
+
+
+class Named:
+    """A model whose parameter names are given."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.named = [(n, Value(0.5)) for n in names]
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        return self.named
+
+
+@pytest.mark.parametrize("n", [1000, 4000])
+def test_load_compares_names_in_linear_time(tmp_path: Path, n: int) -> None:
+    # A quadratic comparison (a list's `in` per name) makes about n²/2 = 8,000,000 comparisons
+    # for n = 4000; a linear one a few per name, however the names are spelled.
+    names = [CountingName(f"layer{i // 100}.w[{i % 100}]") for i in range(n)]
+    path = save(Named(names), tmp_path / "model.json")
+    model = Named([*names[:-1], CountingName("other")])
+    CountingName.calls = 0
+    with pytest.raises(CheckpointError, match=r"missing: \['other'\], unexpected: \['layer"):
+        load(model, path)
+    assert CountingName.calls <= 4 * n
+    assert [p.data for _, p in model.named_parameters()] == [0.5] * n
+
+
+def test_save_follows_a_symlink_and_replaces_its_target(tmp_path: Path) -> None:
+    real = save(Model(1.0), tmp_path / "real.json")
+    link = tmp_path / "link.json"
+    link.symlink_to(real.name)
+    assert save(Model(2.0), link) == link
+    assert link.is_symlink()  # still the link, now to the new file
+    model = Model(0.0)
+    load(model, real)
+    assert model.data() == [2.0]
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to("created.json")
+    save(Model(3.0), dangling)
+    assert dangling.is_symlink()
+    assert (tmp_path / "created.json").is_file()  # as open(path, "w") would create it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "created.json",
+        "dangling.json",
+        "link.json",
+        "real.json",
+    ]
+
+
+def _fifo(folder: Path) -> Path:
+    path = folder / "pipe.json"
+    os.mkfifo(path)
+    return path
+
+
+def _directory(folder: Path) -> Path:
+    path = folder / "folder.json"
+    path.mkdir()
+    return path
+
+
+def _device(folder: Path) -> Path:
+    path = folder / "null.json"
+    path.symlink_to(os.devnull)  # a character device, reached through a symlink
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (_fifo, OSError, "is a FIFO, not a regular file"),
+        (_directory, IsADirectoryError, "is a directory, not a regular file"),
+        (_device, OSError, "is a character device, not a regular file"),
+    ],
+    ids=["fifo", "directory", "device"],
+)
+def test_save_refuses_what_is_not_a_regular_file(
+    tmp_path: Path, make: Any, error: type[Exception], message: str
+) -> None:
+    path = make(tmp_path)
+    before = os.lstat(path)
+    with pytest.raises(error, match=message) as err:
+        save(Model(1.0), path)
+    assert "save writes regular files only" in str(err.value)
+    after = os.lstat(path)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)  # left as it was
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left
+
+
+def test_save_refuses_a_symlink_loop_and_leaves_the_links(tmp_path: Path) -> None:
+    (tmp_path / "a.json").symlink_to("b.json")
+    (tmp_path / "b.json").symlink_to("a.json")
+    with pytest.raises(OSError, match="Too many levels of symbolic links") as err:
+        save(Model(1.0), tmp_path / "a.json")
+    assert err.value.errno == errno.ELOOP
+    assert [os.readlink(tmp_path / n) for n in ("a.json", "b.json")] == ["b.json", "a.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+
+
+def test_save_refuses_a_read_only_file_even_as_root(tmp_path: Path) -> None:
+    path = save(Model(1.0), tmp_path / "model.json")
+    path.chmod(0o444)
+    before = path.read_bytes()
+    with pytest.raises(PermissionError, match=r"is read-only \(mode 0444\).*chmod u\+w"):
+        save(Model(2.0), path)
+    assert path.read_bytes() == before
+    assert path.stat().st_mode & 0o777 == 0o444
+    assert [p.name for p in tmp_path.iterdir()] == ["model.json"]
+
+
+def test_the_temporary_file_never_has_more_permissions_than_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save(Model(1.0), tmp_path / "model.json")
+    path.chmod(0o600)
+    seen: list[int] = []
+    fsync = os.fsync
+
+    def spy(fd: int) -> None:  # the data is in the temporary file when it is fsynced
+        seen.extend(p.stat().st_mode & 0o777 for p in tmp_path.glob(".*.tmp"))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    old = os.umask(0o022)  # a common umask, which would give a new file 0644
+    try:
+        save(Model(2.0), path)
+    finally:
+        os.umask(old)
+    assert seen == [0o600]
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["€" * 80 + ".json", "δ" * 120 + ".json", "𝛿" * 61 + ".json"],
+    ids=["3-byte-chars", "2-byte-chars", "4-byte-chars"],
+)
+def test_a_long_utf8_name_gets_a_temporary_name_of_at_most_255_bytes(
+    tmp_path: Path, name: str
+) -> None:
+    assert len(name.encode()) <= 255  # the name itself is allowed
+    path = save(Model(1.0), tmp_path / name)
+    model = Model(0.0)
+    load(model, path)
+    assert model.data() == [1.0]
+
+
+_KILLED_SAVE = """
+import os, signal, sys
+from tinygrad_edu import _files
+os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)  # killed just before the rename
+_files.atomic_write(sys.argv[1], b"new")
+"""
+
+_PAUSED_SAVE = """
+import os, sys
+from tinygrad_edu import _files
+replace = os.replace
+def paused(*args):
+    print("writing", flush=True)
+    sys.stdin.readline()  # a save still under way, until the test lets it go on
+    replace(*args)
+os.replace = paused
+_files.atomic_write(sys.argv[1], b"slow")
+"""
+
+
+def _temporaries(folder: Path) -> set[str]:
+    """The names of the temporaries of saves to ``model.json`` in ``folder``."""
+    return {
+        p.name
+        for p in folder.iterdir()
+        if re.fullmatch(r"\.model\.json\.[0-9a-f]{16}\.tmp", p.name)
+    }
+
+
+def test_the_next_save_removes_temporaries_of_a_killed_save_but_not_of_a_live_one(
+    tmp_path: Path,
+) -> None:
+    path = save(Model(1.0), tmp_path / "model.json")
+    before = path.read_bytes()
+    unrelated = {".model.json.notes.tmp", ".model.json.0123456789abcdef.tmp.bak", ".other.tmp"}
+    for name in unrelated:
+        (tmp_path / name).write_bytes(b"not ours")
+    live = subprocess.Popen(
+        [sys.executable, "-c", _PAUSED_SAVE, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert live.stdout is not None
+        assert live.stdin is not None
+        assert live.stdout.readline() == "writing\n"
+        running = _temporaries(tmp_path)
+        assert len(running) == 1
+        killed = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(path)], check=False)
+        assert killed.returncode == -9
+        stale = _temporaries(tmp_path) - running
+        assert len(stale) == 1  # the killed save left its temporary, and the live one's
+        assert path.read_bytes() == before  # and the old file whole
+        save(Model(2.0), path)  # removes the killed save's temporary, not the live one's
+        assert {p.name for p in tmp_path.iterdir()} == {"model.json", *unrelated, *running}
+        live.stdin.write("\n")
+        live.stdin.flush()
+        assert live.wait(timeout=60) == 0  # the live save completes
+    finally:
+        live.kill()
+        live.wait()
+    assert path.read_bytes() == b"slow"
+    assert {p.name for p in tmp_path.iterdir()} == {"model.json", *unrelated}
+
+
+def test_a_failed_folder_fsync_after_the_rename_warns_and_the_save_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save(Model(1.0), tmp_path / "model.json")
+    fsync = os.fsync
+
+    def failing_for_folders(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(5, "Input/output error")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_for_folders)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert save(Model(2.0), path) == path  # returns: the file is replaced
+    assert [w.category for w in caught] == [RuntimeWarning]
+    message = str(caught[0].message)
+    assert f"{path} was replaced" in message
+    assert "may not survive a power loss" in message
+    assert "Input/output error" in message
+    model = Model(0.0)
+    load(model, path)
+    assert model.data() == [2.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["model.json"]
+
+
+def test_load_refuses_a_fifo_without_blocking_and_a_device_without_reading(
+    tmp_path: Path,
+) -> None:
+    model = Model(0.5)
+    with pytest.raises(CheckpointError, match="is a FIFO, not a regular file"):
+        load(model, _fifo(tmp_path))  # no writer: reading it would wait for ever
+    with pytest.raises(CheckpointError, match="is a character device, not a regular file"):
+        load(model, "/dev/zero")  # reading it would never end
+    with pytest.raises(IsADirectoryError, match="is a directory, not a regular file"):
+        load(model, tmp_path)
+    assert model.data() == [0.5]
+
+
+def test_load_refuses_a_file_above_the_size_limit_before_reading(tmp_path: Path) -> None:
+    assert checkpoint.MAX_BYTES == 256 * 2**20
+    big = tmp_path / "big.json"
+    with big.open("wb") as handle:
+        handle.truncate(checkpoint.MAX_BYTES + 1)  # sparse: no disk space, no time to write
+    model = Model(0.5)
+    with pytest.raises(CheckpointError, match=r"268435457 bytes, above the limit of 268435456"):
+        load(model, big)
+    path = save(Model(1.0), tmp_path / "model.json")
+    size = path.stat().st_size
+    with pytest.raises(CheckpointError, match=rf"{size} bytes, above the limit of {size - 1} "):
+        load(model, path, max_bytes=size - 1)
+    load(model, path, max_bytes=size)
+    assert model.data() == [1.0]
+    with pytest.raises(ValueError, match="max_bytes must be an int >= 1, got 0"):
+        load(model, path, max_bytes=0)
+
+
+def test_docstring_examples_of_the_file_helpers() -> None:
+    result = doctest.testmod(_files)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -11,6 +11,7 @@ import doctest
 import math
 from collections.abc import Callable
 from fractions import Fraction as F
+from typing import Any
 
 import pytest
 
@@ -220,3 +221,90 @@ def test_docstring_examples() -> None:
     result = doctest.testmod(optim)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# ---- atomic steps: every parameter and its state, or nothing (issue 13, item 3) ----------------
+
+HUGE = 10**400  # an exact δ whose product with a float lr overflows: OverflowError, not inf
+
+
+def _snapshot(opt: Optimizer) -> object:
+    """Everything a step may change: the data, the per-parameter state and the step count."""
+    state = {k: list(v) if isinstance(v, list) else v for k, v in vars(opt).items()}
+    return [p.data for p in opt.params], state
+
+
+OVERFLOWING: list[Callable[[list[Value]], Optimizer]] = [
+    lambda ps: SGD(ps, lr=0.1),
+    lambda ps: SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda ps: Adam(ps, lr=0.1),
+]
+
+
+@pytest.mark.parametrize("make", OVERFLOWING, ids=["sgd", "momentum", "decay", "adam"])
+def test_an_overflowing_update_raises_and_changes_nothing(
+    make: Callable[[list[Value]], Optimizer],
+) -> None:
+    ps = [Value(1.0), Value(2.0), Value(3.0)]
+    opt = make(ps)
+    steps(opt, ps[0], [0.5])  # a first step, so that momentum buffers and Adam's m, v exist
+    before = _snapshot(opt)
+    ps[0].grad, ps[1].grad, ps[2].grad = 1.0, HUGE, 1.0  # the second parameter overflows
+    with pytest.raises(OverflowError, match=r"params\[1\].*nothing was changed") as err:
+        opt.step()
+    assert isinstance(err.value.__cause__, OverflowError)  # the arithmetic's own error
+    assert _snapshot(opt) == before
+    ps[1].grad = 1.0  # with a sane δ the same optimizer steps on, from where it was
+    opt.step()
+    assert opt.step_count == 2
+    assert all(p.data != x for p, x in zip(ps, [1.0, 2.0, 3.0], strict=True))
+
+
+def test_a_step_interrupted_while_it_assigns_restores_every_parameter() -> None:
+    class Trap(Value):
+        """A parameter whose next data assignment, once armed, raises KeyboardInterrupt."""
+
+        __slots__ = ("armed",)
+
+        @property  # type: ignore[override]
+        def data(self) -> Any:
+            return Value.data.__get__(self)  # type: ignore[attr-defined]
+
+        @data.setter
+        def data(self, x: Any) -> None:
+            if getattr(self, "armed", False):
+                self.armed = False  # one interrupt, as a signal delivers it
+                raise KeyboardInterrupt
+            Value.data.__set__(self, x)  # type: ignore[attr-defined]
+
+    ps = [Value(1.0), Trap(2.0), Value(3.0)]
+    opt = SGD(ps, lr=0.5, momentum=0.5)
+    steps(opt, ps[0], [1.0])
+    before = _snapshot(opt)
+    for p in ps:
+        p.grad = 1.0
+    ps[1].armed = True  # type: ignore[attr-defined]
+    with pytest.raises(KeyboardInterrupt):
+        opt.step()
+    assert _snapshot(opt) == before
+
+
+def test_a_rate_whose_step_size_overflows_changes_nothing() -> None:
+    p = Value(1.0)
+    opt = Adam([p], lr=HUGE)  # lr / (1 - β1^t) with a float β1 does not fit in a float
+    p.grad = 1.0
+    with pytest.raises(
+        OverflowError, match=r"Adam step 0 failed with lr 1000.*nothing was changed"
+    ):
+        opt.step()
+    assert (p.data, opt.step_count) == (1.0, 0)
+
+
+def test_a_delta_that_is_not_a_number_changes_nothing() -> None:
+    ps = [Value(1.0), Value(2.0)]
+    opt = Adam(ps, lr=0.1)
+    ps[0].grad, ps[1].grad = 1.0, None  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=r"Adam step 0 failed at params\[1\] \(data 2.0, δ None\)"):
+        opt.step()
+    assert ([p.data for p in ps], opt.step_count) == ([1.0, 2.0], 0)

@@ -18,25 +18,34 @@ or without a positive denominator (``"2/4"``, ``"-0/1"``, ``"1/0"``, ``"1/-2"``:
 not guessed at, it flags a file that `save` did not write), digits other than ASCII ``0-9``
 (``"²/3"``, ``"٣/٤"``), a ``+``, spaces, leading zeros, a JSON number that is not finite in
 float64 (``1e400``), and the non-JSON ``NaN`` and ``Infinity``.
+
+Files are handled as `_files.atomic_write` does for every file this package writes (see the
+README's "Reliability"). `load` reads only a regular file of at most ``max_bytes`` (default
+`MAX_BYTES`, 256 MiB: about six million float parameters), and checks both before reading.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import stat
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._files import atomic_write
+from ._checks import check_count
+from ._files import atomic_write, file_kind
 from .engine import Number, Value, _show
 
-__all__ = ["FORMAT", "VERSION", "CheckpointError", "load", "save"]
+__all__ = ["FORMAT", "MAX_BYTES", "VERSION", "CheckpointError", "load", "save"]
 
 FORMAT = "tinygrad_edu.checkpoint"
 VERSION = 1
+# The largest file `load` reads unless told otherwise: a float parameter takes about 40 bytes.
+MAX_BYTES = 256 * 2**20
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _ACCEPTED = (
     "a finite JSON number, a fraction 'a/b' in lowest terms with b > 0 (e.g. '-1/3'), 'nan', "
@@ -151,11 +160,16 @@ def save(model: HasParameters, path: str | os.PathLike[str]) -> Path:
 
     The JSON goes to a temporary file in the same folder, is flushed and fsynced, then renamed
     over ``path``: a crash leaves either the old file or the new one, never half of either.
-    Every number is written exactly, however long (see the module docstring).
+    Every number is written exactly, however long (see the module docstring). A symlink is
+    followed (its target is replaced); once the rename is done the save stands, and a failed
+    fsync of the folder after it is a RuntimeWarning, not an error.
 
     Raises:
         FileNotFoundError: the folder of ``path`` does not exist.
-        OSError: the file cannot be written; any old file at ``path`` is left as it was.
+        IsADirectoryError: ``path`` is a directory.
+        PermissionError: ``path`` is a read-only file (no owner write bit).
+        OSError: ``path`` is a FIFO, a device or a socket, or the file cannot be written; in
+            every case any old file at ``path`` is left as it was.
     """
     document = {
         "format": FORMAT,
@@ -166,18 +180,27 @@ def save(model: HasParameters, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, text.encode("utf-8"))
 
 
-def load(model: HasParameters, path: str | os.PathLike[str]) -> None:
+def load(model: HasParameters, path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> None:
     """Set the model's parameters from a file written by `save`.
 
     Everything is validated before anything is assigned: on any error the model is unchanged.
 
+    Args:
+        model: anything with ``named_parameters()``.
+        path: the file; it must be a regular file (or a symlink to one).
+        max_bytes: the largest file read; a larger one is refused before it is read.
+
     Raises:
         FileNotFoundError: no file at ``path``.
-        CheckpointError: the file is not valid JSON, not this format or version, or its
-            names, count or numbers do not match the model, or a number is not spelled as
-            `save` writes it (see the module docstring).
+        IsADirectoryError: ``path`` is a directory.
+        CheckpointError: ``path`` is a FIFO, device or socket or is larger than ``max_bytes``
+            (refused before reading); the file is not valid JSON, not this format or version,
+            or its names, count or numbers do not match the model, or a number is not spelled
+            as `save` writes it (see the module docstring).
+        TypeError, ValueError: ``max_bytes`` is not an int >= 1.
     """
-    raw = Path(path).read_bytes()
+    check_count("max_bytes", max_bytes)
+    raw = _read(path, max_bytes)
     try:
         # The hooks turn what json would read as inf, nan or an error (1e400, NaN, an integer
         # past Python's digit limit) into a _Refused that `_decode` reports with its parameter.
@@ -211,8 +234,10 @@ def load(model: HasParameters, path: str | os.PathLike[str]) -> None:
     expected = [n for n, _ in named]
     found = [e["name"] for e in entries]
     if found != expected:
-        missing = [n for n in expected if n not in found]
-        unexpected = [n for n in found if n not in expected]
+        # Sets, not the lists: `in` on a list would make this quadratic (40,000 names: 30 s).
+        in_file, in_model = set(found), set(expected)
+        missing = [n for n in expected if n not in in_file]
+        unexpected = [n for n in found if n not in in_model]
         raise CheckpointError(
             f"{path}: parameters do not match the model ({len(found)} in file, "
             f"{len(expected)} in model); missing: {missing[:5]}, unexpected: {unexpected[:5]}"
@@ -221,3 +246,41 @@ def load(model: HasParameters, path: str | os.PathLike[str]) -> None:
     values = [_decode(e["value"], e["name"]) for e in entries]
     for (_, parameter), value in zip(named, values, strict=True):
         parameter.data = value
+
+
+# O_NONBLOCK: opening a FIFO for reading does not wait for a writer (reads are never made).
+_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_READ |= getattr(os, "O_CLOEXEC", 0)
+
+
+def _read(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, refused before reading (`CheckpointError`)
+    if it is not a regular file or is larger than ``limit`` bytes."""
+    fd = os.open(path, _READ)
+    try:
+        info = os.fstat(fd)  # of the file opened, so it cannot be swapped after the check
+        kind = file_kind(info.st_mode)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(
+                errno.EISDIR, f"{path} is {kind}, not a regular file: give a checkpoint file"
+            )
+        if kind != "a regular file":
+            raise CheckpointError(
+                f"{path} is {kind}, not a regular file: load reads regular files only"
+            )
+        if info.st_size > limit:
+            raise _too_large(path, info.st_size, limit)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            raw = handle.read(limit + 1)  # + 1: a file that grew since fstat is refused too
+    finally:
+        os.close(fd)
+    if len(raw) > limit:
+        raise _too_large(path, len(raw), limit)
+    return raw
+
+
+def _too_large(path: str | os.PathLike[str], size: int, limit: int) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is {size} bytes, above the limit of {limit} bytes: not read (pass a larger "
+        f"max_bytes to load if it is a checkpoint you trust)"
+    )

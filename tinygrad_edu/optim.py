@@ -5,21 +5,35 @@ algorithms in their documentation, without dampening, Nesterov, AMSGrad or Adam'
 decay). An optimizer only reads ``grad`` and writes ``data``: call ``loss.backward()`` first and
 `zero_grad` between steps, as in PyTorch. SGD is exact on Fractions (lr, momentum, weight decay
 and δ rational); Adam's square root makes it float.
+
+A step is atomic: every new value and every new state is computed first and assigned only when
+all are ready, so an update that raises (an exact δ too large for a float, a δ that is not a
+number) leaves every parameter, its state and the step count as they were.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import TypeAlias
+from typing import Generic, TypeAlias, TypeVar
 
 from ._checks import check_number
-from .engine import Number, Value, is_number, zero_grad
+from .engine import Number, Value, _show, is_number, zero_grad
 
 __all__ = ["SGD", "Adam", "LearningRate", "Optimizer"]
 
 # A learning rate, or a schedule: a function of the 0-based index of the step about to be taken.
 LearningRate: TypeAlias = Number | Callable[[int], Number]
+# What an optimizer keeps for each parameter between steps (SGD's buffer, Adam's m and v).
+S = TypeVar("S")
+# The errors an update may raise, most specific first: each is re-raised as its own kind.
+_KINDS: tuple[type[Exception], ...] = (
+    OverflowError,
+    ZeroDivisionError,
+    ArithmeticError,
+    TypeError,
+    ValueError,
+)
 
 
 class Optimizer:
@@ -69,13 +83,20 @@ class Optimizer:
         return lr
 
     def step(self) -> None:
-        """Update every parameter from its ``grad``. Raises TypeError or ValueError, as
-        `current_lr`, and changes nothing, if the rate of this step is not a number > 0."""
-        lr = self.current_lr()
-        self._update(lr)
-        self.step_count += 1
+        """Update every parameter from its ``grad``, atomically.
 
-    def _update(self, lr: Number) -> None:
+        Every new value and state is computed before any is assigned, so a step either updates
+        every parameter, its state and ``step_count``, or raises and changes none of them.
+
+        Raises:
+            TypeError, ValueError: as `current_lr`, if the rate of this step is not a number > 0.
+            OverflowError: an update does not fit in a float (an exact δ of 10**400 times a
+                float rate); the message names the parameter. Other arithmetic errors, and a
+                TypeError for a δ that is not a number, are raised the same way.
+        """
+        self._step(self.current_lr())
+
+    def _step(self, lr: Number) -> None:
         raise NotImplementedError
 
     def zero_grad(self) -> None:
@@ -83,7 +104,72 @@ class Optimizer:
         zero_grad(self.params)
 
 
-class SGD(Optimizer):
+class _Stateful(Optimizer, Generic[S]):
+    """An optimizer with a state S per parameter, whose `step` is atomic: every new data and
+    state is computed by `_rule` before `_commit` assigns them all."""
+
+    def __init__(self, params: Iterable[Value], lr: LearningRate) -> None:
+        super().__init__(params, lr)
+        self._state: list[S] = [self._initial() for _ in self.params]
+
+    def _step(self, lr: Number) -> None:
+        try:
+            update = self._rule(lr)
+        except _KINDS as err:
+            raise self._failed(err, f"with lr {_show(lr)}") from err
+        data: list[Number] = []
+        state: list[S] = []
+        for i, (p, old) in enumerate(zip(self.params, self._state, strict=True)):
+            try:
+                x, new = update(p, old)
+            except _KINDS as err:
+                where = f"at params[{i}] (data {_show(p.data)}, δ {_show(p.grad)})"
+                raise self._failed(err, where) from err
+            data.append(x)
+            state.append(new)
+        self._commit(data, state)
+
+    def _failed(self, err: Exception, where: str) -> Exception:
+        """``err`` as its own kind, saying which step and parameter failed and that nothing
+        changed."""
+        kind = next(k for k in _KINDS if isinstance(err, k))
+        return kind(
+            f"{type(self).__name__} step {self.step_count} failed {where}: {err}; nothing was "
+            f"changed (every parameter, its state and step_count are as before the step)"
+        )
+
+    def _commit(self, data: list[Number], state: list[S]) -> None:
+        """Assign the computed step. Plain assignments cannot fail, but an interrupt
+        (KeyboardInterrupt) may land between two: then what was assigned is put back."""
+        old_data, old_state, old_count = [p.data for p in self.params], self._state, self.step_count
+        done = 0
+        try:
+            for p, x in zip(self.params, data, strict=True):
+                p.data = x
+                done += 1
+            self._state = state
+            self.step_count = old_count + 1
+        except BaseException:
+            # params[done] too: the interrupt may land between its assignment and the count.
+            for p, x in zip(self.params[: done + 1], old_data, strict=False):
+                p.data = x
+            self._state, self.step_count = old_state, old_count
+            raise
+
+    def _initial(self) -> S:
+        """The state of a parameter before its first step."""
+        raise NotImplementedError
+
+    def _rule(self, lr: Number) -> Callable[[Value, S], tuple[Number, S]]:
+        """The update of this step: from a parameter and its state, its new data and state.
+
+        It must not change anything itself: `step` assigns what it returns, for every parameter
+        or for none.
+        """
+        raise NotImplementedError
+
+
+class SGD(_Stateful[Number | None]):
     """Stochastic gradient descent, as PyTorch: g = δ + weight_decay·p; with momentum μ the
     buffer is b = g on the first step and b = μ·b + g after, and g = b; then p ← p - lr·g.
 
@@ -108,21 +194,23 @@ class SGD(Optimizer):
         check_number("weight_decay", weight_decay, at_least=0)
         self.momentum = momentum
         self.weight_decay = weight_decay
-        self._buffers: list[Number | None] = [None] * len(self.params)
 
-    def _update(self, lr: Number) -> None:
-        for i, p in enumerate(self.params):
+    def _initial(self) -> Number | None:
+        return None  # no momentum buffer until the first step
+
+    def _rule(self, lr: Number) -> Callable[[Value, Number | None], tuple[Number, Number | None]]:
+        def update(p: Value, buffer: Number | None) -> tuple[Number, Number | None]:
             g = p.grad
             if self.weight_decay != 0:  # skipped when 0, so a float 0.0 keeps Fractions exact
                 g = g + self.weight_decay * p.data
             if self.momentum != 0:
-                buffer = self._buffers[i]
-                g = g if buffer is None else self.momentum * buffer + g
-                self._buffers[i] = g
-            p.data = p.data - lr * g
+                g = buffer = g if buffer is None else self.momentum * buffer + g
+            return p.data - lr * g, buffer
+
+        return update
 
 
-class Adam(Optimizer):
+class Adam(_Stateful[tuple[Number, Number]]):
     """Adam, as PyTorch: with t the 1-based step and g = δ,
     m ← β1·m + (1 - β1)·g,  v ← β2·v + (1 - β2)·g²  (both start at 0), and
     p ← p - (lr / (1 - β1^t)) · m / (√v / √(1 - β2^t) + eps).
@@ -151,16 +239,24 @@ class Adam(Optimizer):
         check_number("eps", eps, above=0)  # > 0: √v / √(1 - β2^t) is 0 while δ has been 0
         self.betas = (betas[0], betas[1])
         self.eps = eps
-        self._m: list[Number] = [0] * len(self.params)
-        self._v: list[Number] = [0] * len(self.params)
 
-    def _update(self, lr: Number) -> None:
+    def _initial(self) -> tuple[Number, Number]:
+        return (0, 0)  # m and v
+
+    def _rule(
+        self, lr: Number
+    ) -> Callable[[Value, tuple[Number, Number]], tuple[Number, tuple[Number, Number]]]:
         beta1, beta2 = self.betas
         t = self.step_count + 1
         step_size = lr / (1 - beta1**t)
         root_correction = math.sqrt(1 - beta2**t)
-        for i, p in enumerate(self.params):
+
+        def update(
+            p: Value, moments: tuple[Number, Number]
+        ) -> tuple[Number, tuple[Number, Number]]:
             g = p.grad
-            self._m[i] = m = beta1 * self._m[i] + (1 - beta1) * g
-            self._v[i] = v = beta2 * self._v[i] + (1 - beta2) * g * g
-            p.data = p.data - step_size * m / (math.sqrt(v) / root_correction + self.eps)
+            m = beta1 * moments[0] + (1 - beta1) * g
+            v = beta2 * moments[1] + (1 - beta2) * g * g
+            return p.data - step_size * m / (math.sqrt(v) / root_correction + self.eps), (m, v)
+
+        return update
