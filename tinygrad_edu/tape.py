@@ -71,20 +71,22 @@ class Tape:
         position = {id(n): i for i, n in enumerate(order)}
         given = {id(v): k for k, v in enumerate(inputs)}
         names = _names(order, given)
-        self.params = [n for n in order if n.parents == () and _kind(n, given, created) == "param"]
+        kinds = [_kind(n, given, created) for n in order]
+        self.params = [n for n, kind in zip(order, kinds, strict=True) if kind == "param"]
         self._n_inputs = len(inputs)
         # An input f did not use is still an argument (its δ is 0).
         self._inputs = [
             names[position[id(v)]] if id(v) in position else f"_unused{k}"
             for k, v in enumerate(inputs)
         ]
-        kinds = [_kind(n, given, created) for n in order]
         # A constant is written as its number where that reads back exactly, else by a name.
         self._constants: dict[str, Number] = {}
         for i, node in enumerate(order):
             if kinds[i] == "const":
-                names[i] = _literal(node.data) or names[i]
-                if not _literal(node.data):
+                literal = _literal(node.data)
+                if literal:
+                    names[i] = literal
+                else:
                     self._constants[names[i]] = node.data
         operands = [[position[id(p)] for p in n.parents] for n in order]
         self._program = (order, names, kinds, operands, self._inputs)
@@ -93,7 +95,7 @@ class Tape:
         self._arrays: tuple[Any, Any, Any] | None = None  # numpy, forward, backward: on first use
         self._batch: int | None = None  # the batch size of the last call, None if unbatched
         start = time.perf_counter()
-        constants = dict(self._constants)
+        constants = self._constants
         self._forward = _compile(self._forward_source, "forward", ieee=False, names=constants)
         self._backward = _compile(self._backward_source, "backward", ieee=True, names=constants)
         self.compile_seconds = time.perf_counter() - start
