@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, nn, optim
+from tinygrad_edu import Value, losses, nn, optim
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.tape import trace
 
@@ -164,3 +164,31 @@ def test_a_batch_needs_one_column_per_input_and_a_known_reduction() -> None:
     tape(np.ones((4, 2)))
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum', got 'max'"):
         tape.backward(reduction="max")
+
+
+def _replays_as_eager(f: Any, points: list[list[float]]) -> None:
+    """Traced at the first point, the tape gives eager's values and δ at every point."""
+    tape = trace(f, points[0])
+    for xs in points:
+        values = [Value(x) for x in xs]
+        out = f(*values)
+        out.backward()
+        assert tape(*xs) == out.data
+        assert tape.backward() == [v.grad for v in values]
+
+
+def test_losses_that_branched_on_data_trace_for_both_sides() -> None:
+    """huber's |d| <= delta, the logit's sign in BCE and the largest logit and the class in
+    cross-entropy were Python branches on data: now each is one graph for every input."""
+    _replays_as_eager(
+        lambda p, t: losses.huber(p, t, delta=0.5), [[0.1, 0.0], [3.0, 0.0], [-2.0, 0.0]]
+    )
+    _replays_as_eager(
+        losses.binary_cross_entropy_with_logits, [[2.0, 1.0], [-3.0, 1.0], [0.0, 0.0]]
+    )
+    ce = lambda *v: losses.cross_entropy(list(v[:3]), list(v[3:]))  # noqa: E731
+    one_hots = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    logits = [[3.0, -1.0, 0.5], [-2.0, 4.0, 1.0], [0.0, 0.0, 9.0], [800.0, -800.0, 0.0]]
+    _replays_as_eager(ce, [x + t for x in logits for t in one_hots])
+    tape = trace(ce, logits[0] + one_hots[0])
+    assert tape(*logits[3], *one_hots[1]) == 1600.0  # no overflow: the shift is this sample's
