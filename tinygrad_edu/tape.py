@@ -25,6 +25,7 @@ from weakref import WeakKeyDictionary
 
 from . import _context
 from ._expr import OPS, Call, Op, Var
+from ._fusion import fused_sources
 from ._numbers import Number, check_number
 from ._readings import calls, render_arrays, render_python
 from .engine import Value, topological_order
@@ -32,13 +33,13 @@ from .engine import Value, topological_order
 __all__ = ["Tape", "trace"]
 
 
-def trace(f: Callable[..., Value], example_inputs: Sequence[Number]) -> Tape:
+def trace(f: Callable[..., Value], example_inputs: Sequence[Number], *, fuse: bool = True) -> Tape:
     """Record the graph that ``f(*values)`` builds at ``example_inputs`` as a `Tape`.
 
     Leaves that ``f`` reaches without receiving them (a model's parameters, captured by its
     closure) are the tape's parameters: every replay reads their current ``.data``, and its
     backward accumulates into their ``.grad``, so an optimizer that updates them keeps working.
-    Leaves that ``f`` creates (the 2 of ``2 * x``) are constants.
+    Leaves that ``f`` creates (the 2 of ``2 * x``) are constants. ``fuse`` sets `Tape.fuse`.
 
     Raises:
         TypeError: an example input is not a number, or ``f`` does not return a Value.
@@ -55,7 +56,9 @@ def trace(f: Callable[..., Value], example_inputs: Sequence[Number]) -> Tape:
         out = f(*inputs)
     if not isinstance(out, Value):
         raise TypeError(f"f must return a Value, got {type(out).__name__}")
-    return Tape(out, inputs, {id(v) for v in created})
+    tape = Tape(out, inputs, {id(v) for v in created})
+    tape.fuse = fuse
+    return tape
 
 
 class Tape:
@@ -64,6 +67,11 @@ class Tape:
     Attributes:
         params: the leaves the traced function captured; ``backward`` accumulates their δ.
         compile_seconds: the time it took to compile the source, once, when traced.
+        fuse: whether a batch runs fused (`tinygrad_edu._fusion`): a layer's dots as one
+            matrix product and its elementwise ops as one call each. A matrix product sums in
+            another order, so fused results equal unfused ones to float tolerance (about
+            1e-14 relative), not bit for bit; set it False for the unfused program.
+        fused: whether the last batch ran fused (False where nothing could be packed).
     """
 
     def __init__(self, root: Value, inputs: Sequence[Value], created: set[int]) -> None:
@@ -93,6 +101,10 @@ class Tape:
         self._forward_source = _forward(*self._program)
         self._backward_source = _backward(*self._program)
         self._arrays: tuple[Any, Any, Any] | None = None  # numpy, forward, backward: on first use
+        self._arrays_fused = True
+        self._array_sources: tuple[str, str] = ("", "")
+        self.fuse = True
+        self.fused = False
         self._batch: int | None = None  # the batch size of the last call, None if unbatched
         start = time.perf_counter()
         constants = self._constants
@@ -164,31 +176,43 @@ class Tape:
         return xp.broadcast_to(values[-1], (n,))
 
     def _compiled_arrays(self) -> tuple[Any, Any, Any]:
-        """numpy and the tape's passes on its arrays, written and compiled on first use."""
-        if self._arrays is None:
+        """numpy and the tape's passes on its arrays (fused unless ``fuse`` is off), written
+        and compiled on first use."""
+        if self._arrays is None or self._arrays_fused != self.fuse:
             try:
                 import numpy
             except ImportError as e:  # an optional dependency
                 raise ImportError("a batched replay needs numpy: pip install numpy") from e
-            names = {k: float(v) for k, v in self._constants.items()}  # arrays are float64
+            names: dict[str, Any] = {k: float(v) for k, v in self._constants.items()}
+            fused = fused_sources(*self._program, _ArrayPatterns()) if self.fuse else None
+            if fused is None:
+                sources = (_forward(*self._program, arrays=True), _backward(*self._program, True))
+            else:
+                sources = fused[:2]
+                names |= {k: numpy.asarray(v) for k, v in fused[2].items()}
+                names |= {"array": numpy.array, "zeros": numpy.zeros, "stack": numpy.stack}
+                names["add_at"] = numpy.add.at
+            self.fused = fused is not None
             self._arrays = (
                 numpy,
-                _compile(
-                    _forward(*self._program, arrays=True),
-                    "forward",
-                    ieee=False,
-                    names=names,
-                    xp=numpy,
-                ),
-                _compile(
-                    _backward(*self._program, arrays=True),
-                    "backward",
-                    ieee=True,
-                    names=names,
-                    xp=numpy,
-                ),
+                _compile(sources[0], "forward", ieee=False, names=names, xp=numpy),
+                _compile(sources[1], "backward", ieee=True, names=names, xp=numpy),
             )
+            self._arrays_fused = self.fuse
+            self._array_sources = sources
         return self._arrays
+
+
+class _ArrayPatterns:
+    """An op's forward and local derivatives as Python on arrays, for `fused_sources`."""
+
+    @staticmethod
+    def forward(op: Op, n: int) -> str:
+        return _forward_pattern(op, n, True)
+
+    @staticmethod
+    def locals(op: Op, env: Sequence[str], out: str) -> list[str]:
+        return _locals(op, env, out, True)[0]
 
 
 def _kind(node: Value, given: dict[int, int], created: set[int]) -> str:
@@ -369,7 +393,7 @@ def _no_array(op: Op) -> Callable[..., Any]:
 
 
 def _compile(
-    source: str, name: str, *, ieee: bool, names: Mapping[str, Number], xp: Any = None
+    source: str, name: str, *, ieee: bool, names: Mapping[str, Any], xp: Any = None
 ) -> Any:
     """Compile ``source`` with each op's Python name bound to its forward (``ieee``: its IEEE
     form, so that a backward never raises; ``xp``: its form on arrays of that namespace) and
