@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from ._checks import check_number
 from .engine import Number, Value, _show, is_number, zero_grad
@@ -113,6 +113,14 @@ class _Stateful(Optimizer, Generic[S]):
         self._state: list[S] = [self._initial() for _ in self.params]
 
     def _step(self, lr: Number) -> None:
+        fast = _arrays(self, lr) if len(self.params) >= _ARRAYS_FROM else None
+        if fast is not None:
+            np, values, grad = fast
+            with np.errstate(all="ignore"):  # overflow is ±inf, as in the loop below
+                new, new_state = self._rule_on_arrays(np, lr, values, grad)
+            if new is not None and new_state is not None:
+                self._commit(new.tolist(), new_state)
+                return
         try:
             update = self._rule(lr)
         except _KINDS as err:
@@ -160,6 +168,13 @@ class _Stateful(Optimizer, Generic[S]):
         """The state of a parameter before its first step."""
         raise NotImplementedError
 
+    def _rule_on_arrays(
+        self, np: Any, lr: Number, data: Any, grad: Any
+    ) -> tuple[Any, list[S]] | tuple[None, None]:
+        """`_rule` on every parameter at once, on float64 arrays, by the same float operations
+        in the same order (so the same numbers, bit for bit); (None, None) where it cannot."""
+        return None, None
+
     def _rule(self, lr: Number) -> Callable[[Value, S], tuple[Number, S]]:
         """The update of this step: from a parameter and its state, its new data and state.
 
@@ -167,6 +182,27 @@ class _Stateful(Optimizer, Generic[S]):
         or for none.
         """
         raise NotImplementedError
+
+
+# From this many parameters a step runs on numpy arrays, when numpy is installed and every
+# parameter's data and δ is a float: one array operation per term instead of a loop per parameter.
+_ARRAYS_FROM = 32
+
+
+def _arrays(opt: Optimizer, lr: Number) -> tuple[Any, Any, Any] | None:
+    """numpy and the parameters' data and δ as float64 arrays; None without numpy, for a rate
+    too large for a float, or when a data or δ is not a float (exact numbers keep the loop)."""
+    try:
+        import numpy as np
+
+        float(lr)
+    except (ImportError, OverflowError):
+        return None
+    data = [p.data for p in opt.params]
+    grad = [p.grad for p in opt.params]
+    if not all(type(x) is float for x in data) or not all(type(g) is float for g in grad):
+        return None
+    return np, np.array(data), np.array(grad)
 
 
 class SGD(_Stateful[Number | None]):
@@ -208,6 +244,22 @@ class SGD(_Stateful[Number | None]):
             return p.data - lr * g, buffer
 
         return update
+
+    def _rule_on_arrays(
+        self, np: Any, lr: Number, data: Any, grad: Any
+    ) -> tuple[Any, list[Number | None]] | tuple[None, None]:
+        g = grad
+        if self.weight_decay != 0:
+            g = g + float(self.weight_decay) * data
+        if self.momentum == 0:
+            return data - float(lr) * g, self._state
+        if all(b is None for b in self._state):
+            buffer = g
+        elif all(type(b) is float for b in self._state):
+            buffer = float(self.momentum) * np.array(self._state) + g
+        else:
+            return None, None
+        return data - float(lr) * buffer, buffer.tolist()
 
 
 class Adam(_Stateful[tuple[Number, Number]]):
@@ -260,3 +312,16 @@ class Adam(_Stateful[tuple[Number, Number]]):
             return p.data - step_size * m / (math.sqrt(v) / root_correction + self.eps), (m, v)
 
         return update
+
+    def _rule_on_arrays(
+        self, np: Any, lr: Number, data: Any, grad: Any
+    ) -> tuple[Any, list[tuple[Number, Number]]] | tuple[None, None]:
+        beta1, beta2 = self.betas
+        t = self.step_count + 1
+        step_size = float(lr / (1 - beta1**t))
+        root_correction = math.sqrt(1 - beta2**t)
+        moments = np.array(self._state, dtype=float)  # (0, 0) at first: β·0 + x is x exactly
+        m = float(beta1) * moments[:, 0] + float(1 - beta1) * grad
+        v = float(beta2) * moments[:, 1] + float(1 - beta2) * grad * grad
+        new = data - step_size * m / (np.sqrt(v) / root_correction + float(self.eps))
+        return new, list(zip(m.tolist(), v.tolist(), strict=True))
