@@ -47,8 +47,9 @@ def fused_sources(
     operands: Sequence[Sequence[int]],
     inputs: Sequence[str],
     patterns: Any,
-) -> tuple[str, str, dict[str, Any]] | None:
-    """The forward and backward sources of the fused program and the index arrays they read,
+) -> tuple[str, str, dict[str, Any], dict[int, tuple[int, int | None]]] | None:
+    """The forward and backward sources of the fused program, the index arrays they read and
+    where each node's value is in the forward's result (its slot, and its column if packed);
     or None when nothing fuses (the unfused program is then the program). ``patterns`` gives
     an op's forward and derivative patterns on arrays (the tape's, from the op table)."""
     plan = _plan(order, kinds, operands)
@@ -274,7 +275,7 @@ class _Writer:
             name if kind == "scalar" else f"{name}[:, None]"
         )  # one shared node, every lane  # one shared batched node, across the lanes
 
-    def write(self) -> tuple[str, str, dict[str, Any]]:
+    def write(self) -> tuple[str, str, dict[str, Any], dict[int, tuple[int, int | None]]]:
         import numpy
 
         forward = [f"def forward({''.join(f'{n}, ' for n in self.inputs)}P):"]
@@ -316,7 +317,15 @@ class _Writer:
         kept.append(self.names[-1])  # the root, last
         forward.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
         backward = self._backward(kept, reads)
-        return "\n".join(forward), backward, self.arrays
+        at = {name: k for k, name in enumerate(kept)}
+        slots: dict[int, tuple[int, int | None]] = {}
+        for i, name in enumerate(self.names):
+            if i in self.lane_of:
+                q, j = self.lane_of[i]
+                slots[i] = (at[self.packs[q].name], j)
+            elif name in at:
+                slots[i] = (at[name], None)
+        return "\n".join(forward), backward, self.arrays, slots
 
     def _backward(self, kept: Sequence[str], reads: dict[int, list[str]]) -> str:
         lines = [

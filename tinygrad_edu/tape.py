@@ -97,6 +97,10 @@ class Tape:
                 else:
                     self._constants[names[i]] = node.data
         operands = [[position[id(p)] for p in n.parents] for n in order]
+        self._position = position
+        kept = [i for i, kind in enumerate(kinds) if kind != "const"]  # what a forward returns
+        self._slots: dict[int, tuple[int, int | None]] = {i: (k, None) for k, i in enumerate(kept)}
+        self._array_slots = self._slots
         self._program = (order, names, kinds, operands, self._inputs)
         self._forward_source = _forward(*self._program)
         self._backward_source = _backward(*self._program)
@@ -165,6 +169,30 @@ class Tape:
             deltas = backward(self._values, seed / n if reduction == "mean" else seed, self.params)
         return xp.stack([xp.broadcast_to(d, (n,)) for d in deltas], axis=1)
 
+    def value(self, node: Value) -> Any:
+        """The value of a traced ``node`` in the last call: a number, or after a batch an
+        array with one value per sample (a constant node: its number).
+
+        Raises:
+            RuntimeError: the tape has not been called yet.
+            KeyError: ``node`` is not in the traced graph.
+        """
+        if self._values is None:
+            raise RuntimeError("call the tape on inputs before reading its values")
+        i = self._position.get(id(node))
+        if i is None:
+            raise KeyError(f"{node!r} is not a node of this tape's graph")
+        slots = self._slots if self._batch is None else self._array_slots
+        if i not in slots:
+            return node.data
+        k, column = slots[i]
+        found: Any = self._values[k]
+        if self._batch is None:
+            return found
+        found = found if column is None else found[:, column]
+        xp = self._compiled_arrays()[0]
+        return xp.broadcast_to(found, (self._batch,))
+
     def _call_batch(self, batch: Any) -> Any:
         xp, forward, _ = self._compiled_arrays()
         n, width = batch.shape
@@ -193,6 +221,7 @@ class Tape:
                 names |= {"array": numpy.array, "zeros": numpy.zeros, "stack": numpy.stack}
                 names["add_at"] = numpy.add.at
             self.fused = fused is not None
+            self._array_slots = fused[3] if fused is not None else self._slots
             self._arrays = (
                 numpy,
                 _compile(sources[0], "forward", ieee=False, names=names, xp=numpy),
