@@ -240,7 +240,7 @@ class _Writer:
         self.arrays: dict[str, Any] = {}  # index and constant arrays the sources read
         # Lanes that an unpacked node or a stacked dot input reads get a name of their own.
         read = {o for i in range(n) if i not in lane_of for o in operands[i]}
-        read |= {x for p in packs if p.xs and self._x(p)[1] is None for x in p.xs}
+        read |= {x for p in packs if p.xs and self._x(p)[0].startswith("stack") for x in p.xs}
         self.named_lanes = {i for i in (*read, n - 1) if i in lane_of}  # and the root
 
     def _array(self, prefix: str, value: Any) -> str:
@@ -261,6 +261,11 @@ class _Writer:
             lanes = self.packs[q].lanes
             if len(lanes) == len(xs) and all(a == b for a, b in zip(lanes, xs, strict=True)):
                 return self.packs[q].name, q
+        column = {name: k for k, name in enumerate(self.inputs)}
+        if all(self.kinds[x] == "input" for x in xs):  # inputs a..a+k-1: a slice of the batch
+            first = column[self.names[xs[0]]]
+            if all(column[self.names[x]] == first + k for k, x in enumerate(xs)):
+                return f"X[:, {first}:{first + len(xs)}]", None
         return f"stack(({''.join(self._name(x) + ', ' for x in xs)}), 1)", None
 
     def _operand(self, kind: str, what: Any) -> str:
@@ -278,8 +283,8 @@ class _Writer:
     def write(self) -> tuple[str, str, dict[str, Any], dict[int, tuple[int, int | None]]]:
         import numpy
 
-        forward = [f"def forward({''.join(f'{n}, ' for n in self.inputs)}P):"]
-        forward.append("    θ = array([p.data for p in P], dtype=float)")
+        forward = [f"def forward({''.join(f'{n}, ' for n in self.inputs)}P, X):"]
+        forward.append("    θ = fromiter(map(getdata, P), float, len(P))")
         reads: dict[int, list[str]] = {}  # pack -> its operands, as the forward wrote them
         kept = ["θ"] + [self.names[i] for i, kind in enumerate(self.kinds) if kind == "input"]
         read = {o for k, u in self.units if k == "node" for o in self.operands[u]}
@@ -394,8 +399,8 @@ class _Writer:
                         lines.append(f"    add_at(dθ, {arr}, ({term}).sum(0))")
                 elif kind_ in ("node", "scalar"):
                     add(what, f"({term}).sum(1)")
-        lines.append("    for p, g in zip(P, dθ.tolist()):")
-        lines.append("        p.grad = p.grad + g")
+        lines.append("    dθ += fromiter(map(getgrad, P), float, len(P))")
+        lines.append("    consume(map(setattr, P, repeat('grad'), dθ.tolist()))")
         found = [
             f"δ{n}" if n in self.names and self.names.index(n) in has else "0" for n in self.inputs
         ]

@@ -14,13 +14,19 @@ number) leaves every parameter, its state and the step count as they were.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import repeat
+from operator import attrgetter
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from ._checks import check_number
 from .engine import Number, Value, _show, is_number, zero_grad
 
 __all__ = ["SGD", "Adam", "LearningRate", "Optimizer"]
+
+_DATA, _GRAD = attrgetter("data"), attrgetter("grad")
+_consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend  # loop, no bytecode
 
 # A learning rate, or a schedule: a function of the 0-based index of the step about to be taken.
 LearningRate: TypeAlias = Number | Callable[[int], Number]
@@ -149,18 +155,14 @@ class _Stateful(Optimizer, Generic[S]):
     def _commit(self, data: list[Number], state: list[S]) -> None:
         """Assign the computed step. Plain assignments cannot fail, but an interrupt
         (KeyboardInterrupt) may land between two: then what was assigned is put back."""
-        old_data, old_state, old_count = [p.data for p in self.params], self._state, self.step_count
-        done = 0
+        old_data, old_state, old_count = list(map(_DATA, self.params)), self._state, self.step_count
         try:
-            for p, x in zip(self.params, data, strict=True):
-                p.data = x
-                done += 1
+            _consume(map(setattr, self.params, repeat("data"), data))
             self._state = state
             self.step_count = old_count + 1
         except BaseException:
-            # params[done] too: the interrupt may land between its assignment and the count.
-            for p, x in zip(self.params[: done + 1], old_data, strict=False):
-                p.data = x
+            # Every parameter: one not reached yet gets back the value it still has.
+            _consume(map(setattr, self.params, repeat("data"), old_data))
             self._state, self.step_count = old_state, old_count
             raise
 
@@ -198,9 +200,9 @@ def _arrays(opt: Optimizer, lr: Number) -> tuple[Any, Any, Any] | None:
         float(lr)
     except (ImportError, OverflowError):
         return None
-    data = [p.data for p in opt.params]
-    grad = [p.grad for p in opt.params]
-    if not all(type(x) is float for x in data) or not all(type(g) is float for g in grad):
+    data = list(map(_DATA, opt.params))
+    grad = list(map(_GRAD, opt.params))
+    if set(map(type, data)) != {float} or set(map(type, grad)) != {float}:
         return None
     return np, np.array(data), np.array(grad)
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from functools import partial
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -198,8 +201,9 @@ class Tape:
         n, width = batch.shape
         if width != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
+        extra = (batch,) if self.fused else ()  # the fused program slices it
         with xp.errstate(all="ignore"):
-            values = forward(*(batch[:, k] for k in range(width)), self.params)
+            values = forward(*(batch[:, k] for k in range(width)), self.params, *extra)
         self._values, self._batch = values, n
         return xp.broadcast_to(values[-1], (n,))
 
@@ -218,8 +222,10 @@ class Tape:
             else:
                 sources = fused[:2]
                 names |= {k: numpy.asarray(v) for k, v in fused[2].items()}
-                names |= {"array": numpy.array, "zeros": numpy.zeros, "stack": numpy.stack}
-                names["add_at"] = numpy.add.at
+                names |= {"zeros": numpy.zeros, "stack": numpy.stack, "add_at": numpy.add.at}
+                names |= {"fromiter": numpy.fromiter, "setattr": setattr, "repeat": repeat}
+                names |= {"getdata": attrgetter("data"), "getgrad": attrgetter("grad")}
+                names["consume"] = deque(maxlen=0).extend
             self.fused = fused is not None
             self._array_slots = fused[3] if fused is not None else self._slots
             self._arrays = (
