@@ -182,7 +182,7 @@ def _w2(np: Any, torch: Any, repeats: int) -> dict[str, float]:
             times[name].append(_median_ns(run, 1))
     reference = losses["fused"]
     for name, found in losses.items():
-        if found and max(abs(a - b) / abs(b) for a, b in zip(found, reference)) > 1e-9:
+        if found and max(abs(a - b) / abs(b) for a, b in zip(found, reference, strict=True)) > 1e-9:
             raise BenchError(f"W2 tape: {name}'s data losses differ from the fused tape's")
     out = {f"{name}_ms": statistics.median(t) / 1e6 for name, t in times.items()}
     out["trace_ms"] = trace_s * 1e3
@@ -252,7 +252,11 @@ def _w5(np: Any, torch: Any, repeats: int) -> dict[str, float]:
         for name, run in runs.items():
             times[name].append(_median_ns(run, 1))
     for name, losses_ in found.items():
-        if losses_ and max(abs(a - b) / b for a, b in zip(losses_, found["fused"])) > 1e-9:
+        if (
+            losses_
+            and max(abs(a - b) / abs(b) for a, b in zip(losses_, found["fused"], strict=True))
+            > 1e-9
+        ):
             raise BenchError(f"W5: {name}'s losses differ from the fused tape's")
     return {f"{name}_ms": statistics.median(t) / 1e6 for name, t in times.items()}
 

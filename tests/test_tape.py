@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tinygrad_edu import Value, dot, losses, nn, optim
 from tinygrad_edu.engine import topological_order
-from tinygrad_edu.tape import trace
+from tinygrad_edu.tape import GuardError, TraceError, trace
 
 from .graphs import programs
 
@@ -118,6 +118,15 @@ def test_replay_raises_as_eager_outside_a_domain_and_backward_needs_a_call() -> 
         tape(1.0, 2.0)
     with pytest.raises(TypeError, match="f must return a Value, got float"):
         trace(lambda a: 1.0, [1.0])  # type: ignore[arg-type,return-value]
+    batch = np.array([[1.0], [0.0], [-1.0]])
+    with pytest.raises(ValueError, match="sample 1 of the batch: log is undefined for x <= 0"):
+        tape(batch)
+    found = tape(batch, ieee=True)  # IEEE's answers kept: -inf, nan
+    assert found[0] == 0.0
+    assert found[1] == -np.inf
+    assert np.isnan(found[2])
+    inf = trace(lambda a: a * 2, [1.0])
+    assert inf(np.array([[np.inf]])).tolist() == [np.inf]  # eager gives inf too: no error
 
 
 def test_an_unused_input_has_delta_zero_and_tracing_leaves_no_trace() -> None:
@@ -273,3 +282,44 @@ def test_fusion_packs_layers_and_handles_shared_weights_and_a_dot_root() -> None
     assert shared(X).tolist() == [0.0, -3.5]
     shared.backward(reduction="sum")
     assert [p.grad for p in w] == [4.0 + 1.0, 4.0]
+
+
+def test_a_branch_on_data_is_guarded_on_every_replay() -> None:
+    """A Python `if` on a node's data is not an op: the comparison is re-checked at each replay
+    and a replay that would take the other branch raises, unbatched or batched."""
+
+    def f(x: Value, y: Value) -> Value:
+        s = x * y
+        return s * s if s.data > 1 and s.data <= y.data * 0 + 100 else -s
+
+    with pytest.raises(TraceError, match=r"arithmetic on the \.data of a node \(.*test_tape"):
+        trace(f, [2.0, 3.0])
+
+    def g(x: Value, y: Value) -> Value:
+        s = x * y
+        return s * s if s.data > 1 and s.data < y.data else -s  # two guards, one on two nodes
+
+    tape = trace(g, [0.5, 3.0])
+    assert len(tape.guards) == 2
+    assert tape(0.6, 3.0) == pytest.approx(1.8**2)
+    assert tape.backward() == pytest.approx([2 * 1.8 * 3.0, 2 * 1.8 * 0.6])
+    with pytest.raises(GuardError, match=r"takes another branch: v\d+\.data > 1 was True"):
+        tape(0.1, 3.0)
+    with pytest.raises(RuntimeError, match="call the tape on inputs before its backward"):
+        tape.backward()  # the failed replay kept nothing
+    with pytest.raises(GuardError, match=r"at sample 1 takes .* v\d+\.data < x1\.data was True"):
+        tape(np.array([[0.6, 3.0], [1.1, 3.0]]))  # 3.3 < 3 is False: sample 1 goes elsewhere
+    assert tape(np.array([[0.6, 3.0], [0.5, 4.0]])).tolist() == pytest.approx([1.8**2, 2.0**2])
+
+
+def test_what_a_tape_cannot_recheck_is_refused_while_tracing() -> None:
+    with pytest.raises(TraceError, match=r"float\(\) of a node"):
+        trace(lambda x: x if float(x * 1) > 0 else -x, [1.0])
+    with pytest.raises(TraceError, match=r"reading the exact data Fraction\(1, 2\)"):
+        trace(lambda x: x if (x * 1).data > 0 else -x, [Fraction(1, 2)])
+    w = Value(2.0)
+    assert trace(lambda x: x * w if w.data > 0 else x, [1.0]).guards == []  # no input in w
+    with pytest.raises(ZeroDivisionError):
+        trace(lambda x: x / 0, [1.0])
+    assert type(Value.__dict__["data"]).__name__ == "member_descriptor"  # put back, even then
+    assert float(Value(3.0) * 2) == 6.0

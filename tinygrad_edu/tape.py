@@ -8,9 +8,14 @@ they replay the graph on plain numbers: no Value is made, and for the same input
 δ are the eager engine's, computed by the same operations in the same order (exact for
 Fractions).
 
+A batch (a 2-D numpy array, a row per sample) replays every sample at once, one array call per
+node or, fused (`tinygrad_edu._fusion`), one per layer: a layer's dots as one matrix product.
+
 A trace fixes the graph's shape. The kinks of relu, abs, max and min are decided anew on every
-replay, but a Python branch that ``f`` took on ``.data`` while tracing is not: such a function
-needs one trace per branch.
+replay (the losses branch on no data either). A Python branch that ``f`` takes on ``.data``
+is seen while tracing and re-checked on every replay, which raises `GuardError` where it would
+go the other way; what cannot be re-checked is refused while tracing (`TraceError`); see
+`tinygrad_edu._guards`.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from weakref import WeakKeyDictionary
 from . import _context
 from ._expr import OPS, Call, Op, Var
 from ._fusion import fused_sources
+from ._guards import Guard, GuardError, TraceError, watching
 from ._numbers import Number, check_number
 from ._readings import calls, render_arrays, render_python
 from .engine import Value, topological_order
 
-__all__ = ["Tape", "trace"]
+__all__ = ["GuardError", "Tape", "TraceError", "trace"]
 
 
 def trace(f: Callable[..., Value], example_inputs: Sequence[Number], *, fuse: bool = True) -> Tape:
@@ -55,12 +61,14 @@ def trace(f: Callable[..., Value], example_inputs: Sequence[Number], *, fuse: bo
     """
     inputs = [Value(check_number(x, f"example_inputs[{i}]")) for i, x in enumerate(example_inputs)]
     created: list[Value] = []
-    with _context.creating(created):
+    guards: list[Guard] = []
+    with _context.creating(created), watching(inputs, guards):
         out = f(*inputs)
     if not isinstance(out, Value):
         raise TypeError(f"f must return a Value, got {type(out).__name__}")
     tape = Tape(out, inputs, {id(v) for v in created})
     tape.fuse = fuse
+    tape.guards = guards
     return tape
 
 
@@ -112,6 +120,7 @@ class Tape:
         self._array_sources: tuple[str, str] = ("", "")
         self.fuse = True
         self.fused = False
+        self.guards: list[Guard] = []  # the comparisons on data seen while tracing
         self._batch: int | None = None  # the batch size of the last call, None if unbatched
         start = time.perf_counter()
         constants = self._constants
@@ -124,25 +133,29 @@ class Tape:
         """The forward and backward passes as straight-line Python, one line per node."""
         return f"{self._forward_source}\n\n\n{self._backward_source}\n"
 
-    def __call__(self, *xs: Any) -> Any:
+    def __call__(self, *xs: Any, ieee: bool = False) -> Any:
         """Replay the forward pass at ``xs``; returns the root's value.
 
         Given one 2-D numpy array instead (a row per sample, a column per input), it replays
         every sample at once, one numpy call per node, and returns the root's value for each.
-        On arrays a domain error is IEEE's: nan or ±inf, with no exception.
+        Arrays compute as IEEE does (nan or ±inf where an op leaves its domain); where the
+        output is not finite at a sample, that sample is replayed on numbers, so it raises as
+        eager would (the error names the sample). With ``ieee`` the nan and ±inf are kept.
 
         Raises:
             TypeError: not one number per traced input (or not one column per input).
+            GuardError: a comparison on data seen while tracing comes out otherwise.
             The ops' own errors (ValueError, ZeroDivisionError, OverflowError) outside their
             domains, as eager raises them.
         """
         if len(xs) == 1 and getattr(xs[0], "ndim", 0) == 2:
-            return self._call_batch(xs[0])
+            return self._call_batch(xs[0], ieee)
         self._batch = None
         if len(xs) != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {len(xs)}")
         values = self._forward(*(check_number(x, "a tape's input") for x in xs), self.params)
         self._values = values
+        self._check_guards()
         return values[-1]
 
     def backward(self, gradient: Number = 1, reduction: str = "mean") -> Any:
@@ -196,7 +209,7 @@ class Tape:
         xp = self._compiled_arrays()[0]
         return xp.broadcast_to(found, (self._batch,))
 
-    def _call_batch(self, batch: Any) -> Any:
+    def _call_batch(self, batch: Any, ieee: bool) -> Any:
         xp, forward, _ = self._compiled_arrays()
         n, width = batch.shape
         if width != self._n_inputs:
@@ -205,7 +218,41 @@ class Tape:
         with xp.errstate(all="ignore"):
             values = forward(*(batch[:, k] for k in range(width)), self.params, *extra)
         self._values, self._batch = values, n
-        return xp.broadcast_to(values[-1], (n,))
+        self._check_guards()
+        out = xp.broadcast_to(values[-1], (n,))
+        if not ieee:
+            for i in xp.flatnonzero(~xp.isfinite(out)).tolist():
+                try:
+                    self._forward(*batch[i].tolist(), self.params)
+                except (ArithmeticError, ValueError) as e:
+                    self._values = None
+                    raise type(e)(f"sample {i} of the batch: {e}") from e
+            self._values, self._batch = values, n  # kept after the samples' replays
+        return out
+
+    def _name(self, x: Any) -> str:
+        """``name.data`` for a node named ``name`` in `source`; a number as itself."""
+        return (
+            self._program[1][self._position[id(x)]] + ".data" if isinstance(x, Value) else repr(x)
+        )
+
+    def _check_guards(self) -> None:
+        """GuardError (and no values kept) if a branch traced on data would now go another way."""
+        for guard in self.guards:
+            other = guard.other
+            theirs = self.value(other) if isinstance(other, Value) else other
+            held = guard.holds(self.value(guard.node), theirs)
+            if self._batch is None and held:
+                continue
+            if self._batch is not None and bool(held.all()):
+                continue
+            sample = "" if self._batch is None else f" at sample {int((~held).argmax())}"
+            self._values = None
+            raise GuardError(
+                f"this replay{sample} takes another branch: "
+                f"{guard.describe(self._name(guard.node)[:-5], self._name(other))}; "
+                "trace the function again for these inputs, or write the branch with ops"
+            )
 
     def _compiled_arrays(self) -> tuple[Any, Any, Any]:
         """numpy and the tape's passes on its arrays (fused unless ``fuse`` is off), written
