@@ -253,3 +253,18 @@ def test_the_readme_documents_every_command() -> None:
     for name in commands:
         assert f"python -m tinygrad_edu {name}" in readme, name
     assert "python -m tinygrad_edu --version" in readme
+
+
+def test_article_explain_prints_each_sample_layer_by_layer(capsys: Any) -> None:
+    from tinygrad_edu.cli import explain_article
+
+    assert main(["article", "--explain", "--no-graph", "--kink", "article"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("\n\n" + explain_article(True, "article") + "\n")
+    assert "δ3 = ∂Loss/∂X³ = (δ(o2)) = (-1)" in out  # the literal branch carries δ4 = -1 back
+    assert main(["article", "--explain", "--formulas", "--no-graph"]) == 0
+    assert "    as a formula: δ4 = o3 - y" in capsys.readouterr().out.splitlines()
+    assert main(["article", "--formulas", "--no-graph"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before anything is printed
+    assert "--formulas adds formulas to --explain: pass --explain too" in captured.err

@@ -16,11 +16,12 @@ from pathlib import Path
 from . import __version__
 from ._cli_training import add_commands, argument
 from ._files import atomic_write
-from .article import KINKS, build_model, format_report, kink_note, run, run_sample
+from .article import KINKS, build_model, fmt, format_report, kink_note, run, run_sample
 from .engine import Value, topological_order
+from .explain import explain
 from .viz import FORMATS, GraphvizNotFound, render
 
-__all__ = ["main", "quickstart", "quickstart_graph"]
+__all__ = ["explain_article", "main", "quickstart", "quickstart_graph"]
 
 
 def quickstart_graph() -> tuple[Value, Value]:
@@ -52,10 +53,30 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 def _article(args: argparse.Namespace) -> int:
     exact = not args.float
-    print(format_report(run(exact, args.kink), exact, args.kink))
+    if args.formulas and not args.explain:
+        raise ValueError("--formulas adds formulas to --explain: pass --explain too")
+    report = format_report(run(exact, args.kink), exact, args.kink)
+    try:
+        explained = explain_article(exact, args.kink, args.formulas) if args.explain else None
+    except ImportError as err:  # sympy, an optional extra, is missing
+        raise ValueError(str(err)) from err
+    print(report if explained is None else f"{report}\n\n{explained}")
     if args.output is not None:
         _write_graph(args)
     return 0
+
+
+def explain_article(exact: bool = True, kink: str = "pytorch", formulas: bool = False) -> str:
+    """`explain` of the article's model on each sample, grouped by layer in its notation (with
+    each δ's formula if ``formulas``: δ4 = o3 - y)."""
+    model = build_model(exact, kink)
+    parts = []
+    for k in (1, 2, 3):
+        loss, result = run_sample(model, k, exact)
+        x = ", ".join(map(fmt, result.x))
+        parts += ["", f"sample {k}, explained: x = ({x}), y = {fmt(result.y)}"]
+        parts.append(str(explain(loss, model=model, formulas=formulas)))
+    return "\n".join(parts[1:])  # no blank line first
 
 
 def _write_graph(args: argparse.Namespace) -> int:
@@ -133,6 +154,16 @@ def _parser() -> argparse.ArgumentParser:
             default="article-graph.svg",
             help="the graph's file, .svg, .png or .pdf",
         )
+    article.add_argument(
+        "--explain",
+        action="store_true",
+        help="then explain backward on each sample, layer by layer, in the article's notation",
+    )
+    article.add_argument(
+        "--formulas",
+        action="store_true",
+        help="with --explain: each δ's formula too, through sympy (the 'symbolic' extra)",
+    )
     article.add_argument(
         "--no-graph", dest="output", action="store_const", const=None, help="draw no graph"
     )

@@ -129,14 +129,16 @@ def explain(
             layer, and each layer ends with the article's δk = ∂Loss/∂X^k and ∂Loss/∂W.
         every_node: with a model, show every node (True) or one row per layer (False); by
             default every node up to ``EVERY_NODE_LIMIT`` nodes.
-        formulas: add each δ as a formula (sympy, simplified) of the labelled nodes, e.g.
-            δ(o3) = o3 - y; unlabelled leaves are their numbers.
+        formulas: add each δ as a formula (sympy; its automatic simplifications only) of the
+            labelled nodes, e.g. δ(o3) = o3 - y; unlabelled leaves are their numbers.
 
     Raises:
         TypeError: ``root`` is not a Value, ``model`` not a Sequential, ``every_node`` not a
             bool or None.
         ValueError: ``model``'s last call is not in the graph of ``root``.
         ImportError: ``formulas=True`` without sympy.
+        ValueError: ``formulas=True`` where sympy fails on a rule (a relu's Piecewise raised to
+            the power 0 makes it compare ``0**-1``).
 
     Example:
         >>> a, b = Value(2, "a"), Value(3, "b")
@@ -249,16 +251,26 @@ def _formulas(order: Sequence[Value], gradient: Number) -> list[Any]:
         args = [forms[position[id(p)]] for p in node.parents]
         for k, parent in enumerate(node.parents):
             j = position[id(parent)]
-            deltas[j] = deltas[j] + deltas[i] * _local(op, args, forms[i], k)
-    return [sp.simplify(d) for d in deltas]
+            try:
+                deltas[j] = deltas[j] + deltas[i] * _local(op, args, forms[i], k)
+            except (TypeError, ArithmeticError) as e:  # e.g. a relu's Piecewise under ** 0
+                raise ValueError(
+                    f"formulas=True: sympy cannot write ∂v{i}/∂v{j} through {op.name!r} "
+                    f"here ({type(e).__name__}: {e}); explain without formulas works"
+                ) from e
+    return deltas
 
 
 def _local(op: Op, args: Sequence[Any], out: Any, k: int) -> Any:
-    """∂out/∂(operand k) in sympy, from ``op``'s derivative rule."""
-    if op.arity is not None:
-        return sympy_of(op.derivative[k], [*args, out])
-    start = k - k % op.group  # an n-ary op: its rule for one term of ``group`` operands
-    return sympy_of(op.derivative[k % op.group], [*args[start : start + op.group], out])
+    """∂out/∂(operand k) in sympy, from ``op``'s derivative rule (written on stand-in symbols,
+    then the operands' formulas replace them)."""
+    sp = _sympy()
+    if op.arity is None:  # an n-ary op: its rule for one term of ``group`` operands
+        start = k - k % op.group
+        args, k = args[start : start + op.group], k % op.group
+    stand_ins = sp.symbols(f"_a0:{len(args) + 1}", real=True)
+    rule = sympy_of(op.derivative[k], stand_ins)
+    return rule.subs(dict(zip(stand_ins, [*args, out], strict=True)), simultaneous=True)
 
 
 def _rules(op: Op, env: Sequence[str], out: str) -> list[str]:
