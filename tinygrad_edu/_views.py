@@ -19,7 +19,7 @@ from ._dot import MISMATCH, edge_attrs, fills, html, magnitude, node_attrs, numb
 from .check import GradcheckRow, _graph_rows
 from .engine import Value, topological_order
 
-__all__ = ["Options", "body"]
+__all__ = ["Options", "StepMarks", "body"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,19 @@ class Options:
     max_nodes: int | None = 500
 
 
-def body(root: Value, o: Options) -> list[str]:
-    """The DOT lines of the graph of ``root``: collapsed beyond ``o.max_nodes`` Values."""
+@dataclass(frozen=True)
+class StepMarks:
+    """One backward step, for `stepthrough`: the node whose δ was just completed, the labels of
+    the edges its δ came through (by (user index, operand)), and the nodes whose δ is known."""
+
+    node: int
+    edges: Mapping[tuple[int, int], str]
+    done: frozenset[int]
+
+
+def body(root: Value, o: Options, step: StepMarks | None = None) -> list[str]:
+    """The DOT lines of the graph of ``root``: collapsed beyond ``o.max_nodes`` Values; ``step``
+    marks a frame of `stepthrough` (full view only)."""
     order = topological_order(root)
     hot = _on_path(order, o.highlight)
     head = [
@@ -46,7 +57,7 @@ def body(root: Value, o: Options) -> list[str]:
         "\tedge [fontname=Helvetica fontsize=10]\n",
     ]
     if o.max_nodes is None or len(order) <= o.max_nodes:
-        return head + _full(order, hot, o)
+        return head + _full(order, hot, o, step)
     if o.check:
         raise ValueError(
             f"check=True needs the full view, but the graph has {len(order)} Values "
@@ -71,7 +82,9 @@ def _on_path(order: Sequence[Value], target: Value | None) -> list[bool]:
     return [id(node) in marked for node in order]
 
 
-def _full(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
+def _full(
+    order: Sequence[Value], hot: Sequence[bool], o: Options, step: StepMarks | None = None
+) -> list[str]:
     rows = _checks(order) if o.check else {}
     fill = fills([node.grad for node in order]) if o.color_by_grad else None
     index = {id(node): i for i, node in enumerate(order)}
@@ -79,7 +92,7 @@ def _full(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
     loose: list[str] = []
     edges: list[str] = []
     for i, node in enumerate(order):
-        lit = hot[i]
+        lit = hot[i] or (step is not None and step.node == i)
         statements = []
         if node.parents:  # the op node goes in its result's cluster
             op, result = _op(i, node, lit)
@@ -88,12 +101,16 @@ def _full(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
             for k, parent in enumerate(node.parents):  # one edge per operand, even for a + a
                 j = index[id(parent)]
                 label = number(local[k], o.digits) if local else None
-                edges.append(f"\tv{j} -> v{i}_op{edge_attrs(label=label, hot=lit and hot[j])}\n")
+                on = lit and hot[j]
+                if step is not None and (i, k) in step.edges:  # the δ just carried to v<j>
+                    label, on = html(step.edges[i, k]), True
+                edges.append(f"\tv{j} -> v{i}_op{edge_attrs(label=label, hot=on)}\n")
             edges.append(f"\t{result}\n")
         row = rows.get(i)
         red = row is not None and not row.ok
         extra = node_attrs(fill=fill[i] if fill else None, hot=lit, red=red)
-        statements.append(f"v{i} [label=<{_value_label(node, o, row)}>{extra}]")
+        known = step is None or i in step.done
+        statements.append(f"v{i} [label=<{_value_label(node, o, row, known)}>{extra}]")
         (clusters.setdefault(node.layer, []) if node.layer else loose).extend(statements)
     lines = _clusters(clusters)
     lines.extend(f"\t{s}\n" for s in loose)
@@ -122,13 +139,13 @@ def _clusters(clusters: Mapping[str, Sequence[str]]) -> list[str]:
     return lines
 
 
-def _value_label(node: Value, o: Options, row: GradcheckRow | None) -> str:
+def _value_label(node: Value, o: Options, row: GradcheckRow | None, known: bool = True) -> str:
     lines = [f"<B>{html(node.label)}</B>"] if node.label else []
     lines.append(number(node.data, o.digits))
     if row is not None:
         lines.append(_check_text(node, row, o.digits))
     elif o.show_grad:
-        lines.append(f"δ {number(node.grad, o.digits)}")
+        lines.append(f"δ {number(node.grad, o.digits)}" if known else "δ ?")
     return "<BR/>".join(lines)
 
 

@@ -79,6 +79,30 @@ def explain_article(exact: bool = True, kink: str = "pytorch", formulas: bool = 
     return "\n".join(parts[1:])  # no blank line first
 
 
+def _explain(args: argparse.Namespace) -> int:
+    """Explain the article's model on one sample; with ``--html``, write its step-through page."""
+    from .stepthrough import write_page  # only this command draws frames
+
+    exact = not args.float
+    model = build_model(exact, args.kink)
+    loss, _ = run_sample(model, args.sample, exact)
+    print(explain(loss, model=model))
+    if args.html is not None:
+        title = f"The article's model, sample {args.sample}: backward, step by step"
+        try:
+            path = write_page(loss, args.html, model, title)
+        except GraphvizNotFound as err:
+            raise ValueError(str(err)) from err
+        print(f"wrote the step-through of sample {args.sample} to {path}")
+    return 0
+
+
+def _html_file(text: str) -> str:
+    if Path(text).suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"the page's file must end in .html, got {text!r}")
+    return text
+
+
 def _write_graph(args: argparse.Namespace) -> int:
     """Render the article's model on one sample, with every δ; DOT text if Graphviz is missing."""
     exact = not args.float
@@ -169,6 +193,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     article.set_defaults(run=_article)
     graph.set_defaults(run=_write_graph)
+
+    explained = command("explain", "explain backward on the article's model, step by step")
+    explained.add_argument("--float", action="store_true", help="float64, not exact Fractions")
+    explained.add_argument("--sample", type=int, choices=(1, 2, 3), default=3, help="the sample")
+    explained.add_argument("--kink", choices=KINKS, default="pytorch", help="L3's derivative at 0")
+    explained.add_argument(
+        "--html", type=argument(_html_file), help="write the step-through page to this .html file"
+    )
+    explained.set_defaults(run=_explain)
 
     add_commands(command)
 
