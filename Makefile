@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # import: here that folder is the package itself, as intended, so the warning is filtered out.
 PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip
 
-.PHONY: demo train test lint typecheck pytest dot clean bench viz
+.PHONY: demo train test lint typecheck pytest dot chromium clean bench viz
 
 # The stamp files re-run pip whenever pyproject.toml changes: .stamp-test follows .stamp-base,
 # which follows pyproject.toml, so the test extra is reinstalled after the base.
@@ -47,8 +47,25 @@ dot:
 		exit 1; \
 	fi
 
+# Debian's Chromium and its driver run the step-through page's browser test (Selenium is pointed
+# at /usr/bin/chromedriver: nothing downloads a browser). Installed as Graphviz is; a missing
+# browser is a failing test, never a skipped one.
+chromium:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "chromium: installing chromium and chromium-driver with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		[ -x /usr/bin/chromedriver ] || { echo "error: the install did not provide /usr/bin/chromedriver"; exit 1; }; \
+	else \
+		echo "error: Chromium for the browser test is missing."; \
+		echo "Install it, e.g. 'sudo apt-get install -y chromium chromium-driver' (Debian/Ubuntu),"; \
+		echo "then run 'make test' again."; \
+		exit 1; \
+	fi
+
 # The gallery of rendered graphs (viz/README.md); tests/test_gallery.py checks it is current.
-viz: $(VENV)/.stamp-test dot
+viz: $(VENV)/.stamp-test dot chromium
 	$(BIN)/python viz/gallery.py
 
 lint: $(VENV)/.stamp-test
@@ -58,7 +75,7 @@ lint: $(VENV)/.stamp-test
 typecheck: $(VENV)/.stamp-test
 	$(BIN)/mypy --strict tinygrad_edu
 
-pytest: $(VENV)/.stamp-test dot
+pytest: $(VENV)/.stamp-test dot chromium
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
