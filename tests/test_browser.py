@@ -59,7 +59,7 @@ def test_the_page_steps_forward_and_back_with_the_keyboard(tmp_path: Path) -> No
         browser.get(page.as_uri())
         body = browser.find_element(By.TAG_NAME, "body")
         seen = []
-        for k in range(len(expected)):
+        for _ in expected:
             node, text_node, text = _shown(browser)
             seen.append((node, text))
             assert text_node == node
