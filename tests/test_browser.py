@@ -52,7 +52,7 @@ def test_the_page_steps_forward_and_back_with_the_keyboard(tmp_path: Path) -> No
         for s, line in zip(explain(loss).steps, str(explain(loss)).splitlines(), strict=True)
     ]
     assert [(f.node, f.text) for f in frames(loss, model)] == expected
-    title = "The article's model, sample 3, --kink article"
+    title = "The article's model, sample 3, --kink article"  # as the gallery's
     page = write_page(loss, tmp_path / "steps.html", model, title)
     browser = _browser()
     try:

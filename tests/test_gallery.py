@@ -78,3 +78,20 @@ def test_main_draws_each_picture_once_and_writes_its_source(
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == gallery.readme(
         gallery.pictures()
     )
+
+
+def test_the_stepthrough_page_has_the_frames_the_code_makes_now() -> None:
+    import json
+    import re
+
+    from tinygrad_edu.article import build_model, run_sample
+    from tinygrad_edu.stepthrough import frames
+
+    model = build_model(kink="article")
+    loss, _ = run_sample(model, 3)
+    page = (VIZ / f"{gallery.STEPTHROUGH}.html").read_text(encoding="utf-8")
+    found = re.search(r'<script type="application/json" id="steps">(.*?)</script>', page)
+    assert found is not None, "run `make viz` and commit viz/"
+    steps = json.loads(found.group(1).replace("<\\/", "</"))
+    assert steps == [{"text": f.text, "node": f.node, "name": f.name} for f in frames(loss, model)]
+    assert page.count("<svg") == len(steps)

@@ -16,6 +16,7 @@ from pathlib import Path
 from tinygrad_edu import Value, data, draw, layer_scope, losses, nn, ops, to_dot, total
 from tinygrad_edu.article import build_model, run_sample
 from tinygrad_edu.cli import quickstart_graph
+from tinygrad_edu.stepthrough import write_page
 from tinygrad_edu.viz import DrawOptions, _render
 
 HERE = Path(__file__).resolve().parent
@@ -165,7 +166,35 @@ def readme(entries: list[Picture]) -> str:
     for p in entries:
         lines += ["", f"## {p.title}", "", p.caption, "", f"![{p.title}]({p.name}.svg)", ""]
         lines += ["```sh" if p.code.startswith("python -m") else "```python", p.code, "```"]
+    lines += [
+        "",
+        f"## {STEPTHROUGH_TITLE}",
+        "",
+        f"[{STEPTHROUGH}.html]({STEPTHROUGH}.html) is one self-contained page (no network): a",
+        "frame per backward step, the node whose δ was just completed highlighted and the edges",
+        "its δ came through labelled local derivative × δ = term, with the `explain` line of the",
+        "step beside it; step with the buttons, the ← → keys or the slider. Here the article's",
+        "literal branch carries δ4 = −1 back to δ(o2) (screenshot by `tests/test_browser.py`",
+        "in headless Chromium).",
+        "",
+        f"![{STEPTHROUGH_TITLE}]({STEPTHROUGH}.png)",
+        "",
+        "```sh",
+        f"python -m tinygrad_edu explain --kink article --html {STEPTHROUGH}.html",
+        "```",
+    ]
     return "\n".join(lines) + "\n"
+
+
+STEPTHROUGH = "stepthrough-article"
+STEPTHROUGH_TITLE = "The article's model, sample 3, --kink article"
+
+
+def stepthrough(folder: Path = HERE) -> Path:
+    """Write the step-through page of the article's sample 3 with its literal branch."""
+    model = build_model(kink="article")
+    loss, _ = run_sample(model, 3)
+    return write_page(loss, folder / f"{STEPTHROUGH}.html", model, STEPTHROUGH_TITLE)
 
 
 def main(folder: Path = HERE) -> int:
@@ -175,6 +204,7 @@ def main(folder: Path = HERE) -> int:
         (folder / f"{p.name}.dot").write_text(graph.source, encoding="utf-8")
         _render(graph, folder / f"{p.name}.svg")
         print(f"wrote {p.name}.svg")
+    print(f"wrote {stepthrough(folder).name}")
     (folder / "README.md").write_text(readme(entries), encoding="utf-8")
     return 0
 
