@@ -323,3 +323,27 @@ def test_what_a_tape_cannot_recheck_is_refused_while_tracing() -> None:
         trace(lambda x: x / 0, [1.0])
     assert type(Value.__dict__["data"]).__name__ == "member_descriptor"  # put back, even then
     assert float(Value(3.0) * 2) == 6.0
+
+
+def test_a_batch_of_pytorch_tensors_replays_as_numpy_does() -> None:
+    """Through array-api-compat the unfused program runs on any Array-API namespace: PyTorch's
+    tensors give numpy's values and δ (to 1e-12: their exp and log may round differently)."""
+    import torch  # the torch extra, installed by `make test`
+
+    torch.set_num_threads(1)
+    model = nn.MLP(2, [4, 3], activation="tanh", seed=2)
+    tape = trace(lambda a, b, *t: losses.cross_entropy(model([a, b]), list(t)), [0.1, 0.2, 1, 0, 0])
+    rows = np.array([[0.3, -1.0, 1, 0, 0], [2.0, 0.5, 0, 0, 1], [-0.7, 0.1, 0, 1, 0]])
+    runs = []
+    for batch in (rows, torch.tensor(rows, dtype=torch.float64)):
+        model.zero_grad()
+        out = tape(batch)
+        deltas = tape.backward(reduction="sum")
+        runs.append((np.asarray(out), np.asarray(deltas), [p.grad for p in model.parameters()]))
+    assert not tape.fused  # fusion is numpy's alone
+    (out, deltas, grads), (t_out, t_deltas, t_grads) = runs
+    assert t_out.tolist() == pytest.approx(out.tolist(), rel=1e-12)
+    assert t_deltas.tolist() == [pytest.approx(row, rel=1e-12, abs=1e-15) for row in deltas]
+    assert t_grads == pytest.approx(grads, rel=1e-12, abs=1e-15)
+    weight = model.parameters()[0]
+    assert tape.value(weight).tolist() == [weight.data] * 3  # a tensor, a value per sample
