@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, dot, losses, nn, optim
+from tinygrad_edu import Value, dot, losses, nn, optim, total
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.tape import GuardError, TraceError, trace
 
@@ -347,3 +347,63 @@ def test_a_batch_of_pytorch_tensors_replays_as_numpy_does() -> None:
     assert t_grads == pytest.approx(grads, rel=1e-12, abs=1e-15)
     weight = model.parameters()[0]
     assert tape.value(weight).tolist() == [weight.data] * 3  # a tensor, a value per sample
+
+
+_STEPS = {
+    "bias": lambda v, j, ctx: v + ctx["bias"][j],
+    "shared": lambda v, j, ctx: v * ctx["shared"],
+    "const": lambda v, j, ctx: v * (0.5 + j),
+    "tanh": lambda v, j, ctx: v.tanh(),
+    "relu": lambda v, j, ctx: v.relu(),
+    "square": lambda v, j, ctx: v * v,
+    "mixed": lambda v, j, ctx: v.tanh() if j % 2 else v.relu(),  # lanes differ: not packed
+    "neighbour": lambda v, j, ctx: v + ctx["previous"][j - 1],  # another lane: not packed
+}
+
+
+@given(
+    widths=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    steps=st.lists(st.sampled_from(sorted(_STEPS)), max_size=4),
+    seed=st.integers(0, 2**16),
+)
+def test_fusion_packs_what_it_can_and_computes_what_the_unfused_program_does(
+    widths: list[int], steps: list[str], seed: int
+) -> None:
+    """Random layer-like graphs: dots sharing inputs, then per-lane steps that may pack (a bias,
+    a shared node, a constant per lane, an activation) or may not (lanes that differ)."""
+    rng = np.random.default_rng(seed)
+
+    def value() -> Value:
+        return Value(float(rng.uniform(-1, 1)))
+
+    params = {(k, j, i): value() for k, w in enumerate(widths) for j in range(w) for i in range(4)}
+    biases = [[value() for _ in range(w)] for w in widths]
+
+    def f(*xs: Value) -> Value:
+        layer = list(xs)
+        shared = total(xs) * 0.25
+        for k, width in enumerate(widths):
+            previous = layer
+            layer = [dot([params[k, j, i] for i in range(len(layer))], layer) for j in range(width)]
+            for step in steps:
+                ctx = {"bias": biases[k], "shared": shared, "previous": layer}
+                layer = [_STEPS[step](v, j, ctx) for j, v in enumerate(layer)]
+            del previous
+        return total(v * v for v in layer)
+
+    X = rng.uniform(-1, 1, size=(5, 3))
+    tape = trace(f, X[0].tolist())
+    runs = []
+    for fuse in (True, False):
+        tape.fuse = fuse
+        for p in [*params.values(), *(b for row in biases for b in row)]:
+            p.grad = 0.0
+        out = tape(X)
+        deltas = tape.backward(reduction="sum")
+        grads = [p.grad for p in [*params.values(), *(b for row in biases for b in row)]]
+        runs.append((out.tolist(), deltas.tolist(), grads))
+        assert tape.fused is fuse  # the first layer's dots always pack
+    (out, deltas, grads), (u_out, u_deltas, u_grads) = runs
+    assert out == pytest.approx(u_out, rel=1e-12, abs=1e-15)
+    assert deltas == [pytest.approx(row, rel=1e-12, abs=1e-15) for row in u_deltas]
+    assert grads == pytest.approx(u_grads, rel=1e-12, abs=1e-15)

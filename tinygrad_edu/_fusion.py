@@ -241,6 +241,7 @@ class _Writer:
         # Lanes that an unpacked node or a stacked dot input reads get a name of their own.
         read = {o for i in range(n) if i not in lane_of for o in operands[i]}
         read |= {x for p in packs if p.xs and self._x(p)[0].startswith("stack") for x in p.xs}
+        read |= {w for p in packs for k, w in p.operands if k in ("node", "scalar")}
         self.named_lanes = {i for i in (*read, n - 1) if i in lane_of}  # and the root
 
     def _array(self, prefix: str, value: Any) -> str:
