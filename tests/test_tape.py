@@ -140,7 +140,8 @@ def test_an_unused_input_has_delta_zero_and_tracing_leaves_no_trace() -> None:
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @given(data=st.data())
 def test_a_batch_replays_as_a_loop_over_its_samples(reduction: str, data: st.DataObject) -> None:
-    """To 1e-12 relative: the batch sums δ over samples in another order than the loop does."""
+    """To 1e-12 relative: the batch sums δ over samples in another order than the loop does.
+    The same on numpy and on PyTorch's tensors (every op's array form on both)."""
     leaves = data.draw(st.lists(floats, min_size=1, max_size=3))
     program = data.draw(programs(leaves, rational=False))
     w = Value(0.75)  # a captured parameter, so that its δ is reduced over the batch
@@ -158,12 +159,17 @@ def test_a_batch_replays_as_a_loop_over_its_samples(reduction: str, data: st.Dat
         expected.append(out.data)
         deltas.append([v.grad for v in values])
     eager_w = w.grad
-    w.grad = 0
-    got = tape(np.array(rows, dtype=float))
-    assert got.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-300, nan_ok=True)
-    found = tape.backward(reduction=reduction)
-    assert found.tolist() == [pytest.approx(d, rel=1e-12, abs=1e-12, nan_ok=True) for d in deltas]
-    assert w.grad == pytest.approx(eager_w, rel=1e-12, abs=1e-12, nan_ok=True)
+    import torch  # the torch extra: the same program on PyTorch's tensors
+
+    for batch in (np.array(rows, dtype=float), torch.tensor(rows, dtype=torch.float64)):
+        w.grad = 0
+        got = tape(batch)
+        assert got.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-300, nan_ok=True)
+        found = tape.backward(reduction=reduction)
+        assert found.tolist() == [
+            pytest.approx(d, rel=1e-12, abs=1e-12, nan_ok=True) for d in deltas
+        ]
+        assert w.grad == pytest.approx(eager_w, rel=1e-12, abs=1e-12, nan_ok=True)
 
 
 def test_a_batch_needs_one_column_per_input_and_a_known_reduction() -> None:

@@ -156,8 +156,9 @@ def power(base: Number, exponent: Number) -> Number:
         return INF if base > 0 or int(exponent) % 2 == 0 else -INF
     try:
         return base**exponent
-    except ZeroDivisionError:
-        return INF
+    except ZeroDivisionError:  # ±0 to a negative power: ±inf, signed for an odd integer one
+        odd = is_integer(exponent) and int(exponent) % 2 == 1
+        return -INF if odd and math.copysign(1, base) < 0 else INF
     except OverflowError:
         odd = float(exponent).is_integer() and int(exponent) % 2 == 1
         return -INF if base < 0 and odd else INF

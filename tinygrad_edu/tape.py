@@ -497,6 +497,23 @@ _RESERVED = {
 }
 
 
+def _array_call(op: Op, xp: Any) -> Callable[..., Any]:
+    """``op``'s array form on ``xp``; outside numpy, a number operand (a traced constant) is
+    made a float64 array first, as not every namespace takes numbers (``torch.log(2)``)."""
+    form = op.array
+    assert form is not None
+    if xp.__name__ == "numpy":
+        return partial(form, xp)
+
+    def call(*args: Any) -> Any:
+        arrays = [
+            xp.asarray(a, dtype=xp.float64) if isinstance(a, (int, float)) else a for a in args
+        ]
+        return form(xp, *arrays)
+
+    return call
+
+
 def _no_array(op: Op) -> Callable[..., Any]:
     def missing(*args: Any) -> Any:
         raise NotImplementedError(
@@ -518,11 +535,14 @@ def _compile(
         if not head.isidentifier():
             continue
         if xp is not None:
-            space[head] = partial(op.array, xp) if op.array else _no_array(op)
+            space[head] = _array_call(op, xp) if op.array else _no_array(op)
         else:
             space[head] = op.ieee if ieee and op.ieee else op.forward
     if xp is not None:
-        space["where"] = xp.where
+        # A condition on constants alone is a Python bool, which not every namespace takes.
+        space["where"] = lambda c, a, b: (
+            (a if c else b) if isinstance(c, bool) else xp.where(c, a, b)
+        )
         space["total"] = lambda a: float(xp.sum(a))
     space.update(names)
     exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
