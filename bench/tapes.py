@@ -76,6 +76,19 @@ def _w1(steps: int, repeats: int) -> dict[str, float]:
     }
 
 
+def _batch_step(np: Any, tape: Any, sgd: Any, rows: Any, losses: list[float]) -> Callable[[], None]:
+    """One whole training step on a tape (forward, backward, the optimizer's update)."""
+
+    def run() -> None:
+        out = tape(rows)
+        sgd.zero_grad()
+        tape.backward(reduction="mean")
+        sgd.step()
+        losses.append(float(np.mean(out)))
+
+    return run
+
+
 def _moons_tape(np: Any, fuse: bool) -> tuple[Any, Any, Any, float]:
     """The moons model on a tape: (tape, its SGD, the rows, seconds to trace and compile)."""
     from tinygrad_edu import losses, nn, optim
@@ -140,16 +153,6 @@ def _w2(np: Any, torch: Any, repeats: int) -> dict[str, float]:
     unbatched, sgd_1, _, _ = _moons_tape(np, fuse=False)
     losses: dict[str, list[float]] = {"fused": [], "unfused": [], "unbatched": [], "torch": []}
 
-    def batched(tape: Any, sgd: Any, name: str) -> Callable[[], None]:
-        def run() -> None:
-            out = tape(rows)
-            sgd.zero_grad()
-            tape.backward(reduction="mean")
-            sgd.step()
-            losses[name].append(float(np.mean(out)))
-
-        return run
-
     def one_by_one() -> None:
         sgd_1.zero_grad()
         total = 0.0
@@ -168,8 +171,8 @@ def _w2(np: Any, torch: Any, repeats: int) -> dict[str, float]:
 
     step = [0]
     runs: dict[str, Callable[[], Any]] = {
-        "fused": batched(fused, sgd_f, "fused"),
-        "unfused": batched(unfused, sgd_u, "unfused"),
+        "fused": _batch_step(np, fused, sgd_f, rows, losses["fused"]),
+        "unfused": _batch_step(np, unfused, sgd_u, rows, losses["unfused"]),
         "unbatched": one_by_one,
         "micrograd": micrograd,
     }
@@ -210,19 +213,9 @@ def _w5(np: Any, torch: Any, repeats: int) -> dict[str, float]:
         tapes["fused" if fuse else "unfused"] = (tape, optim.SGD(model.parameters(), lr=0.1))
     found: dict[str, list[float]] = {"fused": [], "unfused": [], "torch": []}
 
-    def step(name: str) -> Callable[[], None]:
-        tape, sgd = tapes[name]
-
-        def run() -> None:
-            out = tape(rows)
-            sgd.zero_grad()
-            tape.backward(reduction="mean")
-            sgd.step()
-            found[name].append(float(np.mean(out)))
-
-        return run
-
-    runs: dict[str, Callable[[], Any]] = {"fused": step("fused"), "unfused": step("unfused")}
+    runs: dict[str, Callable[[], Any]] = {
+        name: _batch_step(np, *tapes[name], rows, found[name]) for name in ("fused", "unfused")
+    }
     if torch is not None:
         f64 = torch.float64
         model = nn.MLP(features, [hidden, classes], seed=0)

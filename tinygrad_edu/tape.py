@@ -34,7 +34,7 @@ from weakref import WeakKeyDictionary
 
 from . import _context
 from ._expr import OPS, Call, Op, Var
-from ._fusion import fused_sources
+from ._fusion import Program, fused_sources
 from ._guards import Guard, GuardError, TraceError, watching
 from ._numbers import Number, check_number
 from ._readings import calls, render_arrays, render_python
@@ -113,9 +113,9 @@ class Tape:
         kept = [i for i, kind in enumerate(kinds) if kind != "const"]  # what a forward returns
         self._slots: dict[int, tuple[int, int | None]] = {i: (k, None) for k, i in enumerate(kept)}
         self._array_slots = self._slots
-        self._program_source = (order, names, kinds, operands, self._inputs)
-        self._forward_source = _forward(*self._program_source)
-        self._backward_source = _backward(*self._program_source)
+        self._program_source = Program(order, names, kinds, operands, self._inputs)
+        self._forward_source = _forward(self._program_source)
+        self._backward_source = _backward(self._program_source)
         # Per (namespace, fused): namespace, forward, backward, sources, slots; on first use.
         self._compiled: dict[tuple[str, bool], tuple[Any, Any, Any, Any, Any]] = {}
         self._program: tuple[Any, Any, Any] = (None, None, None)  # that of the last batch
@@ -268,11 +268,11 @@ class Tape:
         made = self._compiled.get((key, fuse))
         if made is None:
             names: dict[str, Any] = {k: float(v) for k, v in self._constants.items()}
-            fused = fused_sources(*self._program_source, _ArrayPatterns()) if fuse else None
+            fused = fused_sources(self._program_source, _ArrayPatterns()) if fuse else None
             if fused is None:
                 sources = (
-                    _forward(*self._program_source, arrays=True),
-                    _backward(*self._program_source, True),
+                    _forward(self._program_source, arrays=True),
+                    _backward(self._program_source, arrays=True),
                 )
             else:
                 sources = fused[:2]
@@ -353,14 +353,9 @@ def _names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
     return names
 
 
-def _forward(
-    order: Sequence[Value],
-    names: Sequence[str],
-    kinds: Sequence[str],
-    operands: Sequence[Sequence[int]],
-    inputs: Sequence[str],
-    arrays: bool = False,
-) -> str:
+def _forward(program: Program, arrays: bool = False) -> str:
+    """The forward pass: a line per op node (on arrays with ``arrays``), every value returned."""
+    order, names, kinds, operands, inputs = program
     lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P):"]
     k = 0
     for i, node in enumerate(order):
@@ -377,17 +372,11 @@ def _forward(
     return "\n".join(lines)
 
 
-def _backward(
-    order: Sequence[Value],
-    names: Sequence[str],
-    kinds: Sequence[str],
-    operands: Sequence[Sequence[int]],
-    inputs: Sequence[str],
-    arrays: bool = False,
-) -> str:
+def _backward(program: Program, arrays: bool = False) -> str:
     """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
     an interior node's δ from 0, a parameter's from its ``.grad``, term by term. On arrays
     (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end."""
+    order, names, kinds, operands, inputs = program
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
     lines = [
         "def backward(values, gradient, P):",
