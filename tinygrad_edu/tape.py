@@ -21,7 +21,9 @@ go the other way; what cannot be re-checked is refused while tracing (`TraceErro
 from __future__ import annotations
 
 import contextlib
+import keyword
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -338,12 +340,14 @@ def _kind(node: Value, given: dict[int, int], created: set[int]) -> str:
 
 
 def _names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
-    """A Python name per node: its label where that is a fresh identifier, else ``x<k>`` for
-    input k and ``v<i>`` for node i."""
+    """A Python name per node: its label where that makes a fresh identifier (``weight[0][1]``
+    reads ``weight_0_1``), else ``x<k>`` for input k and ``v<i>`` for node i."""
     taken = set(_RESERVED)
     names = []
     for i, node in enumerate(order):
-        name = node.label if node.label.isidentifier() and node.label not in taken else ""
+        name = re.sub(r"\W+", "_", node.label).strip("_")
+        if not name.isidentifier() or keyword.iskeyword(name) or name in taken:
+            name = ""
         if not name:
             name = f"x{given[id(node)]}" if id(node) in given else f"v{i}"
             while name in taken:
