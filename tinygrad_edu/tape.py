@@ -80,7 +80,8 @@ class Tape:
 
     Attributes:
         params: the leaves the traced function captured; ``backward`` accumulates their δ.
-        compile_seconds: the time it took to compile the source, once, when traced.
+        compile_seconds: the time it took to compile the source, once, at the first call on
+            numbers (a tape replayed on batches only never compiles it).
         fuse: whether a batch runs fused (`tinygrad_edu._fusion`): a layer's dots as one
             matrix product and its elementwise ops as one call each. A matrix product sums in
             another order, so fused results equal unfused ones to float tolerance (about
@@ -127,11 +128,8 @@ class Tape:
         self.fused = False
         self.guards: list[Guard] = []  # the comparisons on data seen while tracing
         self._batch: int | None = None  # the batch size of the last call, None if unbatched
-        start = time.perf_counter()
-        constants = self._constants
-        self._forward = _compile(self._forward_source, "forward", ieee=False, names=constants)
-        self._backward = _compile(self._backward_source, "backward", ieee=True, names=constants)
-        self.compile_seconds = time.perf_counter() - start
+        self._passes: tuple[Any, Any] | None = None  # the compiled source: on the first call
+        self.compile_seconds = 0.0
         self._values: tuple[Number, ...] | None = None
 
     def source(self) -> str:
@@ -158,7 +156,8 @@ class Tape:
         self._batch = None
         if len(xs) != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {len(xs)}")
-        values = self._forward(*(check_number(x, "a tape's input") for x in xs), self.params)
+        forward = self._on_numbers()[0]
+        values = forward(*(check_number(x, "a tape's input") for x in xs), self.params)
         self._values = values
         self._check_guards()
         return values[-1]
@@ -180,7 +179,7 @@ class Tape:
             raise RuntimeError("call the tape on inputs before its backward")
         seed = check_number(gradient, "backward(gradient=...)")
         if self._batch is None:
-            found: list[Number] = self._backward(self._values, seed, self.params)
+            found: list[Number] = self._on_numbers()[1](self._values, seed, self.params)
             return found
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
@@ -190,6 +189,18 @@ class Tape:
             deltas = backward(self._values, seed / n if reduction == "mean" else seed, self.params)
         rows = [xp.broadcast_to(xp.asarray(d, dtype=self._dtype), (n,)) for d in deltas]
         return xp.stack(rows, axis=1)
+
+    def _on_numbers(self) -> tuple[Any, Any]:
+        """The forward and backward passes on numbers, compiled from `source` on first use."""
+        if self._passes is None:
+            start = time.perf_counter()
+            constants = self._constants
+            self._passes = (
+                _compile(self._forward_source, "forward", ieee=False, names=constants),
+                _compile(self._backward_source, "backward", ieee=True, names=constants),
+            )
+            self.compile_seconds = time.perf_counter() - start
+        return self._passes
 
     def value(self, node: Value) -> Any:
         """The value of a traced ``node`` in the last call: a number, or after a batch an
@@ -229,7 +240,7 @@ class Tape:
         if not ieee:
             for i in xp.nonzero(~xp.isfinite(out))[0].tolist():
                 try:
-                    self._forward(*batch[i].tolist(), self.params)
+                    self._on_numbers()[0](*batch[i].tolist(), self.params)
                 except (ArithmeticError, ValueError) as e:
                     self._values = None
                     raise type(e)(f"sample {i} of the batch: {e}") from e
