@@ -117,6 +117,38 @@ def test_a_checkpoint_of_another_model_is_refused_and_says_why(
     assert "none.json" in capsys.readouterr().err
 
 
+def test_train_refuses_an_empty_save_path_before_training(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--save", "", "--steps", "1", "--no-progress", "--no-plots"])
+    assert exited.value.code == 2
+    assert "--save: needs a file path, got ''" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["no such folder", "a directory", "a read-only file"])
+def test_train_reports_a_bad_save_path_before_the_first_step(
+    where: str, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    import tinygrad_edu.train
+
+    steps: list[object] = []
+    monkeypatch.setattr(tinygrad_edu.train, "train", lambda *a, **k: steps.append(a))
+    target = {
+        "no such folder": tmp_path / "none" / "model.json",
+        "a directory": tmp_path,
+        "a read-only file": tmp_path / "ro.json",
+    }[where]
+    if where == "a read-only file":
+        target.write_text("{}")
+        target.chmod(0o444)
+    argv = ["train", "--save", str(target), "--steps", "1", "--no-progress", "--no-plots"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "train: error: " in err
+    assert str(target.name) in err
+    assert steps == []  # refused before training started
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["ro.json"] if "read" in where else [])
+
+
 def test_train_without_matplotlib_says_how_to_get_plots(
     tmp_path: Path, capsys: Any, monkeypatch: Any
 ) -> None:

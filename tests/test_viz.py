@@ -439,6 +439,17 @@ def test_check_where_the_limit_is_undefined_expects_nan() -> None:
     assert MISMATCH not in dot
 
 
+def test_check_shows_why_an_unresolved_limit_fails() -> None:
+    x = Value(0.3, label="x")
+    out = (x * 1e7).sin()  # a right δ, but the numeric estimate does not settle as h shrinks
+    out.backward()
+    dot = to_dot(out, check=True)
+    label = dot.split("\tv0 [label=<")[1].split("\n")[0]
+    assert "δ 4.778e+06 UNRESOLVED: the numeric estimate does not converge as h shrinks" in label
+    assert "limit" not in label.split("UNRESOLVED")[0]  # no limit is claimed for it
+    assert "MISMATCH" not in label
+
+
 # A user's op with a wrong derivative (∂(ab)/∂a given as 2b): the overlay replays its forward.
 twice_wrong = ops.define_op("viz_wrong_mul", operator.mul, lambda a, b, out: (2 * b, a))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import checkpoint, data, nn, plot, train
 from ._checks import check_count, check_number
+from ._files import check_writable
 from .engine import no_grad
 from .nn import ACTIVATIONS
 from .train import LOSSES, OPTIMIZERS
@@ -37,6 +38,12 @@ positive = argument(lambda t: check_number("the value", float(t), above=0))
 non_negative = argument(lambda t: check_number("the value", float(t), at_least=0))
 at_least_one = argument(lambda t: check_count("the value", int(t)))
 at_least_three = argument(lambda t: check_count("the value", int(t), minimum=3))
+
+
+def _path(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("needs a file path, got ''")
+    return text
 
 
 def _sizes(text: str) -> list[int]:
@@ -76,6 +83,8 @@ def _load(model: nn.MLP, path: str, args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.save:  # a path save would refuse is reported before training, not after
+        check_writable(args.save)
     inputs, labels, model, loss = _setup(args, args.seed)
     if args.resume:
         _load(model, args.resume, args)
@@ -188,7 +197,9 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     fit.add_argument("--steps", type=at_least_one, default=100, help="training steps")
     fit.add_argument("--seed", type=int, default=1, help="seed of the initial weights")
     fit.add_argument("--resume", metavar="PATH", help="start from these parameters (JSON)")
-    fit.add_argument("--save", metavar="PATH", help="save the trained parameters (JSON)")
+    fit.add_argument(
+        "--save", type=_path, metavar="PATH", help="save the trained parameters (JSON)"
+    )
     _plot_options(fit, "train-plots", "loss.svg, boundary.svg")
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     fit.set_defaults(run=_train)

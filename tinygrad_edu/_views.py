@@ -147,12 +147,16 @@ def _checks(order: Sequence[Value]) -> dict[int, GradcheckRow]:
 
 def _check_text(node: Value, row: GradcheckRow, digits: int) -> str:
     delta = f"δ {number(node.grad, digits)}"
-    if row.kink is not None:  # any δ between the one-sided limits is right
+    if row.problem is not None:  # a jump or an unresolved estimate: no limit to compare with
+        text = f"{delta} {html(row.verdict())}"
+    elif row.kink is not None:  # any δ between the one-sided limits is right
         low, high = (number(x, digits) for x in sorted(row.kink))
         text = f"{delta} {'∈' if row.ok else '∉'} limits [{low}, {high}]"
     else:
         text = f"{delta} {'≈' if row.ok else '≠'} limit {number(row.numeric, digits)}"
-    return text if row.ok else f'<FONT COLOR="{MISMATCH}">{text} MISMATCH</FONT>'
+    if row.ok:
+        return text
+    return f'<FONT COLOR="{MISMATCH}">{text}{"" if row.problem else " MISMATCH"}</FONT>'
 
 
 def _check_summary(order: Sequence[Value], rows: Mapping[int, GradcheckRow]) -> str:
