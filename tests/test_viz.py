@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 import os
@@ -9,6 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
@@ -222,6 +224,69 @@ def test_repr_svg_for_jupyter() -> None:
     assert svg_texts(svg)["v3"] == ["d", "-4", "δ 1"]
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        subprocess.CalledProcessError(1, ["dot"]),
+        BrokenPipeError(),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        RuntimeError("anything"),
+    ],
+)
+def test_repr_svg_never_raises(error: Exception, monkeypatch: Any) -> None:
+    def failing(graph: object, fmt: str) -> bytes:
+        raise error
+
+    monkeypatch.setattr(viz, "_pipe", failing)
+    assert _repr_svg_(a_times_b_plus_a()) is None  # Jupyter then shows the text repr
+
+
+def test_a_label_beyond_graphvizs_limit_is_shortened_with_an_ellipsis(tmp_path: Path) -> None:
+    from tinygrad_edu._dot import TEXT_LIMIT
+
+    assert TEXT_LIMIT * len("&quot;") < 16_384  # Graphviz's limit, even if every char is escaped
+    a = Value(1, label="x" * 20_000 + "END")
+    with layer_scope('"' * 20_000):
+        b = a * 2
+    b.backward()
+    dot = to_dot(b)
+    assert "x" * (TEXT_LIMIT - 1) + "…</B>" in dot
+    assert "END" not in dot
+    assert "&quot;" * (TEXT_LIMIT - 1) + "…>" in dot
+    assert max(len(line) for line in dot.splitlines()) < 16_384
+    texts = svg_texts(render(b, tmp_path / "long.svg").read_bytes())  # dot failed here before
+    assert texts["v0"][0] == "x" * (TEXT_LIMIT - 1) + "…"
+
+
+def test_huge_exact_numbers_are_drawn_in_bounded_time() -> None:
+    huge = F(10**1_000_000)
+    start = time.perf_counter()
+    assert number(huge, 4) == "≈1e+1000000"
+    assert number(-huge, 2) == "≈-1e+1000000"
+    assert number(F(1, 7 * 10**1_000_000), 4) == "≈1.429e-1000001"
+    dot = to_dot(Value(huge) * 3)
+    assert "≈3e+1000000" in dot
+    assert time.perf_counter() - start < 5  # 16.7 s and a decimal.Overflow before
+    assert "tooltip" not in dot  # the exact value is too long to show
+
+
+def test_huge_numbers_agree_with_the_exact_decimal_rounding() -> None:
+    from decimal import Decimal, localcontext
+
+    for q in (F(3**20_000, 7), F(-(10**3000) - 1, 3**2000), F(5, 2**12_000), F(2**5000 + 1)):
+        with localcontext() as ctx:
+            ctx.prec, ctx.Emax, ctx.Emin = 6, 10**9, -(10**9)
+            exact = Decimal(q.numerator) / Decimal(q.denominator)
+        assert number(q, 6) == f"≈{exact.normalize():g}"
+
+
+def test_a_rounded_exact_number_keeps_its_exact_value_in_the_tooltip_when_short() -> None:
+    a = Value(10**20 + 1, label="a")
+    dot = to_dot(a)
+    assert '\tv0 [label=<<B>a</B><BR/>≈1e+20<BR/>δ 0> tooltip="data 100000000000000000001"]' in dot
+    assert "tooltip" not in to_dot(Value(3))
+
+
 # ---- safe labels -------------------------------------------------------------------------------
 
 DANGEROUS = [*'"\\<>&{}|;[]-\n\t\r =#%', "->", "]]>", "\\N", "\\G", "&amp;", "<B>", "\x00"]
@@ -288,6 +353,28 @@ def test_nan_deltas_are_counted_apart_in_a_collapsed_layer() -> None:
         loss = (y - 1) ** 2  # the exponent 2 of a negative base has δ nan, as in PyTorch
     loss.backward()
     assert "4 scalars<BR/>Σ|δ| 7 (+1 nan)" in to_dot(loss, max_nodes=1)  # |-3| + |3| + |1|
+
+
+def test_many_nested_layers_collapse_by_depth_beyond_the_limit(tmp_path: Path) -> None:
+    x = Value(1)
+    with contextlib.ExitStack() as scopes:
+        for k in range(20_000):  # 20,000 nested layer scopes: 40,000 lines and 51 s of dot before
+            scopes.enter_context(layer_scope(f"L{k}"))
+            x = x + 1
+    x.backward()
+    dot = to_dot(x, max_nodes=50)
+    groups = re.findall(r"\tg\d+ \[label=<(.*?)>\]", dot)
+    assert len(groups) == 51  # 50 for the layers, one for the leaf 1 without a layer
+    assert groups[0] == "<B>L0</B><BR/>2 scalars<BR/>Σ|δ| 2"  # the constant 1 and x + 1
+    assert groups[23].startswith("<B>L23</B>")
+    assert groups[24] == "<I>19951 layers: L24 … L19974</I><BR/>39902 scalars<BR/>Σ|δ| 3.99e+04"
+    assert groups[25].startswith("<B>L19975</B>")
+    assert groups[49].startswith("<B>L19999</B>")
+    assert groups[50] == "<I>other</I><BR/>1 scalar<BR/>Σ|δ| 1"
+    assert "\tg23 -> g24\n\tg24 -> g25\n" in dot
+    assert len(dot.splitlines()) < 2 * 50 + 10
+    svg = render(x, tmp_path / "deep.svg")  # the default max_nodes=500: rendered in seconds
+    assert "19501 layers: L249 … L19749" in svg.read_text(encoding="utf-8")
 
 
 def test_a_100k_node_graph_collapses_to_a_small_dot() -> None:

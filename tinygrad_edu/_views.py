@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ._dot import MISMATCH, edge_attrs, fills, html, magnitude, node_attrs, number
+from ._dot import MISMATCH, edge_attrs, exact, fills, html, magnitude, node_attrs, number
 from .check import GradcheckRow, _graph_rows
 from .engine import Value, topological_order
 
@@ -93,7 +93,7 @@ def _full(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
         row = rows.get(i)
         red = row is not None and not row.ok
         extra = node_attrs(fill=fill[i] if fill else None, hot=lit, red=red)
-        statements.append(f"v{i} [label=<{_value_label(node, o, row)}>{extra}]")
+        statements.append(f"v{i} [label=<{_value_label(node, o, row)}>{extra}{_tooltip(node)}]")
         (clusters.setdefault(node.layer, []) if node.layer else loose).extend(statements)
     lines = _clusters(clusters)
     lines.extend(f"\t{s}\n" for s in loose)
@@ -130,6 +130,17 @@ def _value_label(node: Value, o: Options, row: GradcheckRow | None) -> str:
     elif o.show_grad:
         lines.append(f"δ {number(node.grad, o.digits)}")
     return "<BR/>".join(lines)
+
+
+def _tooltip(node: Value) -> str:
+    """The tooltip attribute with the exact data and δ where the label rounds them (only when
+    short: see `_dot.exact`); ``""`` if there is none. Exact numbers are digits, - and /."""
+    parts = [
+        f"{name} {text}"
+        for name, x in (("data", node.data), ("δ", node.grad))
+        if (text := exact(x)) is not None
+    ]
+    return f' tooltip="{"; ".join(parts)}"' if parts else ""
 
 
 # ---- the check overlay -------------------------------------------------------------------------
@@ -175,7 +186,12 @@ def _check_summary(order: Sequence[Value], rows: Mapping[int, GradcheckRow]) -> 
 def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
     """Each layer as one node ``g<k>`` (its scalar count and Σ|δ|); Values without a layer as
     they are, or as one more group, "other", if the groups and they still exceed
-    ``o.max_nodes``. Edges between groups are merged into one, labelled with their count."""
+    ``o.max_nodes``. Edges between groups are merged into one, labelled with their count.
+
+    Beyond ``o.max_nodes`` layers (deeply nested layer scopes), layers are collapsed by depth:
+    the first and the last, in the order the graph reaches them, keep a node each, and the ones
+    between them are one node, "N layers: first … last", so that ``dot`` gets at most about
+    ``o.max_nodes`` nodes."""
     assert o.max_nodes is not None  # body collapses only a graph beyond a max_nodes
     index = {id(node): i for i, node in enumerate(order)}
     groups: dict[str, int] = {}
@@ -183,9 +199,22 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
         if node.layer and node.layer not in groups:
             groups[node.layer] = len(groups)
     n_loose = sum(1 for node in order if not node.layer)
-    lump = n_loose > 0 and len(groups) + n_loose > o.max_nodes
-    titles = [f"<B>{html(name)}</B>" for name in groups] + (["<I>other</I>"] if lump else [])
-    group_of = [groups[n.layer] if n.layer else len(groups) if lump else None for n in order]
+    names = list(groups)
+    titles = [f"<B>{html(name)}</B>" for name in names]
+    if len(names) > o.max_nodes:  # more layers than nodes: the first and last kept, middle merged
+        head = (o.max_nodes - 1) // 2
+        tail = o.max_nodes - 1 - head
+        middle = names[head : len(names) - tail]
+        merged = f"{len(middle)} layers: {middle[0]} … {middle[-1]}"
+        titles = [*titles[:head], f"<I>{html(merged)}</I>", *titles[len(names) - tail :]]
+        for n, name in enumerate(names):  # renumber: the middle layers are group `head`
+            groups[name] = (
+                n if n < head else head if n < head + len(middle) else n - len(middle) + 1
+            )
+    n_groups = len(titles)
+    lump = n_loose > 0 and n_groups + n_loose > o.max_nodes
+    titles += ["<I>other</I>"] if lump else []
+    group_of = [groups[n.layer] if n.layer else n_groups if lump else None for n in order]
     count = [0] * len(titles)
     sizes: list[list[float]] = [[] for _ in titles]
     lit = [False] * len(titles)
@@ -227,7 +256,7 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
         if node.parents:
             lines.extend(f"\t{statement}\n" for statement in _op(i, node, on))
         extra = node_attrs(fill=shades[len(titles) + n] if shades else None, hot=on)
-        lines.append(f"\tv{i} [label=<{_value_label(node, o, None)}>{extra}]\n")
+        lines.append(f"\tv{i} [label=<{_value_label(node, o, None)}>{extra}{_tooltip(node)}]\n")
     for (source, target), (times, on_path) in edges.items():
         times_label = f"×{times}" if times > 1 else None
         lines.append(f"\t{source} -> {target}{edge_attrs(label=times_label, hot=bool(on_path))}\n")

@@ -161,10 +161,11 @@ def _format(target: Path) -> str:
 
 def _repr_svg_(value: Value) -> str | None:
     """The SVG of the graph of ``value`` with the default options, for Jupyter's inline picture;
-    None (Jupyter then shows the plain repr) without Graphviz's ``dot``."""
+    None, so that Jupyter shows the plain repr instead, on any failure to draw (no Graphviz
+    ``dot``, ``dot`` failing, output that is not UTF-8): a notebook's display never raises."""
     try:
         return _pipe(draw(value), "svg").decode("utf-8")
-    except GraphvizNotFound:
+    except Exception:
         return None
 
 
