@@ -147,6 +147,9 @@ class Value:
 
     # Six slots and no __dict__: scalar graphs are millions of small objects.
     __slots__ = ("_rule", "data", "grad", "label", "layer", "parents")
+    # numpy defers to our reflected operators: np.int64(3) + v is v.__radd__, a Value (and an
+    # array + v a TypeError), rather than numpy looping over v as an object array.
+    __array_ufunc__ = None
 
     data: Number
     grad: Number
