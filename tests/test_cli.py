@@ -275,3 +275,32 @@ def test_the_readme_documents_every_command() -> None:
     for name in commands:
         assert f"python -m tinygrad_edu {name}" in readme, name
     assert "python -m tinygrad_edu --version" in readme
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--sizes", "99999999999999999999", "sizes must be integers from 1 to 10,000"),
+        ("--sizes", "16,0", "sizes must be integers from 1 to 10,000"),
+        ("--n", "99999999999999999999", "must be an integer from 3 to 1,000,000"),
+        ("--n", "2", "must be an integer from 3 to 1,000,000"),
+        ("--steps", str(10**20), "must be an integer from 1 to 10,000,000"),
+        ("--steps", "0", "must be an integer from 1 to 10,000,000"),
+        ("--steps", "1.5", "must be an integer from 1 to 10,000,000, got '1.5'"),
+    ],
+)
+def test_integer_options_are_range_checked_at_once(
+    option: str, value: str, message: str, capsys: Any
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", option, value, "--no-progress", "--no-plots"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {message}" in err
+
+
+def test_a_model_too_large_is_refused_before_it_is_built(capsys: Any) -> None:
+    assert main(["train", "--sizes", "10000,10000", "--no-progress", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    # (2 + 1)·10000 + (10000 + 1)·10000 + (10000 + 1)·1 weights and biases
+    assert "--sizes 10000,10000 makes a model of 100,050,001 parameters; at most 1,000,000" in err

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint, data, nn, plot, train
-from ._checks import check_count, check_number
+from ._checks import check_number
 from ._files import check_writable
 from .engine import no_grad
 from .nn import ACTIVATIONS
@@ -36,8 +36,33 @@ def argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 positive = argument(lambda t: check_number("the value", float(t), above=0))
 non_negative = argument(lambda t: check_number("the value", float(t), at_least=0))
-at_least_one = argument(lambda t: check_count("the value", int(t)))
-at_least_three = argument(lambda t: check_count("the value", int(t), minimum=3))
+# Upper bounds of the integer options: far beyond what a scalar engine trains in minutes, and
+# refused at once rather than ending, after a minute, in a MemoryError (--sizes 10**20).
+MAX_STEPS = 10_000_000
+MAX_POINTS = 1_000_000
+MAX_WIDTH = 10_000
+MAX_PARAMETERS = 1_000_000
+
+
+def _count(minimum: int, maximum: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``minimum`` to ``maximum``."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = None
+        if n is None or not minimum <= n <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer from {minimum} to {maximum:,}, got {text!r}"
+            )
+        return n
+
+    return parse
+
+
+steps_count = _count(1, MAX_STEPS)
+points_count = _count(3, MAX_POINTS)
 
 
 def _path(text: str) -> str:
@@ -53,8 +78,10 @@ def _sizes(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"sizes must be integers separated by commas, got {text!r}"
         ) from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"sizes must be integers >= 1, got {text!r}")
+    if not sizes or not all(1 <= n <= MAX_WIDTH for n in sizes):
+        raise argparse.ArgumentTypeError(
+            f"sizes must be integers from 1 to {MAX_WIDTH:,}, got {text!r}"
+        )
     return sizes
 
 
@@ -66,6 +93,13 @@ def _setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list
     if loss != "cross_entropy" and classes > 2:
         raise ValueError(f"loss {loss!r} is for two classes; {args.dataset} has {classes}")
     outputs = classes if loss == "cross_entropy" else 1
+    widths = [2, *args.sizes, outputs]
+    count = sum((a + 1) * b for a, b in zip(widths, widths[1:]))  # weights and biases
+    if count > MAX_PARAMETERS:
+        raise ValueError(
+            f"--sizes {','.join(map(str, args.sizes))} makes a model of {count:,} parameters; "
+            f"at most {MAX_PARAMETERS:,} (each is a scalar Value)"
+        )
     model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=seed)
     return inputs, labels, model, loss
 
@@ -154,7 +188,7 @@ def _data_options(sub: argparse.ArgumentParser) -> None:
         default="moons",
         help="two moons, two circles, or a three-arm spiral",
     )
-    sub.add_argument("--n", type=at_least_three, default=100, help="number of points")
+    sub.add_argument("--n", type=points_count, default=100, help="number of points")
     sub.add_argument("--noise", type=non_negative, default=0.1, help="the data's noise")
     sub.add_argument("--data-seed", type=int, default=0, help="seed of the data")
 
@@ -194,7 +228,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     fit.add_argument(
         "--lr", type=positive, default=None, help="default: 1.0 - 0.9 k/steps (sgd), 0.01 (adam)"
     )
-    fit.add_argument("--steps", type=at_least_one, default=100, help="training steps")
+    fit.add_argument("--steps", type=steps_count, default=100, help="training steps")
     fit.add_argument("--seed", type=int, default=1, help="seed of the initial weights")
     fit.add_argument("--resume", metavar="PATH", help="start from these parameters (JSON)")
     fit.add_argument(

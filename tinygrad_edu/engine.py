@@ -143,6 +143,10 @@ class Value:
     Derivative rules read ``data`` when backward runs, so change a node's data only after the
     backward of its graph, as optimizers do (a change in between gives meaningless δ, though
     backward still never raises).
+
+    A graph is not thread-safe: two threads running backward (or changing data) through a
+    shared node race on its δ. Separate graphs in separate threads are independent (`no_grad`
+    and `layer_scope` are per thread and per asyncio task).
     """
 
     # Six slots and no __dict__: scalar graphs are millions of small objects.
