@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ def _setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list
         raise ValueError(f"loss {loss!r} is for two classes; {args.dataset} has {classes}")
     outputs = classes if loss == "cross_entropy" else 1
     widths = [2, *args.sizes, outputs]
-    count = sum((a + 1) * b for a, b in zip(widths, widths[1:]))  # weights and biases
+    count = sum((a + 1) * b for a, b in itertools.pairwise(widths))  # weights and biases
     if count > MAX_PARAMETERS:
         raise ValueError(
             f"--sizes {','.join(map(str, args.sizes))} makes a model of {count:,} parameters; "
