@@ -377,6 +377,54 @@ def test_many_nested_layers_collapse_by_depth_beyond_the_limit(tmp_path: Path) -
     assert "19501 layers: L249 … L19749" in svg.read_text(encoding="utf-8")
 
 
+def test_values_without_a_layer_collapse_by_kind() -> None:
+    a, b = Value(2.0, label="a"), Value(3.0)
+    with layer_scope("L1"):
+        h = [(a * k).tanh() for k in range(3)]  # a: used in L1 only (the constants k are in L1)
+    loss = total([x * b for x in h]).relu() + 1
+    loss.backward()
+    dot = to_dot(loss, max_nodes=7)  # 18 Values: L1 and the 6 kinds of the 9 others
+    groups = re.findall(r"\tg\d+ \[label=<(.*?)>\]", dot)
+    assert [g.split("<BR/>")[0] for g in groups] == [
+        "<B>L1</B>",
+        "<I>1 input</I>",
+        "<I>2 leaves</I>",  # b, used outside L1, and the constant 1
+        "<I>3 results of ×</I>",
+        "<I>1 result of Σ</I>",
+        "<I>1 result of relu</I>",
+        "<I>1 result of +</I>",
+    ]
+    assert "other" not in dot
+    assert "<I>other</I>" in to_dot(loss, max_nodes=6)  # no room for the kinds: one node
+    assert "one node per layer and per kind of Value" in dot
+
+
+def test_the_inline_picture_of_micrograds_demo_loss_stays_small() -> None:
+    import random
+
+    from tinygrad_edu import data
+    from tinygrad_edu.micrograd.engine import Value as MicroValue
+    from tinygrad_edu.micrograd.nn import MLP as MicroMLP
+
+    random.seed(1337)
+    xs, ys = data.generate("moons", 100, 0.1, 0)
+    model = MicroMLP(2, [16, 16, 1])
+    scores = [model([MicroValue(x) for x in row]) for row in xs]
+    losses = [(1 + -(2 * y - 1) * s).relu() for y, s in zip(ys, scores, strict=True)]
+    loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in model.parameters())
+    loss.backward()
+    svg = _repr_svg_(loss)  # micrograd's demo loss: 11,618 Values
+    assert svg is not None
+    root = ET.fromstring(svg)
+    width, height = (float(root.get(k, "").removesuffix("pt")) for k in ("width", "height"))
+    assert width < 2000
+    assert height < 600  # 14,951 px tall before
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert {"L1", "L2", "L3", "200 inputs", "100 results of relu"} <= set(texts)
+    full = draw(loss, max_nodes=None).source  # the full drawing: one call away
+    assert full.count("_op [label=") == 11_618 - 741  # every op node (741 leaves)
+
+
 def test_a_100k_node_graph_collapses_to_a_small_dot() -> None:
     # No timing assertion (speed belongs to the benchmark): the walk is linear, about 0.1 s
     # here, and a quadratic one over 150,000 nodes would not finish within the suite.

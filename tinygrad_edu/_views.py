@@ -132,6 +132,29 @@ def _value_label(node: Value, o: Options, row: GradcheckRow | None) -> str:
     return "<BR/>".join(lines)
 
 
+def _kinds(order: Sequence[Value]) -> dict[int, tuple[str, str]]:
+    """The kind of each Value without a layer, by its index in ``order``, as a noun (one, many):
+    the results of one op ("result of relu"), the leaves used only inside layers ("input"), and
+    the other leaves ("leaf")."""
+    layer_only: dict[int, bool] = {}  # id(leaf) -> is every use of it inside a layer?
+    for node in order:
+        for parent in node.parents:
+            if not parent.parents and not parent.layer:
+                layer_only[id(parent)] = layer_only.get(id(parent), True) and bool(node.layer)
+    kinds: dict[int, tuple[str, str]] = {}
+    for i, node in enumerate(order):
+        if node.layer:
+            continue
+        fn = node.definition
+        if fn is not None:
+            kinds[i] = (f"result of {fn.symbol}", f"results of {fn.symbol}")
+        elif layer_only.get(id(node), False):
+            kinds[i] = ("input", "inputs")
+        else:
+            kinds[i] = ("leaf", "leaves")
+    return kinds
+
+
 def _tooltip(node: Value) -> str:
     """The tooltip attribute with the exact data and δ where the label rounds them (only when
     short: see `_dot.exact`); ``""`` if there is none. Exact numbers are digits, - and /."""
@@ -213,8 +236,21 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
             )
     n_groups = len(titles)
     lump = n_loose > 0 and n_groups + n_loose > o.max_nodes
-    titles += ["<I>other</I>"] if lump else []
-    group_of = [groups[n.layer] if n.layer else n_groups if lump else None for n in order]
+    group_of: list[int | None] = [groups[n.layer] if n.layer else None for n in order]
+    nouns: dict[int, tuple[str, str]] = {}  # a group of one kind -> its noun, one and many
+    if lump:
+        kinds = _kinds(order)
+        if n_groups + len(set(kinds.values())) <= o.max_nodes:  # one node per kind
+            first: dict[tuple[str, str], int] = {}
+            for i, kind in kinds.items():
+                if kind not in first:
+                    first[kind] = len(titles)
+                    nouns[len(titles)] = kind
+                    titles.append("")
+                group_of[i] = first[kind]
+        else:  # too many kinds as well: one node for them all
+            titles.append("<I>other</I>")
+            group_of = [n_groups if k is None else k for k in group_of]
     count = [0] * len(titles)
     sizes: list[list[float]] = [[] for _ in titles]
     lit = [False] * len(titles)
@@ -245,7 +281,11 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
     shades = fills([*totals, *(order[i].grad for i in loose)]) if o.color_by_grad else None
     lines = []
     for k, title in enumerate(titles):
-        label = f"{title}<BR/>{count[k]} scalar{'s' if count[k] != 1 else ''}"
+        if k in nouns:
+            one, many = nouns[k]
+            label = f"<I>{count[k]} {html(one if count[k] == 1 else many)}</I>"
+        else:
+            label = f"{title}<BR/>{count[k]} scalar{'s' if count[k] != 1 else ''}"
         if o.show_grad:
             label += f"<BR/>Σ|δ| {number(totals[k], o.digits)}"
             label += f" (+{nans[k]} nan)" if nans[k] else ""
@@ -260,6 +300,7 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
     for (source, target), (times, on_path) in edges.items():
         times_label = f"×{times}" if times > 1 else None
         lines.append(f"\t{source} -> {target}{edge_attrs(label=times_label, hot=bool(on_path))}\n")
-    note = f"{len(order)} Values > max_nodes={o.max_nodes}: one node per layer"
+    per = "one node per layer and per kind of Value" if nouns else "one node per layer"
+    note = f"{len(order)} Values > max_nodes={o.max_nodes}: {per}"
     lines.append(f"\tgraph [label=<{html(note + ' (max_nodes=None draws every Value)')}>]\n")
     return lines

@@ -159,12 +159,19 @@ def _format(target: Path) -> str:
     return fmt
 
 
+# The inline picture draws every Value of a graph up to this size; a larger graph collapses to
+# one node per layer and one per kind of the other Values ("200 inputs", "results of relu"), a
+# picture of a few nodes. `draw(v, max_nodes=None)` draws every Value.
+INLINE_MAX_NODES = 100
+
+
 def _repr_svg_(value: Value) -> str | None:
-    """The SVG of the graph of ``value`` with the default options, for Jupyter's inline picture;
-    None, so that Jupyter shows the plain repr instead, on any failure to draw (no Graphviz
-    ``dot``, ``dot`` failing, output that is not UTF-8): a notebook's display never raises."""
+    """The SVG of the graph of ``value`` for Jupyter's inline picture: collapsed beyond
+    INLINE_MAX_NODES Values, otherwise with the default options. None, so that Jupyter shows
+    the plain repr instead, on any failure to draw (no Graphviz ``dot``, ``dot`` failing,
+    output that is not UTF-8): a notebook's display never raises."""
     try:
-        return _pipe(draw(value), "svg").decode("utf-8")
+        return _pipe(draw(value, max_nodes=INLINE_MAX_NODES), "svg").decode("utf-8")
     except Exception:
         return None
 
