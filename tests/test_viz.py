@@ -603,6 +603,36 @@ def test_check_refuses_the_collapsed_view_and_checks_user_ops() -> None:
 # ---- missing Graphviz, atomic files, determinism -----------------------------------------------
 
 
+def test_drawing_needs_no_graphviz_package(tmp_path: Path) -> None:
+    code = textwrap.dedent(f"""\
+        import os, sys
+        sys.modules["graphviz"] = None  # the Python package is not installed
+        from tinygrad_edu import Value, viz
+        a, b = Value(2, label="a"), Value(-3, label="b")
+        d = a * b + a
+        d.backward()
+        graph = viz.draw(d)
+        assert type(graph).__name__ == "Drawing", type(graph)
+        assert graph.source == viz.to_dot(d)
+        assert graph.pipe(format="svg").startswith(b"<?xml")
+        assert "δ 1" in graph._repr_svg_()
+        assert viz.render(d, {str(tmp_path / "g.png")!r}).read_bytes().startswith(b"\\x89PNG")
+        assert d._repr_svg_().startswith("<?xml")
+        os.environ["PATH"] = {str(tmp_path / "empty")!r}
+        try:
+            viz.render(d, {str(tmp_path / "h.svg")!r})
+        except viz.GraphvizNotFound as e:
+            assert isinstance(e, RuntimeError) and isinstance(e.__cause__, FileNotFoundError)
+            assert e.source == graph.source
+            assert d._repr_svg_() is None
+            print("ok")
+        """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
+    assert sorted(os.listdir(tmp_path)) == ["g.png"]
+
+
 def test_missing_dot_executable_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
