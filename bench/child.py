@@ -135,6 +135,9 @@ def main(argv: list[str]) -> int:
     for arg in ("repeats", "chain_steps", "moons_points"):
         t.add_argument(arg, type=int)
     t.add_argument("engines", nargs="+")
+    tapes = sub.add_parser("tapes")
+    for arg in ("repeats", "chain_steps", "with_torch"):
+        tapes.add_argument(arg, type=int)
     for kind in ("memory", "depth"):
         p = sub.add_parser(kind)
         p.add_argument("engine")
@@ -144,6 +147,16 @@ def main(argv: list[str]) -> int:
         report = probe(args.engine)
     elif args.kind == "timing":
         report = timing(args.out, args.repeats, args.chain_steps, args.moons_points, args.engines)
+    elif args.kind == "tapes":
+        from bench.tapes import measure_tapes
+
+        try:
+            report = {
+                "status": "ok",
+                **measure_tapes(args.repeats, args.chain_steps, args.with_torch),
+            }
+        except BenchError as e:
+            report = {"status": "BenchError", "message": str(e)}
     elif args.kind == "memory":
         report = memory(args.engine, args.nodes)
     else:

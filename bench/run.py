@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.engines import ENGINE_NAMES
-from bench.isolated import probe, run_depth, run_memory, run_timing
+from bench.isolated import probe, run_child, run_depth, run_memory, run_timing
 from bench.report import Results, machine_line, render
 from bench.workloads import BenchError
 
@@ -84,6 +84,12 @@ def measure(
     res.memory = run_memory(engines, memory_nodes, timeout)
     say(f"W4 depth: {list(depth_sizes)}, one process per engine and size")
     res.depth = run_depth(engines, depth_sizes, timeout)
+    say(f"Tapes (issue 10): W1 on a tape, W2 batched and unbatched, W5, {repeats} repeats")
+    res.tapes = run_child(
+        ["tapes", str(repeats), str(chain_steps), str(int("torch" in engines))], 1800.0
+    )
+    if res.tapes.status == "BenchError":
+        raise BenchError(res.tapes.report["message"])
     return res
 
 

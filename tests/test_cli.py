@@ -168,6 +168,16 @@ def test_train_without_matplotlib_says_how_to_get_plots(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_train_on_a_tape_prints_what_eager_training_prints(capsys: Any) -> None:
+    args = ["train", "--no-progress", "--no-plots", "--steps", "5", "--n", "30"]
+    outputs = []
+    for extra in ([], ["--tape"]):
+        assert main([*args, *extra]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert "after 5 steps: loss" in outputs[1]
+
+
 def test_train_spiral_uses_cross_entropy(capsys: Any) -> None:
     args = ["train", "--dataset", "spiral", "--n", "31", "--steps", "3", "--no-progress"]
     args += ["--no-plots"]

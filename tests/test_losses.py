@@ -411,7 +411,8 @@ def test_losses_build_their_nodes_in_the_loss_layer() -> None:
         (
             lambda: cross_entropy([1, 2], 1.0),
             TypeError,
-            r"target_index must be an int \(a class in 0..1\), got float: 1.0",
+            r"target_index must be an int \(a class in 0..1\) or a list of 2 class probabilities, "
+            "got float: 1.0",
         ),
         (lambda: cross_entropy([1, 2], "1"), TypeError, "got str: '1'"),
         (lambda: cross_entropy([[1, 2]], [0.0]), TypeError, r"target_index\[0\] must be an int"),
@@ -458,3 +459,27 @@ def test_docstring_examples() -> None:
     result = doctest.testmod(losses)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_cross_entropy_takes_class_probabilities_as_pytorch_does() -> None:
+    """A one-hot target gives the index's loss and δ exactly; soft labels give -Σ t log p."""
+    logits = [Value(x) for x in (0.3, -1.2, 2.5)]
+    by_index = cross_entropy(logits, 2)
+    by_index.backward()
+    deltas = [x.grad for x in logits]
+    for x in logits:
+        x.grad = 0.0
+    one_hot = cross_entropy(logits, [0, 0, 1])
+    one_hot.backward()
+    assert one_hot.data == by_index.data
+    assert [x.grad for x in logits] == deltas
+    soft = [F(1, 4), F(1, 4), F(1, 2)]
+    log_p = [-cross_entropy([0.3, -1.2, 2.5], j).data for j in range(3)]
+    expected = -sum(float(t) * lp for t, lp in zip(soft, log_p, strict=True))
+    assert cross_entropy([0.3, -1.2, 2.5], soft).data == pytest.approx(expected, rel=1e-15)
+    batch = cross_entropy([[0.3, -1.2, 2.5], [1.0, 1.0, 1.0]], [soft, 0], reduction="sum")
+    assert batch.data == pytest.approx(expected + math.log(3), rel=1e-15)
+    with pytest.raises(ValueError, match=r"target must be in \[0, 1\], got 2 \(target\[1\]\)"):
+        cross_entropy([1, 2, 3], [0, 2, 0])
+    with pytest.raises(ValueError, match="or a list of 3 class probabilities, got a list of 2"):
+        cross_entropy([1, 2, 3], [0, 1])

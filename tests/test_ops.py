@@ -19,7 +19,7 @@ import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, define_op, dot, grad, hessian, ops, to_dot, total
+from tinygrad_edu import Value, define_op, dot, grad, hessian, ops, stop_gradient, to_dot, total
 from tinygrad_edu._dot import html
 from tinygrad_edu._readings import python, text
 from tinygrad_edu.autograd import _local_values
@@ -57,13 +57,14 @@ CALLS: dict[str, tuple[Callable[..., Value], st.SearchStrategy[list[float]]]] = 
     "cos": (lambda a: a.cos(), st.lists(reals, min_size=1, max_size=1)),
     "sum": (lambda *v: total(v), st.lists(reals, min_size=3, max_size=3)),
     "dot": (lambda *v: dot(v[0::2], v[1::2]), st.lists(reals, min_size=4, max_size=4)),
+    "stop_gradient": (stop_gradient, st.lists(reals, min_size=1, max_size=1)),
 }
 NAMES = [op.name for op in ops.BUILTIN]
 
 
 def test_the_table_is_every_op_and_each_op_has_a_user_call() -> None:
     assert set(CALLS) == set(NAMES) == {n for n in ops.OPS if n in NAMES}
-    assert len(NAMES) == len(set(NAMES)) == 19
+    assert len(NAMES) == len(set(NAMES)) == 20
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import doctest
 import math
+import random
 from collections.abc import Callable
 from fractions import Fraction as F
 from typing import Any
@@ -308,3 +309,39 @@ def test_a_delta_that_is_not_a_number_changes_nothing() -> None:
     with pytest.raises(TypeError, match=r"Adam step 0 failed at params\[1\] \(data 2.0, δ None\)"):
         opt.step()
     assert ([p.data for p in ps], opt.step_count) == ([1.0, 2.0], 0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.3),
+        lambda ps: optim.SGD(ps, lr=F(1, 3), momentum=0.9, weight_decay=1e-2),
+        lambda ps: optim.Adam(ps, lr=0.01),
+        lambda ps: optim.Adam(ps, lr=F(1, 100), betas=(F(9, 10), 0.99), eps=1e-6),
+    ],
+)
+def test_a_step_on_arrays_is_the_loop_bit_for_bit(make: Any, monkeypatch: Any) -> None:
+    """From optim._ARRAYS_FROM float parameters a step runs on numpy arrays: the same float
+    operations in the same order, so the same numbers as the per-parameter loop."""
+    on_arrays = []
+    real = optim._arrays
+    monkeypatch.setattr(optim, "_arrays", lambda *a: on_arrays.append(real(*a)) or on_arrays[-1])
+    rng = random.Random(5)
+    n = optim._ARRAYS_FROM + 3
+    data = [rng.uniform(-2, 2) for _ in range(n)]
+    many, few = [Value(x) for x in data], [[Value(x)] for x in data]
+    opt_many, opt_few = make(many), [make(p) for p in few]
+    for _ in range(3):
+        for p, q in zip(many, few, strict=True):
+            p.grad = q[0].grad = rng.uniform(-5, 5)
+        opt_many.step()
+        for o in opt_few:  # one parameter each: below the threshold, the loop
+            o.step()
+    assert [p.data for p in many] == [q[0].data for q in few]
+    assert len(on_arrays) == 3
+    assert all(found is not None for found in on_arrays)
+    exact = [Value(F(k, 7)) for k in range(n)]  # exact data keeps the exact loop
+    for p in exact:
+        p.grad = F(1, 2)
+    optim.SGD(exact, lr=F(1, 2)).step()
+    assert [p.data for p in exact] == [F(k, 7) - F(1, 4) for k in range(n)]

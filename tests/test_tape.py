@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, nn, optim
+from tinygrad_edu import Value, dot, losses, nn, optim
 from tinygrad_edu.engine import topological_order
-from tinygrad_edu.tape import trace
+from tinygrad_edu.tape import GuardError, TraceError, trace
 
 from .graphs import programs
 
@@ -118,6 +118,15 @@ def test_replay_raises_as_eager_outside_a_domain_and_backward_needs_a_call() -> 
         tape(1.0, 2.0)
     with pytest.raises(TypeError, match="f must return a Value, got float"):
         trace(lambda a: 1.0, [1.0])  # type: ignore[arg-type,return-value]
+    batch = np.array([[1.0], [0.0], [-1.0]])
+    with pytest.raises(ValueError, match="sample 1 of the batch: log is undefined for x <= 0"):
+        tape(batch)
+    found = tape(batch, ieee=True)  # IEEE's answers kept: -inf, nan
+    assert found[0] == 0.0
+    assert found[1] == -np.inf
+    assert np.isnan(found[2])
+    inf = trace(lambda a: a * 2, [1.0])
+    assert inf(np.array([[np.inf]])).tolist() == [np.inf]  # eager gives inf too: no error
 
 
 def test_an_unused_input_has_delta_zero_and_tracing_leaves_no_trace() -> None:
@@ -164,3 +173,177 @@ def test_a_batch_needs_one_column_per_input_and_a_known_reduction() -> None:
     tape(np.ones((4, 2)))
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum', got 'max'"):
         tape.backward(reduction="max")
+
+
+def _replays_as_eager(f: Any, points: list[list[float]]) -> None:
+    """Traced at the first point, the tape gives eager's values and δ at every point."""
+    tape = trace(f, points[0])
+    for xs in points:
+        values = [Value(x) for x in xs]
+        out = f(*values)
+        out.backward()
+        assert tape(*xs) == out.data
+        assert tape.backward() == [v.grad for v in values]
+
+
+def test_losses_that_branched_on_data_trace_for_both_sides() -> None:
+    """huber's |d| <= delta, the logit's sign in BCE and the largest logit and the class in
+    cross-entropy were Python branches on data: now each is one graph for every input."""
+    _replays_as_eager(
+        lambda p, t: losses.huber(p, t, delta=0.5), [[0.1, 0.0], [3.0, 0.0], [-2.0, 0.0]]
+    )
+    _replays_as_eager(
+        losses.binary_cross_entropy_with_logits, [[2.0, 1.0], [-3.0, 1.0], [0.0, 0.0]]
+    )
+    ce = lambda *v: losses.cross_entropy(list(v[:3]), list(v[3:]))  # noqa: E731
+    one_hots = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    logits = [[3.0, -1.0, 0.5], [-2.0, 4.0, 1.0], [0.0, 0.0, 9.0], [800.0, -800.0, 0.0]]
+    _replays_as_eager(ce, [x + t for x in logits for t in one_hots])
+    tape = trace(ce, logits[0] + one_hots[0])
+    assert tape(*logits[3], *one_hots[1]) == 1600.0  # no overflow: the shift is this sample's
+
+
+_LOSSES = {
+    "hinge": (lambda s, y: losses.hinge(s[0], y[0]), 1),
+    "mse": (lambda s, y: losses.mse(s, y), None),
+    "bce": (lambda s, y: losses.binary_cross_entropy_with_logits(s[0], y[0]), 1),
+    "cross_entropy": (lambda s, y: losses.cross_entropy(s, y), None),
+}
+
+
+def _targets(loss: str, rng: np.random.Generator, n: int, width: int) -> np.ndarray:
+    if loss == "hinge":
+        return rng.choice([-1.0, 1.0], size=(n, 1))
+    if loss == "bce":
+        return rng.choice([0.0, 1.0], size=(n, 1))
+    if loss == "cross_entropy":
+        return np.eye(width)[rng.integers(0, width, size=n)]
+    return rng.normal(size=(n, width))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@given(
+    n_in=st.integers(1, 4),
+    sizes=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    activation=st.sampled_from(["relu", "tanh", "sigmoid"]),
+    loss=st.sampled_from(sorted(_LOSSES)),
+    seed=st.integers(0, 2**16),
+)
+def test_a_fused_batch_equals_the_unfused_batch_and_the_loop(
+    reduction: str, n_in: int, sizes: list[int], activation: str, loss: str, seed: int
+) -> None:
+    """Fused to 1e-12 relative of the per-sample loop (a matrix product sums in its own order),
+    as the unfused batch is; an MLP's layers do fuse."""
+    fn, width = _LOSSES[loss]
+    sizes[-1] = width or sizes[-1]
+    model = nn.MLP(n_in, sizes, activation=activation, seed=seed)
+    params = model.parameters()
+    rng = np.random.default_rng(seed)
+    X = np.c_[rng.normal(size=(7, n_in)), _targets(loss, rng, 7, sizes[-1])]
+
+    def f(*v: Value) -> Value:
+        return fn(model(list(v[:n_in])), list(v[n_in:]))
+
+    tape = trace(f, X[0].tolist())
+    results = []
+    for fuse in (True, False):
+        tape.fuse = fuse
+        model.zero_grad()
+        out = tape(X)
+        deltas = tape.backward(reduction=reduction)
+        results.append((out, deltas, [p.grad for p in params]))
+        assert tape.fused is fuse
+    model.zero_grad()
+    expected = []
+    scale = 1 / len(X) if reduction == "mean" else 1
+    for row in X:
+        values = [Value(float(x)) for x in row]
+        out = f(*values)
+        (out * scale).backward()
+        expected.append((out.data, [v.grad for v in values]))
+    grads = [p.grad for p in params]
+    for out, deltas, got in results:
+        assert out.tolist() == pytest.approx([e[0] for e in expected], rel=1e-12, abs=1e-15)
+        assert deltas.tolist() == [pytest.approx(e[1], rel=1e-12, abs=1e-15) for e in expected]
+        assert got == pytest.approx(grads, rel=1e-12, abs=1e-15)
+
+
+def test_fusion_packs_layers_and_handles_shared_weights_and_a_dot_root() -> None:
+    model = nn.MLP(3, [4, 4, 2], seed=1)
+    tape = trace(lambda *v: losses.mse(model(list(v[:3])), list(v[3:])), [0.1, 0.2, 0.3, 0, 1])
+    tape(np.ones((5, 5)))
+    source = tape._array_sources[0]
+    assert tape.fused
+    assert source.count(" @ ") == 3  # one matrix product per layer
+    assert "relu(G" in source  # an activation over the whole layer in one call
+    w = [Value(0.5), Value(-1.5)]
+    shared = trace(lambda a, b: dot([w[0], w[0], w[1]], [a, b, a]), [1.0, 2.0])
+    X = np.array([[1.0, 2.0], [3.0, -1.0]])
+    assert shared(X).tolist() == [0.0, -3.5]
+    shared.backward(reduction="sum")
+    assert [p.grad for p in w] == [4.0 + 1.0, 4.0]
+
+
+def test_a_branch_on_data_is_guarded_on_every_replay() -> None:
+    """A Python `if` on a node's data is not an op: the comparison is re-checked at each replay
+    and a replay that would take the other branch raises, unbatched or batched."""
+
+    def f(x: Value, y: Value) -> Value:
+        s = x * y
+        return s * s if s.data > 1 and s.data <= y.data * 0 + 100 else -s
+
+    with pytest.raises(TraceError, match=r"arithmetic on the \.data of a node \(.*test_tape"):
+        trace(f, [2.0, 3.0])
+
+    def g(x: Value, y: Value) -> Value:
+        s = x * y
+        return s * s if s.data > 1 and s.data < y.data else -s  # two guards, one on two nodes
+
+    tape = trace(g, [0.5, 3.0])
+    assert len(tape.guards) == 2
+    assert tape(0.6, 3.0) == pytest.approx(1.8**2)
+    assert tape.backward() == pytest.approx([2 * 1.8 * 3.0, 2 * 1.8 * 0.6])
+    with pytest.raises(GuardError, match=r"takes another branch: v\d+\.data > 1 was True"):
+        tape(0.1, 3.0)
+    with pytest.raises(RuntimeError, match="call the tape on inputs before its backward"):
+        tape.backward()  # the failed replay kept nothing
+    with pytest.raises(GuardError, match=r"at sample 1 takes .* v\d+\.data < x1\.data was True"):
+        tape(np.array([[0.6, 3.0], [1.1, 3.0]]))  # 3.3 < 3 is False: sample 1 goes elsewhere
+    assert tape(np.array([[0.6, 3.0], [0.5, 4.0]])).tolist() == pytest.approx([1.8**2, 2.0**2])
+
+
+def test_what_a_tape_cannot_recheck_is_refused_while_tracing() -> None:
+    with pytest.raises(TraceError, match=r"float\(\) of a node"):
+        trace(lambda x: x if float(x * 1) > 0 else -x, [1.0])
+    with pytest.raises(TraceError, match=r"reading the exact data Fraction\(1, 2\)"):
+        trace(lambda x: x if (x * 1).data > 0 else -x, [Fraction(1, 2)])
+    w = Value(2.0)
+    assert trace(lambda x: x * w if w.data > 0 else x, [1.0]).guards == []  # no input in w
+    with pytest.raises(ZeroDivisionError):
+        trace(lambda x: x / 0, [1.0])
+    assert type(Value.__dict__["data"]).__name__ == "member_descriptor"  # put back, even then
+    assert float(Value(3.0) * 2) == 6.0
+
+
+def test_a_batch_of_pytorch_tensors_replays_as_numpy_does() -> None:
+    """Through array-api-compat the unfused program runs on any Array-API namespace: PyTorch's
+    tensors give numpy's values and δ (to 1e-12: their exp and log may round differently)."""
+    import torch  # the torch extra, installed by `make test`
+
+    torch.set_num_threads(1)
+    model = nn.MLP(2, [4, 3], activation="tanh", seed=2)
+    tape = trace(lambda a, b, *t: losses.cross_entropy(model([a, b]), list(t)), [0.1, 0.2, 1, 0, 0])
+    rows = np.array([[0.3, -1.0, 1, 0, 0], [2.0, 0.5, 0, 0, 1], [-0.7, 0.1, 0, 1, 0]])
+    runs = []
+    for batch in (rows, torch.tensor(rows, dtype=torch.float64)):
+        model.zero_grad()
+        out = tape(batch)
+        deltas = tape.backward(reduction="sum")
+        runs.append((np.asarray(out), np.asarray(deltas), [p.grad for p in model.parameters()]))
+    assert not tape.fused  # fusion is numpy's alone
+    (out, deltas, grads), (t_out, t_deltas, t_grads) = runs
+    assert t_out.tolist() == pytest.approx(out.tolist(), rel=1e-12)
+    assert t_deltas.tolist() == [pytest.approx(row, rel=1e-12, abs=1e-15) for row in deltas]
+    assert t_grads == pytest.approx(grads, rel=1e-12, abs=1e-15)
+    weight = model.parameters()[0]
+    assert tape.value(weight).tolist() == [weight.data] * 3  # a tensor, a value per sample

@@ -7,7 +7,7 @@ from fractions import Fraction as F
 
 import pytest
 
-from tinygrad_edu import Value, _checks, losses, nn, optim, train
+from tinygrad_edu import Value, _checks, data, losses, nn, optim, train
 from tinygrad_edu.data import make_moons, make_spiral
 
 
@@ -125,6 +125,8 @@ def test_progress_is_one_line_on_stderr_without_tqdm(capsys: pytest.CaptureFixtu
     assert last.startswith("train 3/3 steps, ")
     assert ": loss " in last
     assert ", accuracy " in last
+    train.train(model, inputs, labels, steps=2, progress=True, tape=True)  # the same line
+    assert capsys.readouterr().err.split("\r")[-1].startswith("train 2/2 steps, ")
     code = (  # tqdm made unimportable: training and its progress line need nothing but Python
         "import sys; sys.modules['tqdm'] = None\n"
         "from tinygrad_edu import nn, train, data\n"
@@ -133,3 +135,27 @@ def test_progress_is_one_line_on_stderr_without_tqdm(capsys: pytest.CaptureFixtu
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
     assert done.stderr.decode().split("\r")[-1].startswith("train 2/2 steps, ")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "loss", "optimizer"),
+    [("moons", "hinge", "sgd"), ("spiral", "cross_entropy", "adam"), ("circles", "bce", "sgd")],
+)
+def test_training_on_a_tape_follows_eager_training(dataset: str, loss: str, optimizer: str) -> None:
+    """The same loss curve and accuracies as eager, to float tolerance (1e-12 relative over
+    twenty steps: the fused tape and the L2 term sum in another order, by a few ulps a step)."""
+    inputs, labels = data.generate(dataset, 40, 0.1, 0)
+    outputs = max(labels) + 1 if loss == "cross_entropy" else 1
+    runs = []
+    for tape in (False, True):
+        model = nn.MLP(2, [8, 8, outputs], seed=3)
+        history = train.train(
+            model, inputs, labels, loss=loss, optimizer=optimizer, steps=20, progress=False,
+            tape=tape,
+        )  # fmt: skip
+        runs.append((history, [p.data for p in model.parameters()]))
+    (eager, eager_params), (taped, taped_params) = runs
+    assert taped.loss == pytest.approx(eager.loss, rel=1e-12)
+    assert taped.accuracy == eager.accuracy
+    assert taped.final_loss == pytest.approx(eager.final_loss, rel=1e-12)
+    assert taped_params == pytest.approx(eager_params, rel=1e-12, abs=1e-14)

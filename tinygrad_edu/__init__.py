@@ -20,6 +20,7 @@ from .engine import (
     is_grad_enabled,
     layer_scope,
     no_grad,
+    stop_gradient,
     total,
     zero_grad,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "ops",
     "optim",
     "render",
+    "stop_gradient",
     "to_dot",
     "total",
     "viz",

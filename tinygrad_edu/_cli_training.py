@@ -134,6 +134,7 @@ def _train(args: argparse.Namespace) -> int:
         steps=args.steps,
         weight_decay=args.alpha,
         progress=not args.no_progress,
+        tape=args.tape,
     )
     print(
         f"after {args.steps} steps: loss {history.final_loss:.6f}, "
@@ -237,6 +238,12 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     )
     _plot_options(fit, "train-plots", "loss.svg, boundary.svg")
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fit.add_argument(
+        "--tape",
+        action="store_true",
+        help="replay a traced tape on the whole batch each step (needs numpy): same steps to "
+        "float tolerance, much faster",
+    )
     fit.set_defaults(run=_train)
 
     check = command("eval", "a saved model's loss, accuracy and decision boundary on a dataset")

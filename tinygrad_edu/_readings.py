@@ -158,8 +158,9 @@ def render_python(
 
 def render_arrays(e: Expr, names: Sequence[str]) -> str:
     """`python` for arrays: a `where` is ``where(condition, if_true, if_false)``, computed
-    element by element (both branches evaluated), as numpy's and the Array API's ``where``."""
-    return _render(e, names, True, lambda x: _const_text(x, True), arrays=True)
+    element by element (both branches evaluated), as numpy's and the Array API's ``where``.
+    Arrays hold floats, so an exact constant is written as its float (½ as ``0.5``)."""
+    return _render(e, names, True, lambda x: _const_text(float(x), True), arrays=True)
 
 
 def python(e: Expr, names: Sequence[str] | None = None) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "layer_scope",
     "lift",
     "no_grad",
+    "stop_gradient",
     "topological_order",
     "total",
     "zero_grad",
@@ -426,6 +427,15 @@ def dot(weights: Sequence[Operand], inputs: Sequence[Operand]) -> Value:
         data += wv.data * xv.data  # ops.dot.forward, inlined (tested against it)
         parents += (wv, xv)
     return _result(data, tuple(parents), _DOT)
+
+
+def stop_gradient(x: Operand) -> Value:
+    """A node holding ``x``'s value through which no δ flows (JAX's ``stop_gradient``).
+
+    Unlike `Value.detach`, which makes a new leaf, it stays in the graph, so a traced tape
+    recomputes it on every replay: a stable loss shifts by the largest logit this way.
+    """
+    return apply(ops.stop_gradient, (x,))
 
 
 def topological_order(root: Value) -> list[Value]:

@@ -16,7 +16,17 @@ from fractions import Fraction
 from typing import TypeAlias, cast
 
 from ._checks import check_choice, check_number
-from .engine import Number, Operand, Value, is_number, layer_scope, lift, total
+from .engine import (
+    Number,
+    Operand,
+    Value,
+    dot,
+    is_number,
+    layer_scope,
+    lift,
+    stop_gradient,
+    total,
+)
 
 __all__ = [
     "REDUCTIONS",
@@ -174,8 +184,12 @@ def huber(pred: Samples, target: Samples, delta: Number = 1, reduction: str = "m
     check_number("huber: delta", delta, above=0)
 
     def one(p: Value, t: Value) -> Value:
-        d = p - t
-        return HALF * (d * d) if -delta <= d.data <= delta else delta * (abs(d) - HALF * delta)
+        # ½ m² + delta·(|d| − m) with m = min(|d|, delta) is both branches in one graph, so a
+        # traced tape serves both sides: ½ d² for |d| <= delta, delta·|d| − ½ delta² beyond.
+        # At |d| = delta the min's tie splits its δ in halves, which sum to delta: continuous.
+        a = abs(p - t)
+        m = a.minimum(delta)
+        return HALF * (m * m) + delta * (a - m)
 
     return _elementwise("huber", one, pred, target, reduction)
 
@@ -256,27 +270,33 @@ def binary_cross_entropy_with_logits(
     """
 
     def one(x: Value, y: Value) -> Value:
-        # One smooth formula per sign of x: relu and abs have δ 0 at x = 0, which would give
-        # δ = -y there instead of sigmoid(0) - y.
-        if x.data >= 0:
-            return x - x * y + (1 + (-x).exp()).log()
-        return (1 + x.exp()).log() - x * y
+        # No branch on the data, so a traced tape serves every sign of x. At x = 0 the kinks
+        # cancel as they should: max(x, 0)'s tie gives ½, |x|' = 0 there, so δ = ½ - y.
+        return x.maximum(0) - x * y + (1 + (-abs(x)).exp()).log()
 
     return _elementwise(
         "binary_cross_entropy_with_logits", one, logit, target, reduction, _target_probability
     )
 
 
-def _log_softmax_loss(logits: list[Value], index: int) -> Value:
-    # -log softmax_i = log Σ_j exp(x_j - m) + (m - x_i) for the number m = max x_j: no exp
+def _log_softmax_loss(logits: list[Value], target: int | list[Value]) -> Value:
+    """-log softmax(logits)[target], or for class probabilities t: -Σ_j t_j log softmax_j."""
+    # -log softmax_i = log Σ_j exp(x_j - m) + (m - x_i) for the largest logit m: no exp
     # overflows, and m - x_i is computed before the log-sum (in [0, log n]) is added, so
     # nothing cancels after rounding: (log 2 + 1e16) - 1e16 would be 0, not log 2. m is a
-    # constant, not a node: the δ of x_j is still softmax_j - [j == i].
-    m = max(v.data for v in logits)
-    return total([(v - m).exp() for v in logits]).log() + (m - logits[index])
+    # node without δ (stop_gradient): the δ of x_j is still softmax_j - [j == i], and a traced
+    # tape finds each sample's own largest logit.
+    m = logits[0]
+    for x in logits[1:]:
+        m = m.maximum(x)
+    m = stop_gradient(m)
+    log_sum = total([(x - m).exp() for x in logits]).log()
+    if isinstance(target, int):
+        return log_sum + (m - logits[target])
+    return dot(target, [m - x for x in logits]) + total(target) * log_sum
 
 
-def _checked_logits(logits: object, index: object, where: str) -> tuple[list[Operand], int]:
+def _checked_logits(logits: object, target: object, where: str) -> tuple[list[Operand], object]:
     xs = _as_list(f"cross_entropy: logits{where}", logits, "a list of class scores")
     if not xs:
         raise ValueError(f"cross_entropy: logits{where} is empty; give one score per class")
@@ -285,24 +305,41 @@ def _checked_logits(logits: object, index: object, where: str) -> tuple[list[Ope
             raise TypeError(
                 f"cross_entropy: logits{where}[{i}] must be a Value or a number, "
                 f"got {type(x).__name__}: {x!r}"
-                + (" (for a batch, give a list of target indices)" if not where else "")
             )
-    if not isinstance(index, int) or isinstance(index, bool):
+    accepted = f"an int (a class in 0..{len(xs) - 1}) or a list of {len(xs)} class probabilities"
+    if _is_list(target):
+        probabilities = list(cast(Sequence[object], target))
+        if len(probabilities) != len(xs):
+            raise ValueError(
+                f"cross_entropy: target{where} must be {accepted}, "
+                f"got a list of {len(probabilities)}"
+            )
+        for j, t in enumerate(probabilities):
+            if not _is_sample(t):
+                raise TypeError(
+                    f"cross_entropy: target{where}[{j}] must be a probability (a Value or a "
+                    f"number in [0, 1]), got {type(t).__name__}: {t!r}"
+                )
+            problem = _target_probability(0, _data(cast(Operand, t)))
+            if problem is not None:
+                raise ValueError(f"cross_entropy: {problem} (target{where}[{j}])")
+        return cast(list[Operand], xs), probabilities
+    if not isinstance(target, int) or isinstance(target, bool):
         raise TypeError(
-            f"cross_entropy: target_index{where} must be an int (a class in 0..{len(xs) - 1}), "
-            f"got {type(index).__name__}: {index!r}"
+            f"cross_entropy: target_index{where} must be {accepted}, "
+            f"got {type(target).__name__}: {target!r}"
         )
-    if not 0 <= index < len(xs):
+    if not 0 <= target < len(xs):
         raise ValueError(
             f"cross_entropy: target_index{where} must be an int in 0..{len(xs) - 1} "
-            f"for {len(xs)} classes, got {index!r}"
+            f"for {len(xs)} classes, got {target!r}"
         )
-    return xs, index  # type: ignore[return-value]
+    return cast(list[Operand], xs), target
 
 
 def cross_entropy(
     logits: Sequence[Operand] | Sequence[Sequence[Operand]],
-    target_index: int | Sequence[int],
+    target_index: int | Sequence[Operand] | Sequence[int | Sequence[Operand]],
     reduction: str = "mean",
 ) -> Value:
     """-log softmax(logits)[target_index], with log-sum-exp shifted by the largest logit m.
@@ -311,32 +348,53 @@ def cross_entropy(
     exp overflows (logits like 1000), and no precision is lost for huge logits
     (``cross_entropy([1e16, 1e16], 0)`` is log 2, as in PyTorch).
 
-    One sample: ``logits`` a list of class scores and ``target_index`` an int. A batch: a list
-    of such lists and a list of ints, reduced by ``reduction``.
+    One sample: ``logits`` a list of class scores and ``target_index`` an int, or, as PyTorch's
+    ``target``, a list of class probabilities t (soft labels, or one-hot), giving
+    -Σ_j t_j log softmax_j. A batch: a list of such lists and a list of such targets, reduced by
+    ``reduction``. One-hot targets given as Values make the class data, not code: a traced tape
+    (`tinygrad_edu.tape`) then serves every sample.
 
     Raises:
-        ValueError: unknown reduction, an index out of range, empty or mismatched lists.
-        TypeError: a score that is not a Value or a number, an index that is not an int, or a
-            reduction that is not a str.
+        ValueError: unknown reduction, an index out of range, a probability outside [0, 1],
+            empty or mismatched lists.
+        TypeError: a score that is not a Value or a number, a target that is neither an int nor
+            a list of numbers, or a reduction that is not a str.
 
     Example:
         >>> cross_entropy([1000, 0], 1).data
         1000.0
+        >>> cross_entropy([1000, 0], [0, 1]).data
+        1000.0
     """
     check_choice("reduction", reduction, REDUCTIONS)
-    batch = _is_list(target_index)
+    rows_given = _is_list(logits) and list(cast(Sequence[object], logits))
+    # A batch: a list of lists of scores (or no rows and a list of targets).
+    batch = bool(rows_given and any(_is_list(r) for r in rows_given)) or (
+        rows_given == [] and _is_list(target_index)
+    )
     if not batch:
         samples = [_checked_logits(logits, target_index, "")]
     else:
         rows = _as_list("cross_entropy: logits", logits, "a list of lists of class scores")
-        indices = list(cast(Sequence[int], target_index))
-        _check_batch("cross_entropy", rows, indices, "samples")
+        if not _is_list(target_index):
+            raise TypeError(
+                "cross_entropy: for a batch of logits (a list of lists), give a list of target "
+                f"indices, got {type(target_index).__name__}: {target_index!r}"
+            )
+        targets = list(cast(Sequence[object], target_index))
+        _check_batch("cross_entropy", rows, targets, "samples")
         samples = [
             _checked_logits(r, t, f"[{k}]")
-            for k, (r, t) in enumerate(zip(rows, indices, strict=True))
+            for k, (r, t) in enumerate(zip(rows, targets, strict=True))
         ]
     with layer_scope("Loss"):
-        terms = [_log_softmax_loss([lift(x) for x in xs], t) for xs, t in samples]
+        terms = [
+            _log_softmax_loss(
+                [lift(x) for x in xs],
+                t if isinstance(t, int) else [lift(p) for p in cast(list[Operand], t)],
+            )
+            for xs, t in samples
+        ]
         out = _reduce(terms, reduction) if batch else terms[0]
     out.label = "loss"
     return out

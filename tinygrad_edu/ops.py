@@ -48,6 +48,7 @@ __all__ = [
     "sigmoid",
     "sin",
     "sqrt",
+    "stop_gradient",
     "sub",
     "sum_",
     "tanh",
@@ -405,6 +406,13 @@ dot: Op = _op(
     group=2,
     sympy=lambda sp, *p: sp.Add(*(p[i] * p[i + 1] for i in range(0, len(p), 2))),
     array=lambda xp, *p: sum(p[i] * p[i + 1] for i in range(0, len(p), 2)),
+)  # fmt: skip
+
+# The value passes, δ stops: a constant to backward, read anew on every replay of a tape (a
+# stable loss's max-logit shift, whose δ would be 0 in exact arithmetic anyway). JAX's name.
+stop_gradient: Op = _op(
+    "stop_gradient", lambda x: x, lambda x, out: (0,), symbol="sg", template="sg({0})",
+    array=lambda xp, x: x,
 )  # fmt: skip
 
 BUILTIN = tuple(OPS.values())  # the engine's own ops, in the order above

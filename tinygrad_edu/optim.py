@@ -14,13 +14,19 @@ number) leaves every parameter, its state and the step count as they were.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeAlias, TypeVar
+from itertools import repeat
+from operator import attrgetter
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from ._checks import check_number
 from .engine import Number, Value, _show, is_number, zero_grad
 
 __all__ = ["SGD", "Adam", "LearningRate", "Optimizer"]
+
+_DATA, _GRAD = attrgetter("data"), attrgetter("grad")
+_consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend  # loop, no bytecode
 
 # A learning rate, or a schedule: a function of the 0-based index of the step about to be taken.
 LearningRate: TypeAlias = Number | Callable[[int], Number]
@@ -112,6 +118,14 @@ class _Stateful(Optimizer, Generic[S]):
         self._state: list[S] = [self._initial() for _ in self.params]
 
     def _step(self, lr: Number) -> None:
+        fast = _arrays(self, lr) if len(self.params) >= _ARRAYS_FROM else None
+        if fast is not None:
+            np, values, grad = fast
+            with np.errstate(all="ignore"):  # overflow is ±inf, as in the loop below
+                new, new_state = self._rule_on_arrays(np, lr, values, grad)
+            if new is not None and new_state is not None:
+                self._commit(new.tolist(), new_state)
+                return
         try:
             update = self._rule(lr)
         except _KINDS as err:
@@ -140,24 +154,27 @@ class _Stateful(Optimizer, Generic[S]):
     def _commit(self, data: list[Number], state: list[S]) -> None:
         """Assign the computed step. Plain assignments cannot fail, but an interrupt
         (KeyboardInterrupt) may land between two: then what was assigned is put back."""
-        old_data, old_state, old_count = [p.data for p in self.params], self._state, self.step_count
-        done = 0
+        old_data, old_state, old_count = list(map(_DATA, self.params)), self._state, self.step_count
         try:
-            for p, x in zip(self.params, data, strict=True):
-                p.data = x
-                done += 1
+            _consume(map(setattr, self.params, repeat("data"), data))
             self._state = state
             self.step_count = old_count + 1
         except BaseException:
-            # params[done] too: the interrupt may land between its assignment and the count.
-            for p, x in zip(self.params[: done + 1], old_data, strict=False):
-                p.data = x
+            # Every parameter: one not reached yet gets back the value it still has.
+            _consume(map(setattr, self.params, repeat("data"), old_data))
             self._state, self.step_count = old_state, old_count
             raise
 
     def _initial(self) -> S:
         """The state of a parameter before its first step."""
         raise NotImplementedError
+
+    def _rule_on_arrays(
+        self, np: Any, lr: Number, data: Any, grad: Any
+    ) -> tuple[Any, list[S]] | tuple[None, None]:
+        """`_rule` on every parameter at once, on float64 arrays, by the same float operations
+        in the same order (so the same numbers, bit for bit); (None, None) where it cannot."""
+        return None, None
 
     def _rule(self, lr: Number) -> Callable[[Value, S], tuple[Number, S]]:
         """The update of this step: from a parameter and its state, its new data and state.
@@ -166,6 +183,27 @@ class _Stateful(Optimizer, Generic[S]):
         or for none.
         """
         raise NotImplementedError
+
+
+# From this many parameters a step runs on numpy arrays, when numpy is installed and every
+# parameter's data and δ is a float: one array operation per term instead of a loop per parameter.
+_ARRAYS_FROM = 32
+
+
+def _arrays(opt: Optimizer, lr: Number) -> tuple[Any, Any, Any] | None:
+    """numpy and the parameters' data and δ as float64 arrays; None without numpy, for a rate
+    too large for a float, or when a data or δ is not a float (exact numbers keep the loop)."""
+    try:
+        import numpy as np
+
+        float(lr)
+    except (ImportError, OverflowError):
+        return None
+    data = list(map(_DATA, opt.params))
+    grad = list(map(_GRAD, opt.params))
+    if set(map(type, data)) != {float} or set(map(type, grad)) != {float}:
+        return None
+    return np, np.array(data), np.array(grad)
 
 
 class SGD(_Stateful[Number | None]):
@@ -206,6 +244,22 @@ class SGD(_Stateful[Number | None]):
             return p.data - lr * g, buffer
 
         return update
+
+    def _rule_on_arrays(
+        self, np: Any, lr: Number, data: Any, grad: Any
+    ) -> tuple[Any, list[Number | None]] | tuple[None, None]:
+        g = grad
+        if self.weight_decay != 0:
+            g = g + float(self.weight_decay) * data
+        if self.momentum == 0:
+            return data - float(lr) * g, self._state
+        if all(b is None for b in self._state):
+            buffer = g
+        elif all(type(b) is float for b in self._state):
+            buffer = float(self.momentum) * np.array(self._state) + g
+        else:
+            return None, None
+        return data - float(lr) * buffer, buffer.tolist()
 
 
 class Adam(_Stateful[tuple[Number, Number]]):
@@ -259,3 +313,16 @@ class Adam(_Stateful[tuple[Number, Number]]):
             return p.data - step_size * m / (math.sqrt(v) / root_correction + self.eps), (m, v)
 
         return update
+
+    def _rule_on_arrays(
+        self, np: Any, lr: Number, data: Any, grad: Any
+    ) -> tuple[Any, list[tuple[Number, Number]]] | tuple[None, None]:
+        beta1, beta2 = self.betas
+        t = self.step_count + 1
+        step_size = float(lr / (1 - beta1**t))
+        root_correction = math.sqrt(1 - beta2**t)
+        moments = np.array(self._state, dtype=float)  # (0, 0) at first: β·0 + x is x exactly
+        m = float(beta1) * moments[:, 0] + float(1 - beta1) * grad
+        v = float(beta2) * moments[:, 1] + float(1 - beta2) * grad * grad
+        new = data - step_size * m / (np.sqrt(v) / root_correction + float(self.eps))
+        return new, list(zip(m.tolist(), v.tolist(), strict=True))

@@ -8,37 +8,48 @@ they replay the graph on plain numbers: no Value is made, and for the same input
 δ are the eager engine's, computed by the same operations in the same order (exact for
 Fractions).
 
+A batch (a 2-D numpy array, a row per sample) replays every sample at once, one array call per
+node or, fused (`tinygrad_edu._fusion`), one per layer: a layer's dots as one matrix product.
+
 A trace fixes the graph's shape. The kinks of relu, abs, max and min are decided anew on every
-replay, but a Python branch that ``f`` took on ``.data`` while tracing is not: such a function
-needs one trace per branch.
+replay (the losses branch on no data either). A Python branch that ``f`` takes on ``.data``
+is seen while tracing and re-checked on every replay, which raises `GuardError` where it would
+go the other way; what cannot be re-checked is refused while tracing (`TraceError`); see
+`tinygrad_edu._guards`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from functools import partial
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from . import _context
 from ._expr import OPS, Call, Op, Var
+from ._fusion import fused_sources
+from ._guards import Guard, GuardError, TraceError, watching
 from ._numbers import Number, check_number
 from ._readings import calls, render_arrays, render_python
 from .engine import Value, topological_order
 
-__all__ = ["Tape", "trace"]
+__all__ = ["GuardError", "Tape", "TraceError", "trace"]
 
 
-def trace(f: Callable[..., Value], example_inputs: Sequence[Number]) -> Tape:
+def trace(f: Callable[..., Value], example_inputs: Sequence[Number], *, fuse: bool = True) -> Tape:
     """Record the graph that ``f(*values)`` builds at ``example_inputs`` as a `Tape`.
 
     Leaves that ``f`` reaches without receiving them (a model's parameters, captured by its
     closure) are the tape's parameters: every replay reads their current ``.data``, and its
     backward accumulates into their ``.grad``, so an optimizer that updates them keeps working.
-    Leaves that ``f`` creates (the 2 of ``2 * x``) are constants.
+    Leaves that ``f`` creates (the 2 of ``2 * x``) are constants. ``fuse`` sets `Tape.fuse`.
 
     Raises:
         TypeError: an example input is not a number, or ``f`` does not return a Value.
@@ -51,11 +62,15 @@ def trace(f: Callable[..., Value], example_inputs: Sequence[Number]) -> Tape:
     """
     inputs = [Value(check_number(x, f"example_inputs[{i}]")) for i, x in enumerate(example_inputs)]
     created: list[Value] = []
-    with _context.creating(created):
+    guards: list[Guard] = []
+    with _context.creating(created), watching(inputs, guards):
         out = f(*inputs)
     if not isinstance(out, Value):
         raise TypeError(f"f must return a Value, got {type(out).__name__}")
-    return Tape(out, inputs, {id(v) for v in created})
+    tape = Tape(out, inputs, {id(v) for v in created})
+    tape.fuse = fuse
+    tape.guards = guards
+    return tape
 
 
 class Tape:
@@ -64,6 +79,11 @@ class Tape:
     Attributes:
         params: the leaves the traced function captured; ``backward`` accumulates their δ.
         compile_seconds: the time it took to compile the source, once, when traced.
+        fuse: whether a batch runs fused (`tinygrad_edu._fusion`): a layer's dots as one
+            matrix product and its elementwise ops as one call each. A matrix product sums in
+            another order, so fused results equal unfused ones to float tolerance (about
+            1e-14 relative), not bit for bit; set it False for the unfused program.
+        fused: whether the last batch ran fused (False where nothing could be packed).
     """
 
     def __init__(self, root: Value, inputs: Sequence[Value], created: set[int]) -> None:
@@ -89,10 +109,21 @@ class Tape:
                 else:
                     self._constants[names[i]] = node.data
         operands = [[position[id(p)] for p in n.parents] for n in order]
-        self._program = (order, names, kinds, operands, self._inputs)
-        self._forward_source = _forward(*self._program)
-        self._backward_source = _backward(*self._program)
-        self._arrays: tuple[Any, Any, Any] | None = None  # numpy, forward, backward: on first use
+        self._position = position
+        kept = [i for i, kind in enumerate(kinds) if kind != "const"]  # what a forward returns
+        self._slots: dict[int, tuple[int, int | None]] = {i: (k, None) for k, i in enumerate(kept)}
+        self._array_slots = self._slots
+        self._program_source = (order, names, kinds, operands, self._inputs)
+        self._forward_source = _forward(*self._program_source)
+        self._backward_source = _backward(*self._program_source)
+        # Per (namespace, fused): namespace, forward, backward, sources, slots; on first use.
+        self._compiled: dict[tuple[str, bool], tuple[Any, Any, Any, Any, Any]] = {}
+        self._program: tuple[Any, Any, Any] = (None, None, None)  # that of the last batch
+        self._dtype: Any = None
+        self._array_sources: tuple[str, str] = ("", "")
+        self.fuse = True
+        self.fused = False
+        self.guards: list[Guard] = []  # the comparisons on data seen while tracing
         self._batch: int | None = None  # the batch size of the last call, None if unbatched
         start = time.perf_counter()
         constants = self._constants
@@ -105,25 +136,29 @@ class Tape:
         """The forward and backward passes as straight-line Python, one line per node."""
         return f"{self._forward_source}\n\n\n{self._backward_source}\n"
 
-    def __call__(self, *xs: Any) -> Any:
+    def __call__(self, *xs: Any, ieee: bool = False) -> Any:
         """Replay the forward pass at ``xs``; returns the root's value.
 
         Given one 2-D numpy array instead (a row per sample, a column per input), it replays
         every sample at once, one numpy call per node, and returns the root's value for each.
-        On arrays a domain error is IEEE's: nan or ±inf, with no exception.
+        Arrays compute as IEEE does (nan or ±inf where an op leaves its domain); where the
+        output is not finite at a sample, that sample is replayed on numbers, so it raises as
+        eager would (the error names the sample). With ``ieee`` the nan and ±inf are kept.
 
         Raises:
             TypeError: not one number per traced input (or not one column per input).
+            GuardError: a comparison on data seen while tracing comes out otherwise.
             The ops' own errors (ValueError, ZeroDivisionError, OverflowError) outside their
             domains, as eager raises them.
         """
         if len(xs) == 1 and getattr(xs[0], "ndim", 0) == 2:
-            return self._call_batch(xs[0])
+            return self._call_batch(xs[0], ieee)
         self._batch = None
         if len(xs) != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {len(xs)}")
         values = self._forward(*(check_number(x, "a tape's input") for x in xs), self.params)
         self._values = values
+        self._check_guards()
         return values[-1]
 
     def backward(self, gradient: Number = 1, reduction: str = "mean") -> Any:
@@ -147,48 +182,151 @@ class Tape:
             return found
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-        xp, _, backward = self._compiled_arrays()
+        xp, _, backward = self._program
         n = self._batch
-        with xp.errstate(all="ignore"):
+        with _quiet(xp):
             deltas = backward(self._values, seed / n if reduction == "mean" else seed, self.params)
-        return xp.stack([xp.broadcast_to(d, (n,)) for d in deltas], axis=1)
+        rows = [xp.broadcast_to(xp.asarray(d, dtype=self._dtype), (n,)) for d in deltas]
+        return xp.stack(rows, axis=1)
 
-    def _call_batch(self, batch: Any) -> Any:
-        xp, forward, _ = self._compiled_arrays()
+    def value(self, node: Value) -> Any:
+        """The value of a traced ``node`` in the last call: a number, or after a batch an
+        array with one value per sample (a constant node: its number).
+
+        Raises:
+            RuntimeError: the tape has not been called yet.
+            KeyError: ``node`` is not in the traced graph.
+        """
+        if self._values is None:
+            raise RuntimeError("call the tape on inputs before reading its values")
+        i = self._position.get(id(node))
+        if i is None:
+            raise KeyError(f"{node!r} is not a node of this tape's graph")
+        slots = self._slots if self._batch is None else self._array_slots
+        if i not in slots:
+            return node.data
+        k, column = slots[i]
+        found: Any = self._values[k]
+        if self._batch is None:
+            return found
+        found = found if column is None else found[:, column]
+        xp = self._program[0]
+        return xp.broadcast_to(xp.asarray(found, dtype=self._dtype), (self._batch,))
+
+    def _call_batch(self, batch: Any, ieee: bool) -> Any:
+        xp, forward, _ = self._program = self._compiled_arrays(batch)
         n, width = batch.shape
         if width != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
-        with xp.errstate(all="ignore"):
-            values = forward(*(batch[:, k] for k in range(width)), self.params)
-        self._values, self._batch = values, n
-        return xp.broadcast_to(values[-1], (n,))
+        extra = (batch,) if self.fused else ()  # the fused program slices it
+        with _quiet(xp):
+            values = forward(*(batch[:, k] for k in range(width)), self.params, *extra)
+        self._values, self._batch, self._dtype = values, n, batch.dtype
+        self._check_guards()
+        out = xp.broadcast_to(xp.asarray(values[-1], dtype=batch.dtype), (n,))
+        if not ieee:
+            for i in xp.nonzero(~xp.isfinite(out))[0].tolist():
+                try:
+                    self._forward(*batch[i].tolist(), self.params)
+                except (ArithmeticError, ValueError) as e:
+                    self._values = None
+                    raise type(e)(f"sample {i} of the batch: {e}") from e
+            self._values, self._batch = values, n  # kept after the samples' replays
+        return out
 
-    def _compiled_arrays(self) -> tuple[Any, Any, Any]:
-        """numpy and the tape's passes on its arrays, written and compiled on first use."""
-        if self._arrays is None:
-            try:
-                import numpy
-            except ImportError as e:  # an optional dependency
-                raise ImportError("a batched replay needs numpy: pip install numpy") from e
-            names = {k: float(v) for k, v in self._constants.items()}  # arrays are float64
-            self._arrays = (
-                numpy,
-                _compile(
-                    _forward(*self._program, arrays=True),
-                    "forward",
-                    ieee=False,
-                    names=names,
-                    xp=numpy,
-                ),
-                _compile(
-                    _backward(*self._program, arrays=True),
-                    "backward",
-                    ieee=True,
-                    names=names,
-                    xp=numpy,
-                ),
+    def _name(self, x: Any) -> str:
+        """``name.data`` for a node named ``name`` in `source`; a number as itself."""
+        if not isinstance(x, Value):
+            return repr(x)
+        return self._program_source[1][self._position[id(x)]] + ".data"
+
+    def _check_guards(self) -> None:
+        """GuardError (and no values kept) if a branch traced on data would now go another way."""
+        for guard in self.guards:
+            other = guard.other
+            theirs = self.value(other) if isinstance(other, Value) else other
+            held = guard.holds(self.value(guard.node), theirs)
+            if self._batch is None and held:
+                continue
+            if self._batch is not None and bool(held.all()):
+                continue
+            xp = self._program[0]
+            sample = "" if self._batch is None else f" at sample {int(xp.nonzero(~held)[0][0])}"
+            self._values = None
+            raise GuardError(
+                f"this replay{sample} takes another branch: "
+                f"{guard.describe(self._name(guard.node)[:-5], self._name(other))}; "
+                "trace the function again for these inputs, or write the branch with ops"
             )
-        return self._arrays
+
+    def _compiled_arrays(self, batch: Any) -> tuple[Any, Any, Any]:
+        """The namespace of ``batch`` and the tape's passes on its arrays, written and compiled
+        on first use: fused (unless ``fuse`` is off) on numpy, unfused on any other Array-API
+        namespace (PyTorch tensors, ...), through array-api-compat."""
+        xp, key = _namespace(batch)
+        fuse = self.fuse and key == "numpy"
+        made = self._compiled.get((key, fuse))
+        if made is None:
+            names: dict[str, Any] = {k: float(v) for k, v in self._constants.items()}
+            fused = fused_sources(*self._program_source, _ArrayPatterns()) if fuse else None
+            if fused is None:
+                sources = (
+                    _forward(*self._program_source, arrays=True),
+                    _backward(*self._program_source, True),
+                )
+            else:
+                sources = fused[:2]
+                names |= {k: xp.asarray(v) for k, v in fused[2].items()}
+                names |= {"zeros": xp.zeros, "stack": xp.stack, "add_at": xp.add.at}
+                names |= {"fromiter": xp.fromiter, "setattr": setattr, "repeat": repeat}
+                names |= {"getdata": attrgetter("data"), "getgrad": attrgetter("grad")}
+                names["consume"] = deque(maxlen=0).extend
+            made = (
+                xp,
+                _compile(sources[0], "forward", ieee=False, names=names, xp=xp),
+                _compile(sources[1], "backward", ieee=True, names=names, xp=xp),
+                sources,
+                fused[3] if fused is not None else self._slots,
+            )
+            self._compiled[key, fuse] = made
+        self.fused = fuse and made[4] is not self._slots
+        self._array_sources, self._array_slots = made[3], made[4]
+        return made[0], made[1], made[2]
+
+
+def _namespace(batch: Any) -> tuple[Any, str]:
+    """numpy itself for a numpy array; else the batch's Array-API namespace."""
+    if type(batch).__module__ == "numpy":
+        import numpy
+
+        return numpy, "numpy"
+    try:
+        from array_api_compat import array_namespace
+    except ImportError as e:  # an optional dependency
+        raise TypeError(
+            f"a batch must be a 2-D numpy array, or an Array-API array (PyTorch's, ...) with "
+            f"array-api-compat installed; got {type(batch).__name__}"
+        ) from e
+    xp = array_namespace(batch)
+    return xp, str(xp.__name__)
+
+
+def _quiet(xp: Any) -> Any:
+    """numpy's errstate that keeps IEEE's nan and ±inf quiet (others are quiet already)."""
+    errstate = getattr(xp, "errstate", None)
+    return errstate(all="ignore") if errstate is not None else contextlib.nullcontext()
+
+
+class _ArrayPatterns:
+    """An op's forward and local derivatives as Python on arrays, for `fused_sources`."""
+
+    @staticmethod
+    def forward(op: Op, n: int) -> str:
+        return _forward_pattern(op, n, True)
+
+    @staticmethod
+    def locals(op: Op, env: Sequence[str], out: str) -> list[str]:
+        return _locals(op, env, out, True)[0]
 
 
 def _kind(node: Value, given: dict[int, int], created: set[int]) -> str:
@@ -369,7 +507,7 @@ def _no_array(op: Op) -> Callable[..., Any]:
 
 
 def _compile(
-    source: str, name: str, *, ieee: bool, names: Mapping[str, Number], xp: Any = None
+    source: str, name: str, *, ieee: bool, names: Mapping[str, Any], xp: Any = None
 ) -> Any:
     """Compile ``source`` with each op's Python name bound to its forward (``ieee``: its IEEE
     form, so that a backward never raises; ``xp``: its form on arrays of that namespace) and
