@@ -232,3 +232,12 @@ def test_the_viz_overlay_replays_the_graph_once_beside_each_leaf(
     rows = _graph_rows(order, [x, y, z])
     assert replays == 1 + 2 * 3  # f at the point, then f(x ± h) for each leaf
     assert all(row.ok and row.kink is None for row in rows)
+
+
+def test_the_graph_step_is_relative_to_each_leaf() -> None:
+    # h = eps·max(1, |x|): at x = 1e12 a fixed h = 1e-6 would be lost in x's rounding (ulp 1.2e-4).
+    x, y = Value(1e12), Value(0.5)
+    (dx, dy) = graph_numeric_grad(x * y + y * y)
+    assert math.isclose(dx, 0.5, rel_tol=1e-6)
+    assert math.isclose(dy, 1e12 + 1.0, rel_tol=1e-6)
+    assert "h = eps·max(1, |x|)" in (graph_numeric_grad.__doc__ or "")
