@@ -16,8 +16,9 @@ $(VENV)/.stamp-base: pyproject.toml
 	$(PIP) install --quiet -e .
 	touch $@
 
+# The torch extra (torch==2.13.0, a local CPU wheel here) so that tinygrad_edu.pytorch is tested.
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test,torch]'
 	touch $@
 
 demo: $(VENV)/.stamp-base
