@@ -292,10 +292,11 @@ def _state_dict(named: list[tuple[str, Number]], path: object) -> OrderedDict[st
     for base, entries in groups:
         shape = tuple(max(e[0][d] for e in entries) + 1 for d in range(len(entries[0][0])))
         expected = list(itertools.product(*(range(n) for n in shape)))
-        if base in state or [e[0] for e in entries] != expected:
+        if "[" in base or "]" in base or base in state or [e[0] for e in entries] != expected:
             raise checkpoint.CheckpointError(
                 f"{path}: the parameters named {base!r}[...] are not one tensor's entries in "
-                f"row-major order ({base}[0][0], {base}[0][1], ..., each once and together)"
+                f"row-major order ({base}[0][0], {base}[0][1], ..., decimal indices, each once and "
+                "together)"
             )
         try:
             values = [_float(x, name) for _, name, x in entries]
@@ -356,9 +357,14 @@ def checkpoint_from_torch(
     raw = checkpoint._read(source, max_bytes)
     try:
         state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+    except pickle.UnpicklingError:  # torch's long message suggests weights_only=False: not here
         raise checkpoint.CheckpointError(
-            f"{source}: not a PyTorch state_dict file torch.load(weights_only=True) reads: {err}"
+            f"{source}: torch.load(weights_only=True) refused it: not a file torch.save wrote, "
+            "or one holding more than tensors in containers"
+        ) from None
+    except (RuntimeError, EOFError, ValueError) as err:  # a truncated or corrupt archive
+        raise checkpoint.CheckpointError(
+            f"{source}: not a PyTorch file torch.load reads: {str(err).splitlines()[0]}"
         ) from None
     if not isinstance(state, Mapping):
         raise checkpoint.CheckpointError(
