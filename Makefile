@@ -53,8 +53,8 @@ viz: $(VENV)/.stamp-test dot
 	$(BIN)/python viz/gallery.py
 
 lint: $(VENV)/.stamp-test
-	$(BIN)/ruff check tinygrad_edu tests $(wildcard bench viz)
-	$(BIN)/ruff format --check tinygrad_edu tests $(wildcard bench viz)
+	$(BIN)/ruff check tinygrad_edu tests $(wildcard bench viz examples)
+	$(BIN)/ruff format --check tinygrad_edu tests $(wildcard bench viz examples)
 
 typecheck: $(VENV)/.stamp-test
 	$(BIN)/mypy --strict tinygrad_edu

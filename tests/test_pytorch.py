@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import itertools
 import json
 import random
@@ -45,7 +46,9 @@ def torch_entries(model: torch.nn.Module, grad: bool = False) -> list[tuple[str,
         assert t is not None
         flat = t.detach().reshape(-1).tolist()
         indices = itertools.product(*(range(n) for n in p.shape))
-        out += [(name + "".join(f"[{i}]" for i in ix), x) for ix, x in zip(indices, flat)]
+        out += [
+            (name + "".join(f"[{i}]" for i in ix), x) for ix, x in zip(indices, flat, strict=True)
+        ]
     return out
 
 
@@ -124,7 +127,9 @@ def test_torch_models_come_back_with_torch_names_and_exact_values() -> None:
     ]
     # Back to torch in float32 gives the very tensors we started from.
     again = pytorch.to_torch(ours, dtype=torch.float32)
-    for (n1, a), (n2, b) in zip(model.state_dict().items(), again.state_dict().items()):
+    for (n1, a), (n2, b) in zip(
+        model.state_dict().items(), again.state_dict().items(), strict=True
+    ):
         assert n1 == n2
         assert torch.equal(a.to(b.dtype), b)
 
@@ -133,7 +138,8 @@ def test_a_single_linear_and_an_activation_convert_alone() -> None:
     layer = nn.Linear(2, 1, weights=[[0.5, -0.25]])
     exported = pytorch.to_torch(layer)
     assert type(exported) is torch.nn.Linear
-    assert exported.weight.tolist() == [[0.5, -0.25]] and exported.bias.tolist() == [0.0]
+    assert exported.weight.tolist() == [[0.5, -0.25]]
+    assert exported.bias.tolist() == [0.0]
     assert type(pytorch.to_torch(nn.ReLU())) is torch.nn.ReLU
     assert type(pytorch.from_torch(torch.nn.Tanh())) is nn.Tanh
 
@@ -311,7 +317,7 @@ def moons_steps(make_ours: Callable[[list[Value]], optim.Optimizer], make_theirs
     assert worst <= 1e-10, worst
     moved = max(
         abs(p.data - q.data)
-        for p, q in zip(model.parameters(), nn.MLP(2, [8, 8, 1], seed=7).parameters())
+        for p, q in zip(model.parameters(), nn.MLP(2, [8, 8, 1], seed=7).parameters(), strict=True)
     )
     assert moved > 1e-3  # the steps did train
 
@@ -369,8 +375,10 @@ def test_exact_checkpoints_become_float64_and_scalars_stay_scalars(tmp_path: Pat
     pytorch.checkpoint_to_torch(path, tmp_path / "c.pt")
     state = torch.load(tmp_path / "c.pt", weights_only=True)
     assert list(state) == ["w", "b"]
-    assert state["w"].shape == () and state["w"].item() == 1 / 3
-    assert state["b"].dtype == torch.float64 and state["b"].tolist() == [2.0, 0.5]
+    assert state["w"].shape == ()
+    assert state["w"].item() == 1 / 3
+    assert state["b"].dtype == torch.float64
+    assert state["b"].tolist() == [2.0, 0.5]
 
 
 @pytest.mark.parametrize(
@@ -407,11 +415,13 @@ def test_bad_state_dict_files_are_refused_and_change_nothing(tmp_path: Path, cap
         with pytest.raises(checkpoint.CheckpointError, match=message):
             pytorch.checkpoint_from_torch(tmp_path / f"{k}.pt", target)
     (tmp_path / "garbage.pt").write_bytes(b"not a pickle")
-    with pytest.raises(checkpoint.CheckpointError, match="torch.load.*refused it"):
+    with pytest.raises(
+        checkpoint.CheckpointError, match=r"torch\.load\(weights_only=True\) refused it"
+    ):
         pytorch.checkpoint_from_torch(tmp_path / "garbage.pt", target)
     torch.save({"w": torch.ones(3)}, tmp_path / "ok.pt")
     (tmp_path / "cut.pt").write_bytes((tmp_path / "ok.pt").read_bytes()[:200])
-    with pytest.raises(checkpoint.CheckpointError, match="not a PyTorch file torch.load reads"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"not a PyTorch file torch\.load reads"):
         pytorch.checkpoint_from_torch(tmp_path / "cut.pt", target)
     with pytest.raises(checkpoint.CheckpointError, match="above the limit of 10 bytes"):
         pytorch.checkpoint_from_torch(tmp_path / "ok.pt", target, max_bytes=10)
@@ -419,3 +429,37 @@ def test_bad_state_dict_files_are_refused_and_change_nothing(tmp_path: Path, cap
     assert main(["checkpoint", "--from-torch", str(tmp_path / "garbage.pt"), str(target)]) == 2
     assert "tinygrad-edu checkpoint: error: " in capsys.readouterr().err
     assert target.read_text() == "old"
+
+
+# ---- examples/outgrow.py: on to two processes with DistributedDataParallel ----------------------
+
+
+def test_outgrow_example_trains_on_two_processes_like_one(tmp_path: Path, capsys: Any) -> None:
+    spec = importlib.util.spec_from_file_location("outgrow", ROOT / "examples" / "outgrow.py")
+    assert spec is not None
+    assert spec.loader is not None
+    outgrow = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(outgrow)
+    outgrow.main(tmp_path)  # here, then torchrun with two gloo processes, then back here
+    printed = capsys.readouterr().out
+    assert "3. trained on with DDP on 2 processes" in printed
+    assert "gradcheck: δ of all 105 parameters match the numeric limit" in printed
+    assert (tmp_path / "graph.svg").exists() or (tmp_path / "graph.dot").exists()
+    start = torch.load(tmp_path / "start.pt", weights_only=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert list(ranks[0]) == list(ranks[1]) == list(start)
+    assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in start)  # identical on both ranks
+    # One process on the same global batches gives the same parameters.
+    single = outgrow.torch_model(start)
+    outgrow.train_torch(single, outgrow.global_batches(outgrow.DDP_STEPS), 0, 1)
+    for key, tensor in single.state_dict().items():
+        assert (tensor - ranks[0][key]).abs().max().item() <= 1e-10, key
+    assert max((ranks[0][k] - start[k]).abs().max().item() for k in start) > 1e-3  # it trained
+    # The model brought back gives PyTorch's loss.
+    back = pytorch.from_torch(outgrow.torch_model(ranks[0]))
+    xs, ys = outgrow.moons()
+    theirs = pytorch.torch_loss(losses.hinge)(
+        outgrow.torch_model(ranks[0])(torch.tensor(xs, dtype=torch.float64)).reshape(-1),
+        torch.tensor(ys, dtype=torch.float64),
+    )
+    assert close(outgrow.model_loss(back).data, theirs.item(), 1e-12)

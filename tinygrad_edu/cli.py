@@ -4,7 +4,8 @@ Commands: ``article`` (the founding article's worked example, exact or ``--float
 graph of one sample), ``graph`` (only that graph), ``train`` (micrograd's moons demo by
 default; ``--save`` and ``--resume`` a checkpoint), ``eval`` (a checkpoint's loss, accuracy and
 decision boundary on a dataset), ``checkpoint`` (a checkpoint ``--to-torch`` state_dict file
-or back ``--from-torch``; PyTorch is the extra ``torch``), ``quickstart`` (a small expression and its δ).
+or back ``--from-torch``; PyTorch is the extra ``torch``), ``quickstart`` (a small expression
+and its δ).
 """
 
 from __future__ import annotations
