@@ -24,6 +24,8 @@ from tinygrad_edu import checkpoint, data, losses, nn, optim, pytorch
 from tinygrad_edu.cli import main
 from tinygrad_edu.engine import Value
 
+from .test_readme import _block, _prints_its_comments
+
 torch.set_num_threads(1)  # a shared 2-core machine: more threads only slow these small models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -463,3 +465,7 @@ def test_outgrow_example_trains_on_two_processes_like_one(tmp_path: Path, capsys
         torch.tensor(ys, dtype=torch.float64),
     )
     assert close(outgrow.model_loss(back).data, theirs.item(), 1e-12)
+
+
+def test_the_readme_example_prints_what_it_says() -> None:
+    _prints_its_comments(_block("When you outgrow it"))
