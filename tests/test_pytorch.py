@@ -10,6 +10,7 @@ import random
 import struct
 import subprocess
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -136,6 +137,14 @@ def test_torch_models_come_back_with_torch_names_and_exact_values() -> None:
         assert torch.equal(a.to(b.dtype), b)
 
 
+def test_a_nested_sequential_keeps_its_torch_name_even_l1() -> None:
+    inner = torch.nn.Sequential(torch.nn.Linear(1, 2, dtype=torch.float64))
+    model = torch.nn.Sequential(OrderedDict(L1=inner, L2=torch.nn.ReLU()))
+    ours = pytorch.from_torch(model)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in torch_entries(model)]
+    assert ours.named_parameters()[0][0] == "L1.0.weight[0][0]"
+
+
 def test_a_single_linear_and_an_activation_convert_alone() -> None:
     layer = nn.Linear(2, 1, weights=[[0.5, -0.25]])
     exported = pytorch.to_torch(layer)
@@ -188,6 +197,11 @@ def test_unsupported_modules_are_named_with_what_is_supported() -> None:
     shared = torch.nn.Linear(1, 1)
     with pytest.raises(ValueError, match="appears twice"):
         pytorch.from_torch(torch.nn.Sequential(shared, shared))
+    mine = nn.Linear(1, 1, name="shared")
+    with pytest.raises(ValueError, match=r"Linear\(1, 1, name='shared'\) appears twice"):
+        pytorch.to_torch(
+            nn.Sequential(nn.Sequential(mine, name="a"), nn.Sequential(mine, name="b"))
+        )
     with pytest.raises(ValueError, match=r"'a\.b' cannot name a torch module"):
         pytorch.to_torch(nn.Sequential(nn.Linear(1, 1, name="a.b")))
 

@@ -103,8 +103,8 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
     Raises:
         TypeError: ``module`` or one of its layers is not of a supported class (the error
             names it), or ``dtype`` is not a floating torch dtype.
-        ValueError: an exact weight too large for a float64, or a layer name torch refuses
-            (empty or with a '.').
+        ValueError: an exact weight too large for a float64, a layer name torch refuses (with
+            a '.'), or a layer that appears twice (in two nested Sequentials).
 
     Example:
         >>> model = nn.MLP(2, [3, 1], seed=0)
@@ -116,10 +116,17 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
     # Children before parents, without recursion: reversed pre-order.
     order: list[nn.Module] = []
     stack: list[object] = [module]
+    seen: set[int] = set()
     while stack:
         m = stack.pop()
         if type(m) not in (nn.Linear, nn.Sequential, nn.MLP, *_TO_TORCH):
             raise _unsupported(m, "to PyTorch")
+        if id(m) in seen:  # torch would share it, and list its parameters once
+            raise ValueError(
+                f"layer {m!r} appears twice in the model; shared layers cannot be converted: "
+                "give each position its own layer"
+            )
+        seen.add(id(m))
         order.append(m)  # type: ignore[arg-type]  # its class was checked above
         if isinstance(m, nn.Sequential):
             stack.extend(m.layers)
@@ -200,6 +207,8 @@ def from_torch(module: tnn.Module) -> nn.Module:
     for m, name, k in reversed(order):
         # A child named as Sequential would name it by position stays unnamed, as if built here.
         given = None if name is None or name == f"L{k}" else name
+        if isinstance(m, tnn.Sequential):  # a Sequential is given its name: "model" is default
+            given = "model" if name is None else name
         built[id(m)] = _module_from_torch(m, given, built)
     return built[id(module)]
 
@@ -224,7 +233,7 @@ def _module_from_torch(m: tnn.Module, name: str | None, built: dict[int, nn.Modu
         return layer
     if isinstance(m, tnn.Sequential):
         layers = [built[id(child)] for child in m._modules.values()]
-        return nn.Sequential(*layers, name=name or "model")
+        return nn.Sequential(*layers, name=name or "model")  # name is None only at the root
     return _FROM_TORCH[type(m)](name)
 
 
