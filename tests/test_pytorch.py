@@ -230,23 +230,22 @@ def test_import_tinygrad_edu_does_not_import_torch() -> None:
 ELEMENTWISE = ["half_squared_error", "mse", "l1", "huber", "hinge"]
 
 
-@st.composite
-def problems(draw: st.DrawFn) -> tuple[nn.Module, str, list[list[float]], Any, dict[str, Any]]:
-    """A random MLP, a loss, a batch and its targets, and the loss's keyword arguments."""
-    loss = draw(st.sampled_from(sorted(pytorch.LOSSES)))
-    n_in = draw(st.integers(1, 3))
-    sizes = draw(st.lists(st.integers(1, 4), min_size=0, max_size=2))
-    n_out = draw(st.integers(2, 4)) if loss == "cross_entropy" else draw(st.integers(1, 3))
-    activation = draw(st.sampled_from(sorted(nn.ACTIVATIONS)))
-    rng = random.Random(draw(st.integers(0, 2**32)))
-    mlp = nn.MLP(n_in, [*sizes, n_out], activation, seed=rng.randrange(2**32))
+Problem = tuple[nn.Module, str, list[list[float]], Any, dict[str, Any]]
+
+
+def make_problem(
+    rng: random.Random, loss: str, activation: str, sizes: list[int], n: int, kwargs: dict[str, Any]
+) -> Problem:
+    """An MLP of ``sizes`` (inputs first) with random float weights and biases, a batch of
+    ``n`` random inputs and targets that ``loss`` accepts, and its keyword arguments."""
+    mlp = nn.MLP(sizes[0], sizes[1:], activation, seed=rng.randrange(2**32))
     for p in mlp.parameters():
         if p.label.startswith("bias"):
             p.data = rng.uniform(-1, 1)
     # Probabilities for binary_cross_entropy: the MLP's output through a Sigmoid layer.
     model = nn.Sequential(mlp, nn.Sigmoid()) if loss == "binary_cross_entropy" else mlp
-    n = draw(st.integers(1, 4))
-    xs = [[rng.uniform(-3, 3) for _ in range(n_in)] for _ in range(n)]
+    xs = [[rng.uniform(-3, 3) for _ in range(sizes[0])] for _ in range(n)]
+    n_out = sizes[-1]
     if loss == "cross_entropy":
         targets: Any = [rng.randrange(n_out) for _ in range(n)]
     elif loss == "hinge":
@@ -255,16 +254,43 @@ def problems(draw: st.DrawFn) -> tuple[nn.Module, str, list[list[float]], Any, d
         targets = [[rng.random() for _ in range(n_out)] for _ in range(n)]
     else:
         targets = [[rng.uniform(-3, 3) for _ in range(n_out)] for _ in range(n)]
-    kwargs: dict[str, Any] = {"reduction": draw(st.sampled_from(losses.REDUCTIONS))}
-    if loss == "huber":
-        kwargs["delta"] = draw(st.sampled_from([1.0, 0.5, 2.0]))
     return model, loss, xs, targets, kwargs
 
 
+@st.composite
+def problems(draw: st.DrawFn) -> Problem:
+    """A random MLP, a loss, a batch and its targets, and the loss's keyword arguments."""
+    loss = draw(st.sampled_from(sorted(pytorch.LOSSES)))
+    n_in = draw(st.integers(1, 3))
+    hidden = draw(st.lists(st.integers(1, 4), min_size=0, max_size=2))
+    n_out = draw(st.integers(2, 4)) if loss == "cross_entropy" else draw(st.integers(1, 3))
+    activation = draw(st.sampled_from(sorted(nn.ACTIVATIONS)))
+    kwargs: dict[str, Any] = {"reduction": draw(st.sampled_from(losses.REDUCTIONS))}
+    if loss == "huber":
+        kwargs["delta"] = draw(st.sampled_from([1.0, 0.5, 2.0]))
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    return make_problem(
+        rng, loss, activation, [n_in, *hidden, n_out], draw(st.integers(1, 4)), kwargs
+    )
+
+
 @given(problems())
-def test_outputs_loss_and_every_delta_agree_with_pytorch(
-    problem: tuple[nn.Module, str, list[list[float]], Any, dict[str, Any]],
-) -> None:
+def test_outputs_loss_and_every_delta_agree_with_pytorch(problem: Problem) -> None:
+    assert_parity(problem)
+
+
+@pytest.mark.parametrize("activation", sorted(nn.ACTIVATIONS))
+@pytest.mark.parametrize("loss", sorted(pytorch.LOSSES))
+def test_every_loss_and_activation_agree_with_pytorch(loss: str, activation: str) -> None:
+    """Each pair once, whatever the drawn examples above cover."""
+    kwargs = {"reduction": "mean", **({"delta": 0.5} if loss == "huber" else {})}
+    assert_parity(
+        make_problem(random.Random(loss + activation), loss, activation, [3, 4, 3], 4, kwargs)
+    )
+
+
+def assert_parity(problem: Problem) -> None:
+    """Outputs, loss and every parameter's δ equal to 1e-12 relative, here and in PyTorch."""
     model, name, xs, targets, kwargs = problem
     exported = pytorch.to_torch(model)
     ours: Callable[..., Value] = getattr(losses, name)
