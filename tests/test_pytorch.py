@@ -327,6 +327,11 @@ def test_every_loss_has_its_pytorch_counterpart() -> None:
         pytorch.torch_loss("nll")
     with pytest.raises(ValueError, match="no PyTorch counterpart"):
         pytorch.torch_loss(lambda p, t: p)
+    hinge, score, y = pytorch.LOSSES["hinge"], torch.tensor([0.5, 2.0]), torch.tensor([1.0, -1.0])
+    assert hinge(score, y, reduction="none").tolist() == [0.5, 3.0]
+    assert hinge(score, y, reduction="sum").item() == 3.5
+    with pytest.raises(ValueError, match="avg is not a valid value for reduction"):
+        hinge(score, y, reduction="avg")
 
 
 def test_readme_lists_every_loss_with_its_counterpart() -> None:

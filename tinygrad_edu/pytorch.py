@@ -246,7 +246,9 @@ def _half_squared_error(
 def _hinge(score: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     # relu, not clamp(min=0): relu's δ at the kink is 0, as here; clamp's is 1.
     terms = F.relu(1 - target * score)
-    return terms.mean() if reduction == "mean" else terms.sum()
+    if reduction not in ("mean", "sum", "none"):  # as PyTorch's own losses refuse it
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return terms.mean() if reduction == "mean" else terms.sum() if reduction == "sum" else terms
 
 
 # Each loss of tinygrad_edu.losses, by name, and the PyTorch function computing it on tensors.
