@@ -220,6 +220,19 @@ def test_importing_without_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch
     assert importlib.import_module("tinygrad_edu.pytorch") is pytorch
 
 
+def test_the_checkpoint_command_without_torch_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    checkpoint.save(nn.Linear(1, 1, seed=0), tmp_path / "m.json")
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "tinygrad_edu.pytorch")
+    monkeypatch.delattr("tinygrad_edu.pytorch")  # the submodule as its package's attribute
+    args = ["checkpoint", "--to-torch", str(tmp_path / "m.json"), str(tmp_path / "m.pt")]
+    assert main(args) == 2
+    assert "pip install 'tinygrad_edu[torch]'" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
+
+
 def test_import_tinygrad_edu_does_not_import_torch() -> None:
     code = (
         "import sys, tinygrad_edu\n"
