@@ -281,7 +281,7 @@ def test_every_pip_call_of_the_makefile_filters_setuptools_editable_warning() ->
 def test_the_readme_documents_every_command() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     commands = _parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert set(commands) == {"article", "graph", "train", "eval", "quickstart"}
+    assert set(commands) == {"article", "graph", "train", "eval", "checkpoint", "quickstart"}
     for name in commands:
         assert f"python -m tinygrad_edu {name}" in readme, name
     assert "python -m tinygrad_edu --version" in readme
