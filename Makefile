@@ -16,8 +16,9 @@ $(VENV)/.stamp-base: pyproject.toml
 	$(PIP) install --quiet -e .
 	touch $@
 
+# The torch extra (torch==2.13.0, a local CPU wheel here) so that tinygrad_edu.pytorch is tested.
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test,torch]'
 	touch $@
 
 demo: $(VENV)/.stamp-base
@@ -69,8 +70,8 @@ viz: $(VENV)/.stamp-test dot chromium
 	$(BIN)/python viz/gallery.py
 
 lint: $(VENV)/.stamp-test
-	$(BIN)/ruff check tinygrad_edu tests $(wildcard bench viz)
-	$(BIN)/ruff format --check tinygrad_edu tests $(wildcard bench viz)
+	$(BIN)/ruff check tinygrad_edu tests $(wildcard bench viz examples)
+	$(BIN)/ruff format --check tinygrad_edu tests $(wildcard bench viz examples)
 
 typecheck: $(VENV)/.stamp-test
 	$(BIN)/mypy --strict tinygrad_edu

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, check, dot, layer_scope, ops, total
+from tinygrad_edu import Value, check, dot, layer_scope, ops, stop_gradient, total
 from tinygrad_edu.check import (
     GradcheckRow,
     UndefinedLimitError,
@@ -57,6 +57,7 @@ def _ops_of_the_public_api() -> set[str]:
     arithmetic |= {f"__r{name[2:]}" for name in arithmetic}  # reflected forms: __radd__, ...
     names = [n for n in dir(Value) if not n.startswith("_") or n in arithmetic]
     ops = {total([Value(1.3), Value(0.7)]).op, dot([Value(1.3)], [Value(0.7)]).op}
+    ops.add(stop_gradient(Value(1.3)).op)
     for name in names:
         for arity in (1, 2):
             args = [Value(1.3), Value(0.7)][:arity]  # fresh nodes: a method may change them
@@ -72,7 +73,17 @@ def _ops_of_the_public_api() -> set[str]:
 def test_the_op_table_has_every_op_the_engine_records() -> None:
     recorded = _ops_of_the_public_api()
     assert recorded == {op.name for op in ops.BUILTIN}
-    assert set(ONE_NODE_PER_OP) == recorded
+    assert set(ONE_NODE_PER_OP) | {"stop_gradient"} == recorded
+
+
+def test_stop_gradient_passes_the_value_and_stops_delta() -> None:
+    """Its δ is 0 by definition, not the derivative of its forward (the identity), so the
+    numeric limit disagrees with it on purpose: a loss that uses it must not depend on it."""
+    a = Value(1.3, "a")
+    out = stop_gradient(a) * 2
+    out.backward()
+    assert (out.data, a.grad) == (2.6, 0)
+    assert graph_numeric_grad(out, [a]) == pytest.approx([2.0])
 
 
 @pytest.mark.parametrize("op", sorted(ONE_NODE_PER_OP))
@@ -221,3 +232,12 @@ def test_the_viz_overlay_replays_the_graph_once_beside_each_leaf(
     rows = _graph_rows(order, [x, y, z])
     assert replays == 1 + 2 * 3  # f at the point, then f(x ± h) for each leaf
     assert all(row.ok and row.kink is None for row in rows)
+
+
+def test_the_graph_step_is_relative_to_each_leaf() -> None:
+    # h = eps·max(1, |x|): at x = 1e12 a fixed h = 1e-6 would be lost in x's rounding (ulp 1.2e-4).
+    x, y = Value(1e12), Value(0.5)
+    (dx, dy) = graph_numeric_grad(x * y + y * y)
+    assert math.isclose(dx, 0.5, rel_tol=1e-6)
+    assert math.isclose(dy, 1e12 + 1.0, rel_tol=1e-6)
+    assert "h = eps·max(1, |x|)" in (graph_numeric_grad.__doc__ or "")

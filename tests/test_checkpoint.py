@@ -615,3 +615,17 @@ def test_docstring_examples_of_the_file_helpers() -> None:
     result = doctest.testmod(_files)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_read_gives_the_named_numbers_without_a_model(tmp_path: Path) -> None:
+    path = save(Model(*VALUES), tmp_path / "model.json")
+    named = checkpoint.read(path)
+    assert [n for n, _ in named] == [f"w[{i}]" for i in range(len(VALUES))]
+    assert [(type(x), x) for _, x in named] == [(type(v), v) for v in VALUES]
+    document = json.loads(path.read_text())
+    document["parameters"][1]["name"] = "w[0]"
+    path.write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match=r"parameter 'w\[0\]' appears twice"):
+        checkpoint.read(path)
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        checkpoint.read(atomic_write(tmp_path / "bad.json", b"{"))

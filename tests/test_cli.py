@@ -117,6 +117,38 @@ def test_a_checkpoint_of_another_model_is_refused_and_says_why(
     assert "none.json" in capsys.readouterr().err
 
 
+def test_train_refuses_an_empty_save_path_before_training(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--save", "", "--steps", "1", "--no-progress", "--no-plots"])
+    assert exited.value.code == 2
+    assert "--save: needs a file path, got ''" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["no such folder", "a directory", "a read-only file"])
+def test_train_reports_a_bad_save_path_before_the_first_step(
+    where: str, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    import tinygrad_edu.train
+
+    steps: list[object] = []
+    monkeypatch.setattr(tinygrad_edu.train, "train", lambda *a, **k: steps.append(a))
+    target = {
+        "no such folder": tmp_path / "none" / "model.json",
+        "a directory": tmp_path,
+        "a read-only file": tmp_path / "ro.json",
+    }[where]
+    if where == "a read-only file":
+        target.write_text("{}")
+        target.chmod(0o444)
+    argv = ["train", "--save", str(target), "--steps", "1", "--no-progress", "--no-plots"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "train: error: " in err
+    assert str(target.name) in err
+    assert steps == []  # refused before training started
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["ro.json"] if "read" in where else [])
+
+
 def test_train_without_matplotlib_says_how_to_get_plots(
     tmp_path: Path, capsys: Any, monkeypatch: Any
 ) -> None:
@@ -249,7 +281,15 @@ def test_every_pip_call_of_the_makefile_filters_setuptools_editable_warning() ->
 def test_the_readme_documents_every_command() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     commands = _parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert set(commands) == {"article", "graph", "explain", "train", "eval", "quickstart"}
+    assert set(commands) == {
+        "article",
+        "graph",
+        "explain",
+        "train",
+        "eval",
+        "checkpoint",
+        "quickstart",
+    }
     for name in commands:
         assert f"python -m tinygrad_edu {name}" in readme, name
     assert "python -m tinygrad_edu --version" in readme
@@ -268,3 +308,32 @@ def test_article_explain_prints_each_sample_layer_by_layer(capsys: Any) -> None:
     captured = capsys.readouterr()
     assert captured.out == ""  # refused before anything is printed
     assert "--formulas adds formulas to --explain: pass --explain too" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--sizes", "99999999999999999999", "sizes must be integers from 1 to 10,000"),
+        ("--sizes", "16,0", "sizes must be integers from 1 to 10,000"),
+        ("--n", "99999999999999999999", "must be an integer from 3 to 1,000,000"),
+        ("--n", "2", "must be an integer from 3 to 1,000,000"),
+        ("--steps", str(10**20), "must be an integer from 1 to 10,000,000"),
+        ("--steps", "0", "must be an integer from 1 to 10,000,000"),
+        ("--steps", "1.5", "must be an integer from 1 to 10,000,000, got '1.5'"),
+    ],
+)
+def test_integer_options_are_range_checked_at_once(
+    option: str, value: str, message: str, capsys: Any
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", option, value, "--no-progress", "--no-plots"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {message}" in err
+
+
+def test_a_model_too_large_is_refused_before_it_is_built(capsys: Any) -> None:
+    assert main(["train", "--sizes", "10000,10000", "--no-progress", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    # (2 + 1)·10000 + (10000 + 1)·10000 + (10000 + 1)·1 weights and biases
+    assert "--sizes 10000,10000 makes a model of 100,050,001 parameters; at most 1,000,000" in err

@@ -11,6 +11,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -105,7 +106,72 @@ def test_the_issues_cases() -> None:
 
 
 def test_an_exact_power_too_large_to_hold_is_refused_at_once() -> None:
-    import pytest
-
     with pytest.raises(OverflowError, match=r"\*\* of exact numbers too large to hold: 2 \*\* "):
         Value(2) ** Value(10**20)  # 67 s and a MemoryError before
+
+
+# ---- an interrupted backward changes no δ --------------------------------------------------
+
+
+class _Interrupt:
+    """A rule that raises ``error`` when backward calls it, or `grad(create_graph=True)` reads its
+    op: an interrupt in the middle of a pass."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    @property
+    def op(self) -> Any:
+        raise self.error
+
+    def __call__(self, node: Value) -> Any:
+        raise self.error
+
+
+def _graph_with_grads() -> tuple[list[Value], Value]:
+    a, b = Value(2, label="a"), Value(Fraction(1, 3), label="b")
+    h = a * b + a
+    out = (h * h).tanh() + b  # float from tanh on, exact before it
+    out.backward()  # every node now holds a δ: nothing may change below
+    return [a, b, h], out
+
+
+def _grads(out: Value) -> list[Any]:
+    from tinygrad_edu.engine import topological_order
+
+    return [node.grad for node in topological_order(out)]
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), MemoryError()])
+@pytest.mark.parametrize("where", [0, 1, 2])
+def test_an_interrupted_backward_changes_no_grad(error: BaseException, where: int) -> None:
+    nodes, out = _graph_with_grads()
+    before = _grads(out)
+    node = [out, nodes[2], out.parents[0]][where]  # the root, an interior node, the tanh
+    node._rule = _Interrupt(error)
+    with pytest.raises(type(error)):
+        out.backward()
+    assert _grads(out) == before
+
+
+def test_an_interrupt_in_the_ieee_pass_changes_no_grad() -> None:
+    x = Value(10**400, label="x")
+    y = (x * x).log() * Value(2.5)  # the fast pass overflows (huge int times a float)
+    y.backward()
+    before = _grads(y)
+    mul = y.parents[0].parents[0]  # x * x: reached only by the IEEE pass after the overflow
+    mul._rule = _Interrupt(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        y.backward()
+    assert _grads(y) == before
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_an_interrupted_grad_changes_no_grad(create_graph: bool) -> None:
+    nodes, out = _graph_with_grads()
+    before = _grads(out)
+    node = out.parents[0]
+    node._rule = _Interrupt(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        grad(out, nodes[:2], create_graph=create_graph)
+    assert _grads(out) == before

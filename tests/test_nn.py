@@ -11,6 +11,7 @@ import doctest
 import random
 from collections.abc import Sequence
 from fractions import Fraction as F
+from pathlib import Path
 
 import micrograd.nn  # the `test` extra's reference peer
 import pytest
@@ -527,3 +528,47 @@ def test_docstring_examples() -> None:
     result = doctest.testmod(nn)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_ten_thousand_nested_sequentials_work_without_recursion() -> None:
+    import sys
+
+    depth = 10_000
+    assert depth > sys.getrecursionlimit()  # a recursive walk would raise RecursionError
+    model: Module = Linear(1, 1, weights=[[F(1, 2)]], bias=True)
+    for _ in range(depth):
+        model = Sequential(model)
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["model." * (depth - 1) + "L1." + n for n in ("weight[0][0]", "bias[0]")]
+    assert [p.data for p in model.parameters()] == [F(1, 2), 0]
+    (y,) = model([4])
+    assert y.data == 2
+    assert y.layer == "L1"
+    y.backward()
+    assert [p.grad for p in model.parameters()] == [4, 1]
+    inner = model
+    for _ in range(depth):  # every level records its input and output, as one level does
+        assert isinstance(inner, Sequential)
+        assert inner.output == [y]
+        assert [v.data for v in inner.inputs[0]] == [4]
+        inner = inner.layers[0]
+    text = repr(model)
+    assert text.startswith("Sequential(" * depth + "Linear(")
+    assert text.endswith(", name='model')" * depth)
+    model.zero_grad()
+    assert [p.grad for p in model.parameters()] == [0, 0]
+
+
+def test_ten_thousand_nested_sequentials_round_trip_a_checkpoint(tmp_path: Path) -> None:
+    from tinygrad_edu import checkpoint
+
+    def nested(w: F) -> Module:
+        model: Module = Linear(1, 1, weights=[[w]], bias=False)
+        for _ in range(10_000):
+            model = Sequential(model)
+        return model
+
+    path = checkpoint.save(nested(F(1, 3)), tmp_path / "deep.json")
+    other = nested(F(5))
+    checkpoint.load(other, path)
+    assert [p.data for p in other.parameters()] == [F(1, 3)]

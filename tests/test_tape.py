@@ -7,6 +7,7 @@ matching a nan), no tolerance.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, dot, losses, nn, optim
+from tinygrad_edu import Value, dot, losses, nn, optim, total
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.tape import GuardError, TraceError, trace
 
@@ -98,6 +99,8 @@ def test_source_reads_as_the_chain_rule_with_labels() -> None:
     assert "    δv4 = 0 + (0 if v4 <= 0 else 1) * δv5" in source
     assert "    δv5 = 0 + 2 * δv7" in source  # the constant 2 shown as itself
     assert "    P[1].grad = δb" in source
+    assert tape.compile_seconds == 0  # compiled at the first call on numbers
+    tape(1.0)
     assert tape.compile_seconds > 0
 
 
@@ -140,7 +143,8 @@ def test_an_unused_input_has_delta_zero_and_tracing_leaves_no_trace() -> None:
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @given(data=st.data())
 def test_a_batch_replays_as_a_loop_over_its_samples(reduction: str, data: st.DataObject) -> None:
-    """To 1e-12 relative: the batch sums δ over samples in another order than the loop does."""
+    """To 1e-12 relative: the batch sums δ over samples in another order than the loop does.
+    The same on numpy and on PyTorch's tensors (every op's array form on both)."""
     leaves = data.draw(st.lists(floats, min_size=1, max_size=3))
     program = data.draw(programs(leaves, rational=False))
     w = Value(0.75)  # a captured parameter, so that its δ is reduced over the batch
@@ -158,12 +162,17 @@ def test_a_batch_replays_as_a_loop_over_its_samples(reduction: str, data: st.Dat
         expected.append(out.data)
         deltas.append([v.grad for v in values])
     eager_w = w.grad
-    w.grad = 0
-    got = tape(np.array(rows, dtype=float))
-    assert got.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-300, nan_ok=True)
-    found = tape.backward(reduction=reduction)
-    assert found.tolist() == [pytest.approx(d, rel=1e-12, abs=1e-12, nan_ok=True) for d in deltas]
-    assert w.grad == pytest.approx(eager_w, rel=1e-12, abs=1e-12, nan_ok=True)
+    import torch  # the torch extra: the same program on PyTorch's tensors
+
+    for batch in (np.array(rows, dtype=float), torch.tensor(rows, dtype=torch.float64)):
+        w.grad = 0
+        got = tape(batch)
+        assert got.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-300, nan_ok=True)
+        found = tape.backward(reduction=reduction)
+        assert found.tolist() == [
+            pytest.approx(d, rel=1e-12, abs=1e-12, nan_ok=True) for d in deltas
+        ]
+        assert w.grad == pytest.approx(eager_w, rel=1e-12, abs=1e-12, nan_ok=True)
 
 
 def test_a_batch_needs_one_column_per_input_and_a_known_reduction() -> None:
@@ -323,3 +332,91 @@ def test_what_a_tape_cannot_recheck_is_refused_while_tracing() -> None:
         trace(lambda x: x / 0, [1.0])
     assert type(Value.__dict__["data"]).__name__ == "member_descriptor"  # put back, even then
     assert float(Value(3.0) * 2) == 6.0
+
+
+def test_a_batch_of_pytorch_tensors_replays_as_numpy_does() -> None:
+    """Through array-api-compat the unfused program runs on any Array-API namespace: PyTorch's
+    tensors give numpy's values and δ (to 1e-12: their exp and log may round differently)."""
+    import torch  # the torch extra, installed by `make test`
+
+    torch.set_num_threads(1)
+    model = nn.MLP(2, [4, 3], activation="tanh", seed=2)
+    tape = trace(lambda a, b, *t: losses.cross_entropy(model([a, b]), list(t)), [0.1, 0.2, 1, 0, 0])
+    rows = np.array([[0.3, -1.0, 1, 0, 0], [2.0, 0.5, 0, 0, 1], [-0.7, 0.1, 0, 1, 0]])
+    runs = []
+    for batch in (rows, torch.tensor(rows, dtype=torch.float64)):
+        model.zero_grad()
+        out = tape(batch)
+        deltas = tape.backward(reduction="sum")
+        runs.append((np.asarray(out), np.asarray(deltas), [p.grad for p in model.parameters()]))
+    assert not tape.fused  # fusion is numpy's alone
+    (out, deltas, grads), (t_out, t_deltas, t_grads) = runs
+    assert t_out.tolist() == pytest.approx(out.tolist(), rel=1e-12)
+    assert t_deltas.tolist() == [pytest.approx(row, rel=1e-12, abs=1e-15) for row in deltas]
+    assert t_grads == pytest.approx(grads, rel=1e-12, abs=1e-15)
+    weight = model.parameters()[0]
+    assert tape.value(weight).tolist() == [weight.data] * 3  # a tensor, a value per sample
+
+
+_STEPS = {
+    "bias": lambda v, j, ctx: v + ctx["bias"][j],
+    "shared": lambda v, j, ctx: v * ctx["shared"],
+    "const": lambda v, j, ctx: v * (0.5 + j),
+    "tanh": lambda v, j, ctx: v.tanh(),
+    "relu": lambda v, j, ctx: v.relu(),
+    "square": lambda v, j, ctx: v * v,
+    "mixed": lambda v, j, ctx: v.tanh() if j % 2 else v.relu(),  # lanes differ: not packed
+    "neighbour": lambda v, j, ctx: v + ctx["previous"][j - 1],  # another lane: not packed
+}
+
+
+@given(
+    widths=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    steps=st.lists(st.sampled_from(sorted(_STEPS)), max_size=4),
+    seed=st.integers(0, 2**16),
+)
+def test_fusion_packs_what_it_can_and_computes_what_the_unfused_program_does(
+    widths: list[int], steps: list[str], seed: int
+) -> None:
+    """Random layer-like graphs: dots sharing inputs, then per-lane steps that may pack (a bias,
+    a shared node, a constant per lane, an activation) or may not (lanes that differ)."""
+    rng = np.random.default_rng(seed)
+
+    def value() -> Value:
+        return Value(float(rng.uniform(-1, 1)))
+
+    params = {(k, j, i): value() for k, w in enumerate(widths) for j in range(w) for i in range(4)}
+    biases = [[value() for _ in range(w)] for w in widths]
+
+    def f(*xs: Value) -> Value:
+        layer = list(xs)
+        shared = total(xs) * 0.25
+        for k, width in enumerate(widths):
+            previous = layer
+            layer = [dot([params[k, j, i] for i in range(len(layer))], layer) for j in range(width)]
+            for step in steps:
+                ctx = {"bias": biases[k], "shared": shared, "previous": layer}
+                layer = [_STEPS[step](v, j, ctx) for j, v in enumerate(layer)]
+            del previous
+        return total(v * v for v in layer)
+
+    X = rng.uniform(-1, 1, size=(5, 3))
+    tape = trace(f, X[0].tolist())
+    runs = []
+    for fuse in (True, False):
+        tape.fuse = fuse
+        for p in [*params.values(), *(b for row in biases for b in row)]:
+            p.grad = 0.0
+        out = tape(X)
+        deltas = tape.backward(reduction="sum")
+        grads = [p.grad for p in [*params.values(), *(b for row in biases for b in row)]]
+        runs.append((out.tolist(), deltas.tolist(), grads))
+        assert tape.fused is fuse  # the first layer's dots always pack
+    (out, deltas, grads), (u_out, u_deltas, u_grads) = runs
+    # Sums in another order differ by a few ulps of their largest terms, so the tolerance is
+    # 1e-12 of each quantity's largest magnitude (norm-wise): one element can be a small
+    # difference of larger terms (a δ of 7e-3 summed from terms near 1 carries 1e-14 of error).
+    for got, expected in ((out, u_out), (grads, u_grads), *zip(deltas, u_deltas, strict=True)):
+        scale = max((abs(x) for x in expected if math.isfinite(x)), default=0.0)
+        tolerance = 1e-12 * scale + 1e-300
+        assert got == pytest.approx(expected, rel=1e-12, abs=tolerance, nan_ok=True)

@@ -111,6 +111,32 @@ def test_the_cross_entropy_batch_mean_is_built_in_the_loss_layer() -> None:
     assert all(term.layer == "Loss" for term in sigma.parents)
 
 
+def test_progress_is_one_line_on_stderr_without_tqdm(capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    inputs, labels = make_moons(12, noise=0.1, seed=0)
+    model = nn.MLP(2, [4, 1], seed=1)
+    train.train(model, inputs, labels, steps=3, progress=True)
+    err = capsys.readouterr().err
+    assert err.startswith("\r")
+    assert err.endswith("\n")
+    last = err.split("\r")[-1]
+    assert last.startswith("train 3/3 steps, ")
+    assert ": loss " in last
+    assert ", accuracy " in last
+    train.train(model, inputs, labels, steps=2, progress=True, tape=True)  # the same line
+    assert capsys.readouterr().err.split("\r")[-1].startswith("train 2/2 steps, ")
+    code = (  # tqdm made unimportable: training and its progress line need nothing but Python
+        "import sys; sys.modules['tqdm'] = None\n"
+        "from tinygrad_edu import nn, train, data\n"
+        "x, y = data.make_moons(8, noise=0.1, seed=0)\n"
+        "train.train(nn.MLP(2, [2, 1], seed=1), x, y, steps=2, progress=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert done.stderr.decode().split("\r")[-1].startswith("train 2/2 steps, ")
+
+
 @pytest.mark.parametrize(
     ("dataset", "loss", "optimizer"),
     [("moons", "hinge", "sgd"), ("spiral", "cross_entropy", "adam"), ("circles", "bce", "sgd")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 import os
@@ -9,6 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
@@ -222,6 +224,69 @@ def test_repr_svg_for_jupyter() -> None:
     assert svg_texts(svg)["v3"] == ["d", "-4", "δ 1"]
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        subprocess.CalledProcessError(1, ["dot"]),
+        BrokenPipeError(),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        RuntimeError("anything"),
+    ],
+)
+def test_repr_svg_never_raises(error: Exception, monkeypatch: Any) -> None:
+    def failing(graph: object, fmt: str) -> bytes:
+        raise error
+
+    monkeypatch.setattr(viz, "_pipe", failing)
+    assert _repr_svg_(a_times_b_plus_a()) is None  # Jupyter then shows the text repr
+
+
+def test_a_label_beyond_graphvizs_limit_is_shortened_with_an_ellipsis(tmp_path: Path) -> None:
+    from tinygrad_edu._dot import TEXT_LIMIT
+
+    assert TEXT_LIMIT * len("&quot;") < 16_384  # Graphviz's limit, even if every char is escaped
+    a = Value(1, label="x" * 20_000 + "END")
+    with layer_scope('"' * 20_000):
+        b = a * 2
+    b.backward()
+    dot = to_dot(b)
+    assert "x" * (TEXT_LIMIT - 1) + "…</B>" in dot
+    assert "END" not in dot
+    assert "&quot;" * (TEXT_LIMIT - 1) + "…>" in dot
+    assert max(len(line) for line in dot.splitlines()) < 16_384
+    texts = svg_texts(render(b, tmp_path / "long.svg").read_bytes())  # dot failed here before
+    assert texts["v0"][0] == "x" * (TEXT_LIMIT - 1) + "…"
+
+
+def test_huge_exact_numbers_are_drawn_in_bounded_time() -> None:
+    huge = F(10**1_000_000)
+    start = time.perf_counter()
+    assert number(huge, 4) == "≈1e+1000000"
+    assert number(-huge, 2) == "≈-1e+1000000"
+    assert number(F(1, 7 * 10**1_000_000), 4) == "≈1.429e-1000001"
+    dot = to_dot(Value(huge) * 3)
+    assert "≈3e+1000000" in dot
+    assert time.perf_counter() - start < 5  # 16.7 s and a decimal.Overflow before
+    assert "tooltip" not in dot  # the exact value is too long to show
+
+
+def test_huge_numbers_agree_with_the_exact_decimal_rounding() -> None:
+    from decimal import Decimal, localcontext
+
+    for q in (F(3**20_000, 7), F(-(10**3000) - 1, 3**2000), F(5, 2**12_000), F(2**5000 + 1)):
+        with localcontext() as ctx:
+            ctx.prec, ctx.Emax, ctx.Emin = 6, 10**9, -(10**9)
+            exact = Decimal(q.numerator) / Decimal(q.denominator)
+        assert number(q, 6) == f"≈{exact.normalize():g}"
+
+
+def test_a_rounded_exact_number_keeps_its_exact_value_in_the_tooltip_when_short() -> None:
+    a = Value(10**20 + 1, label="a")
+    dot = to_dot(a)
+    assert '\tv0 [label=<<B>a</B><BR/>≈1e+20<BR/>δ 0> tooltip="data 100000000000000000001"]' in dot
+    assert "tooltip" not in to_dot(Value(3))
+
+
 # ---- safe labels -------------------------------------------------------------------------------
 
 DANGEROUS = [*'"\\<>&{}|;[]-\n\t\r =#%', "->", "]]>", "\\N", "\\G", "&amp;", "<B>", "\x00"]
@@ -288,6 +353,76 @@ def test_nan_deltas_are_counted_apart_in_a_collapsed_layer() -> None:
         loss = (y - 1) ** 2  # the exponent 2 of a negative base has δ nan, as in PyTorch
     loss.backward()
     assert "4 scalars<BR/>Σ|δ| 7 (+1 nan)" in to_dot(loss, max_nodes=1)  # |-3| + |3| + |1|
+
+
+def test_many_nested_layers_collapse_by_depth_beyond_the_limit(tmp_path: Path) -> None:
+    x = Value(1)
+    with contextlib.ExitStack() as scopes:
+        for k in range(20_000):  # 20,000 nested layer scopes: 40,000 lines and 51 s of dot before
+            scopes.enter_context(layer_scope(f"L{k}"))
+            x = x + 1
+    x.backward()
+    dot = to_dot(x, max_nodes=50)
+    groups = re.findall(r"\tg\d+ \[label=<(.*?)>\]", dot)
+    assert len(groups) == 51  # 50 for the layers, one for the leaf 1 without a layer
+    assert groups[0] == "<B>L0</B><BR/>2 scalars<BR/>Σ|δ| 2"  # the constant 1 and x + 1
+    assert groups[23].startswith("<B>L23</B>")
+    assert groups[24] == "<I>19951 layers: L24 … L19974</I><BR/>39902 scalars<BR/>Σ|δ| 3.99e+04"
+    assert groups[25].startswith("<B>L19975</B>")
+    assert groups[49].startswith("<B>L19999</B>")
+    assert groups[50] == "<I>other</I><BR/>1 scalar<BR/>Σ|δ| 1"
+    assert "\tg23 -> g24\n\tg24 -> g25\n" in dot
+    assert len(dot.splitlines()) < 2 * 50 + 10
+    svg = render(x, tmp_path / "deep.svg")  # the default max_nodes=500: rendered in seconds
+    assert "19501 layers: L249 … L19749" in svg.read_text(encoding="utf-8")
+
+
+def test_values_without_a_layer_collapse_by_kind() -> None:
+    a, b = Value(2.0, label="a"), Value(3.0)
+    with layer_scope("L1"):
+        h = [(a * k).tanh() for k in range(3)]  # a: used in L1 only (the constants k are in L1)
+    loss = total([x * b for x in h]).relu() + 1
+    loss.backward()
+    dot = to_dot(loss, max_nodes=7)  # 18 Values: L1 and the 6 kinds of the 9 others
+    groups = re.findall(r"\tg\d+ \[label=<(.*?)>\]", dot)
+    assert [g.split("<BR/>")[0] for g in groups] == [
+        "<B>L1</B>",
+        "<I>1 input</I>",
+        "<I>2 leaves</I>",  # b, used outside L1, and the constant 1
+        "<I>3 results of ×</I>",
+        "<I>1 result of Σ</I>",
+        "<I>1 result of relu</I>",
+        "<I>1 result of +</I>",
+    ]
+    assert "other" not in dot
+    assert "<I>other</I>" in to_dot(loss, max_nodes=6)  # no room for the kinds: one node
+    assert "one node per layer and per kind of Value" in dot
+
+
+def test_the_inline_picture_of_micrograds_demo_loss_stays_small() -> None:
+    import random
+
+    from tinygrad_edu import data
+    from tinygrad_edu.micrograd.engine import Value as MicroValue
+    from tinygrad_edu.micrograd.nn import MLP as MicroMLP
+
+    random.seed(1337)
+    xs, ys = data.generate("moons", 100, 0.1, 0)
+    model = MicroMLP(2, [16, 16, 1])
+    scores = [model([MicroValue(x) for x in row]) for row in xs]
+    losses = [(1 + -(2 * y - 1) * s).relu() for y, s in zip(ys, scores, strict=True)]
+    loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in model.parameters())
+    loss.backward()
+    svg = _repr_svg_(loss)  # micrograd's demo loss: 11,618 Values
+    assert svg is not None
+    root = ET.fromstring(svg)
+    width, height = (float(root.get(k, "").removesuffix("pt")) for k in ("width", "height"))
+    assert width < 2000
+    assert height < 600  # 14,951 px tall before
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert {"L1", "L2", "L3", "200 inputs", "100 results of relu"} <= set(texts)
+    full = draw(loss, max_nodes=None).source  # the full drawing: one call away
+    assert full.count("_op [label=") == 11_618 - 741  # every op node (741 leaves)
 
 
 def test_a_100k_node_graph_collapses_to_a_small_dot() -> None:
@@ -439,6 +574,17 @@ def test_check_where_the_limit_is_undefined_expects_nan() -> None:
     assert MISMATCH not in dot
 
 
+def test_check_shows_why_an_unresolved_limit_fails() -> None:
+    x = Value(0.3, label="x")
+    out = (x * 1e7).sin()  # a right δ, but the numeric estimate does not settle as h shrinks
+    out.backward()
+    dot = to_dot(out, check=True)
+    label = dot.split("\tv0 [label=<")[1].split("\n")[0]
+    assert "δ 4.778e+06 UNRESOLVED: the numeric estimate does not converge as h shrinks" in label
+    assert "limit" not in label.split("UNRESOLVED")[0]  # no limit is claimed for it
+    assert "MISMATCH" not in label
+
+
 # A user's op with a wrong derivative (∂(ab)/∂a given as 2b): the overlay replays its forward.
 twice_wrong = ops.define_op("viz_wrong_mul", operator.mul, lambda a, b, out: (2 * b, a))
 
@@ -455,6 +601,36 @@ def test_check_refuses_the_collapsed_view_and_checks_user_ops() -> None:
 
 
 # ---- missing Graphviz, atomic files, determinism -----------------------------------------------
+
+
+def test_drawing_needs_no_graphviz_package(tmp_path: Path) -> None:
+    code = textwrap.dedent(f"""\
+        import os, sys
+        sys.modules["graphviz"] = None  # the Python package is not installed
+        from tinygrad_edu import Value, viz
+        a, b = Value(2, label="a"), Value(-3, label="b")
+        d = a * b + a
+        d.backward()
+        graph = viz.draw(d)
+        assert type(graph).__name__ == "Drawing", type(graph)
+        assert graph.source == viz.to_dot(d)
+        assert graph.pipe(format="svg").startswith(b"<?xml")
+        assert "δ 1" in graph._repr_svg_()
+        assert viz.render(d, {str(tmp_path / "g.png")!r}).read_bytes().startswith(b"\\x89PNG")
+        assert d._repr_svg_().startswith("<?xml")
+        os.environ["PATH"] = {str(tmp_path / "empty")!r}
+        try:
+            viz.render(d, {str(tmp_path / "h.svg")!r})
+        except viz.GraphvizNotFound as e:
+            assert isinstance(e, RuntimeError) and isinstance(e.__cause__, FileNotFoundError)
+            assert e.source == graph.source
+            assert d._repr_svg_() is None
+            print("ok")
+        """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
+    assert sorted(os.listdir(tmp_path)) == ["g.png"]
 
 
 def test_missing_dot_executable_says_how_to_install_it(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 
+from ._numbers import check_number as as_python
 from .engine import Number, is_number
 
 __all__ = ["check_choice", "check_count", "check_number"]
@@ -42,6 +43,7 @@ def check_count(what: str, n: object, minimum: int = 1) -> int:
         TypeError: ``n`` is not an int (a bool is not one).
         ValueError: ``n`` < ``minimum``.
     """
+    n = as_python(n) if is_number(n) else n  # numpy's int64(3) is 3
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"{what} must be an int >= {minimum}, got {type(n).__name__}: {n!r}")
     if n < minimum:
@@ -81,6 +83,7 @@ def check_number(
         raise TypeError(
             f"{what} must be an int, float or Fraction {bound}, got {type(x).__name__}: {x!r}"
         )
+    x = as_python(x)
     # Only a float can be inf or nan; math.isfinite(x) on an int or Fraction would convert it to
     # a float, an OverflowError for one beyond ~1.8e308.
     finite = not isinstance(x, float) or math.isfinite(x)

@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import checkpoint, data, nn, plot, train
-from ._checks import check_count, check_number
+from ._checks import check_number
+from ._files import check_writable
 from .engine import no_grad
 from .nn import ACTIVATIONS
 from .train import LOSSES, OPTIMIZERS
@@ -35,8 +37,39 @@ def argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 positive = argument(lambda t: check_number("the value", float(t), above=0))
 non_negative = argument(lambda t: check_number("the value", float(t), at_least=0))
-at_least_one = argument(lambda t: check_count("the value", int(t)))
-at_least_three = argument(lambda t: check_count("the value", int(t), minimum=3))
+# Upper bounds of the integer options: far beyond what a scalar engine trains in minutes, and
+# refused at once rather than ending, after a minute, in a MemoryError (--sizes 10**20).
+MAX_STEPS = 10_000_000
+MAX_POINTS = 1_000_000
+MAX_WIDTH = 10_000
+MAX_PARAMETERS = 1_000_000
+
+
+def _count(minimum: int, maximum: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``minimum`` to ``maximum``."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = None
+        if n is None or not minimum <= n <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer from {minimum} to {maximum:,}, got {text!r}"
+            )
+        return n
+
+    return parse
+
+
+steps_count = _count(1, MAX_STEPS)
+points_count = _count(3, MAX_POINTS)
+
+
+def _path(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("needs a file path, got ''")
+    return text
 
 
 def _sizes(text: str) -> list[int]:
@@ -46,8 +79,10 @@ def _sizes(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"sizes must be integers separated by commas, got {text!r}"
         ) from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"sizes must be integers >= 1, got {text!r}")
+    if not sizes or not all(1 <= n <= MAX_WIDTH for n in sizes):
+        raise argparse.ArgumentTypeError(
+            f"sizes must be integers from 1 to {MAX_WIDTH:,}, got {text!r}"
+        )
     return sizes
 
 
@@ -59,6 +94,13 @@ def _setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list
     if loss != "cross_entropy" and classes > 2:
         raise ValueError(f"loss {loss!r} is for two classes; {args.dataset} has {classes}")
     outputs = classes if loss == "cross_entropy" else 1
+    widths = [2, *args.sizes, outputs]
+    count = sum((a + 1) * b for a, b in itertools.pairwise(widths))  # weights and biases
+    if count > MAX_PARAMETERS:
+        raise ValueError(
+            f"--sizes {','.join(map(str, args.sizes))} makes a model of {count:,} parameters; "
+            f"at most {MAX_PARAMETERS:,} (each is a scalar Value)"
+        )
     model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=seed)
     return inputs, labels, model, loss
 
@@ -76,6 +118,8 @@ def _load(model: nn.MLP, path: str, args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.save:  # a path save would refuse is reported before training, not after
+        check_writable(args.save)
     inputs, labels, model, loss = _setup(args, args.seed)
     if args.resume:
         _load(model, args.resume, args)
@@ -146,7 +190,7 @@ def _data_options(sub: argparse.ArgumentParser) -> None:
         default="moons",
         help="two moons, two circles, or a three-arm spiral",
     )
-    sub.add_argument("--n", type=at_least_three, default=100, help="number of points")
+    sub.add_argument("--n", type=points_count, default=100, help="number of points")
     sub.add_argument("--noise", type=non_negative, default=0.1, help="the data's noise")
     sub.add_argument("--data-seed", type=int, default=0, help="seed of the data")
 
@@ -186,10 +230,12 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     fit.add_argument(
         "--lr", type=positive, default=None, help="default: 1.0 - 0.9 k/steps (sgd), 0.01 (adam)"
     )
-    fit.add_argument("--steps", type=at_least_one, default=100, help="training steps")
+    fit.add_argument("--steps", type=steps_count, default=100, help="training steps")
     fit.add_argument("--seed", type=int, default=1, help="seed of the initial weights")
     fit.add_argument("--resume", metavar="PATH", help="start from these parameters (JSON)")
-    fit.add_argument("--save", metavar="PATH", help="save the trained parameters (JSON)")
+    fit.add_argument(
+        "--save", type=_path, metavar="PATH", help="save the trained parameters (JSON)"
+    )
     _plot_options(fit, "train-plots", "loss.svg, boundary.svg")
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     fit.add_argument(

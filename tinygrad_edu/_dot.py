@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from decimal import Decimal, localcontext
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, localcontext
 from fractions import Fraction
 
 from .engine import Number
@@ -29,6 +29,15 @@ __all__ = [
 ]
 
 EXACT_LIMIT = 10**12  # ints and Fraction terms below this are shown exactly, larger ones rounded
+# Graphviz refuses a label longer than 16,384 characters (its HTML lexer's buffer). User text
+# (a label, a layer name) longer than TEXT_LIMIT characters is drawn as its first TEXT_LIMIT - 1
+# and "…": escaped (at most 6 characters each, "&quot;"), it stays well below the limit.
+TEXT_LIMIT = 1000
+# Beyond this many bits a term is not converted to a Decimal (quadratic in its length: 16.7 s
+# for 10**1_000_000): its leading bits and its bit length give the rounded value instead.
+_DECIMAL_BITS = 4096
+_LEAD_BITS = 96  # the leading bits kept: far more than the 17 digits a drawing shows
+TOOLTIP_BITS = 3000  # an exact value of at most this many bits (~900 digits) goes in the tooltip
 
 
 def _visible_char(c: str) -> str:
@@ -58,6 +67,8 @@ def html(text: str) -> str:
     >>> html('a<b> & "\\\\N"')
     'a&lt;b&gt; &amp; &quot;\\\\\\\\N&quot;'
     """
+    if len(text) > TEXT_LIMIT:
+        text = text[: TEXT_LIMIT - 1] + "…"
     text = visible(text).replace("\\", "\\\\")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     # A raw "]" trips Graphviz 2.43's HTML-label lexer (a label "]" is a syntax error, "]<BR/>x"
@@ -80,9 +91,43 @@ def number(x: Number, digits: int) -> str:
     if abs(q.numerator) < EXACT_LIMIT and q.denominator < EXACT_LIMIT:
         return str(q)  # "3" for a whole number, else "a/b"
     with localcontext() as ctx:  # Decimal: exact up to the rounding, never overflows a float
-        ctx.prec = digits
-        rounded = Decimal(q.numerator) / Decimal(q.denominator)
-    return f"≈{rounded.normalize():g}"
+        ctx.prec, ctx.Emax, ctx.Emin = digits, MAX_EMAX, MIN_EMIN
+        if max(q.numerator.bit_length(), q.denominator.bit_length()) <= _DECIMAL_BITS:
+            rounded = Decimal(q.numerator) / Decimal(q.denominator)
+        else:
+            rounded = _leading(q, digits)
+        return f"≈{rounded.normalize():g}"
+
+
+def _leading(q: Fraction, digits: int) -> Decimal:
+    """``q`` rounded to ``digits`` significant digits, in time linear in its bit length: from the
+    leading bits of its terms, q = (n / d)·2**shift, and log10(q) worked out in Decimal."""
+    n, d = abs(q.numerator), q.denominator
+    n_cut = max(0, n.bit_length() - _LEAD_BITS)
+    d_cut = max(0, d.bit_length() - _LEAD_BITS)
+    with localcontext() as ctx:
+        ctx.prec = digits + 30  # the exponent's digits, then the mantissa's, then a margin
+        ctx.Emax, ctx.Emin = MAX_EMAX, MIN_EMIN
+        log = (Decimal(n >> n_cut) / Decimal(d >> d_cut)).log10()
+        log += (n_cut - d_cut) * Decimal(2).log10()
+        exponent = int(log.to_integral_value(rounding="ROUND_FLOOR"))
+        mantissa = Decimal(10) ** (log - exponent)  # in [1, 10)
+    with localcontext() as ctx:
+        ctx.prec, ctx.Emax, ctx.Emin = digits, MAX_EMAX, MIN_EMIN
+        return (+mantissa).scaleb(exponent).copy_sign(Decimal(-1 if q < 0 else 1))
+
+
+def exact(x: Number) -> str | None:
+    """The exact value of ``x`` when `number` rounds it and it is short enough to show (at most
+    TOOLTIP_BITS bits in all); None otherwise."""
+    if isinstance(x, float):
+        return None
+    q = Fraction(x)
+    if abs(q.numerator) < EXACT_LIMIT and q.denominator < EXACT_LIMIT:
+        return None  # number shows it exactly already
+    if q.numerator.bit_length() + q.denominator.bit_length() > TOOLTIP_BITS:
+        return None
+    return str(q)
 
 
 def magnitude(x: Number) -> float:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol, Union
 
-from ._numbers import Number, is_number
+from ._numbers import Number, check_number, is_number
 
 __all__ = [
     "OPS",
@@ -168,7 +168,7 @@ def lift_expr(x: object) -> Expr:
     if isinstance(x, Expr):
         return x
     if is_number(x):
-        return Const(x)
+        return Const(check_number(x))  # numpy's scalars as Python numbers
     raise TypeError(
         f"a derivative expression takes operands, numbers and ops of the table, "
         f"got {type(x).__name__}: {x!r}"

@@ -22,7 +22,7 @@ try:
 except ImportError:  # Windows: no flock, so a live save cannot be told from a killed one
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_write", "file_kind"]
+__all__ = ["atomic_write", "check_writable", "file_kind"]
 
 # O_EXCL: never open a file someone else made; O_CLOEXEC: no child process inherits the handle.
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -100,6 +100,32 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
         handle.close()
     _fsync_folder(folder, given)
     return given
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise now what `atomic_write` to ``path`` would raise for the path itself, so that a long
+    computation whose result goes there is refused before it starts. Nothing is written.
+
+    Raises:
+        ValueError: ``path`` is empty.
+        FileNotFoundError: the folder of ``path`` does not exist.
+        IsADirectoryError, PermissionError, OSError: as `atomic_write`, for what is at ``path``;
+            PermissionError also for a folder this process may not write in.
+    """
+    if not os.fspath(path):
+        raise ValueError("the path is empty: give a file name")
+    given = Path(path)
+    target = Path(os.path.realpath(given)) if os.path.islink(given) else given
+    _replaceable(target, given)
+    folder = target.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT, f"cannot write {target.name!r}: no such folder", str(folder)
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(
+            errno.EACCES, f"cannot write {target.name!r}: the folder is not writable", str(folder)
+        )
 
 
 def _replaceable(target: Path, given: Path) -> int | None:

@@ -20,12 +20,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._expr import Op
 from .engine import Value
 
-__all__ = ["fused_sources"]
+__all__ = ["Program", "fused_sources"]
 
 
 @dataclass
@@ -40,23 +40,30 @@ class _Pack:
     weights: list[list[int]] = field(default_factory=list)
 
 
+class Program(NamedTuple):
+    """A traced graph as a flat program: its nodes in topological order, each one's Python
+    name, kind ("op", "input", "param" or "const") and operand positions, and the inputs'
+    names in the order the tape takes them."""
+
+    order: Sequence[Value]
+    names: Sequence[str]
+    kinds: Sequence[str]
+    operands: Sequence[Sequence[int]]
+    inputs: Sequence[str]
+
+
 def fused_sources(
-    order: Sequence[Value],
-    names: Sequence[str],
-    kinds: Sequence[str],
-    operands: Sequence[Sequence[int]],
-    inputs: Sequence[str],
-    patterns: Any,
+    program: Program, patterns: Any
 ) -> tuple[str, str, dict[str, Any], dict[int, tuple[int, int | None]]] | None:
     """The forward and backward sources of the fused program, the index arrays they read and
     where each node's value is in the forward's result (its slot, and its column if packed);
     or None when nothing fuses (the unfused program is then the program). ``patterns`` gives
     an op's forward and derivative patterns on arrays (the tape's, from the op table)."""
-    plan = _plan(order, kinds, operands)
+    plan = _plan(program.order, program.kinds, program.operands)
     if plan is None:
         return None
     packs, lane_of, units = plan
-    return _Writer(order, names, kinds, operands, inputs, patterns, packs, lane_of, units).write()
+    return _Writer(program, patterns, packs, lane_of, units).write()
 
 
 def _plan(
@@ -222,16 +229,13 @@ class _Writer:
 
     def __init__(
         self,
-        order: Sequence[Value],
-        names: Sequence[str],
-        kinds: Sequence[str],
-        operands: Sequence[Sequence[int]],
-        inputs: Sequence[str],
+        program: Program,
         patterns: Any,
         packs: Sequence[_Pack],
         lane_of: dict[int, tuple[int, int]],
         units: Sequence[tuple[str, int]],
     ) -> None:
+        order, names, kinds, operands, inputs = program
         self.order, self.names, self.kinds, self.operands = order, names, kinds, operands
         self.inputs, self.patterns, self.packs, self.lane_of = inputs, patterns, packs, lane_of
         self.units = units
@@ -241,6 +245,7 @@ class _Writer:
         # Lanes that an unpacked node or a stacked dot input reads get a name of their own.
         read = {o for i in range(n) if i not in lane_of for o in operands[i]}
         read |= {x for p in packs if p.xs and self._x(p)[0].startswith("stack") for x in p.xs}
+        read |= {w for p in packs for k, w in p.operands if k in ("node", "scalar")}
         self.named_lanes = {i for i in (*read, n - 1) if i in lane_of}  # and the root
 
     def _array(self, prefix: str, value: Any) -> str:

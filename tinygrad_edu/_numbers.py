@@ -9,6 +9,8 @@ backward whose forward succeeded never raises.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from fractions import Fraction
 from typing import TypeAlias, TypeGuard
 
@@ -42,15 +44,39 @@ NAN = math.nan
 
 
 def is_number(x: object) -> TypeGuard[Number]:
-    """Is ``x`` a number a Value can hold: an int, float or Fraction (a bool is not)?"""
-    # bool is an int subclass, but Value(True) is almost always a mistake.
-    return isinstance(x, (int, float, Fraction)) and not isinstance(x, bool)
+    """Is ``x`` a number a Value can hold: an int, float or Fraction, or a number of another
+    library that says it is one (numpy's integer and floating scalars)? A bool is not.
+
+    `check_number` gives the Python number for it.
+    """
+    kind = type(x)
+    return kind is float or kind is int or kind is Fraction or _converted(x) is not None
+
+
+def _converted(x: object) -> Number | None:
+    """``x`` as a Python int, Fraction or float if it registers as a number (`numbers.Integral`,
+    `numbers.Rational`, `numbers.Real`, as numpy's scalars do, read without importing numpy);
+    None for anything else, and for a bool (an int subclass, but ``Value(True)`` is a mistake)."""
+    if isinstance(x, bool) or type(x).__name__ in ("bool", "bool_"):
+        return None
+    if isinstance(x, numbers.Integral):
+        return operator.index(x)  # exact, however large (numpy's uint64 included)
+    if isinstance(x, numbers.Rational):
+        return Fraction(operator.index(x.numerator), operator.index(x.denominator))
+    if isinstance(x, numbers.Real):
+        return float(x)  # float16 and float32 exactly; a longdouble rounded to float64
+    return None
 
 
 def check_number(data: object, what: str = "Value()") -> Number:
-    """``data`` if it is a number (`is_number`), else a TypeError naming ``what`` took it."""
-    if is_number(data):
-        return data
+    """``data`` as a Python number (`is_number`: numpy's ``int64(3)`` is the int 3, its
+    ``float32(0.5)`` the float 0.5), else a TypeError naming ``what`` took it."""
+    kind = type(data)
+    if kind is float or kind is int or kind is Fraction:  # the hot path: no conversion
+        return data  # type: ignore[return-value]  # one of the three types
+    converted = _converted(data)
+    if converted is not None:
+        return converted
     raise TypeError(
         f"{what} takes an int, float or fractions.Fraction, got {type(data).__name__}: {show(data)}"
     )
@@ -156,8 +182,9 @@ def power(base: Number, exponent: Number) -> Number:
         return INF if base > 0 or int(exponent) % 2 == 0 else -INF
     try:
         return base**exponent
-    except ZeroDivisionError:
-        return INF
+    except ZeroDivisionError:  # ±0 to a negative power: ±inf, signed for an odd integer one
+        odd = is_integer(exponent) and int(exponent) % 2 == 1
+        return -INF if odd and math.copysign(1, base) < 0 else INF
     except OverflowError:
         odd = float(exponent).is_integer() and int(exponent) % 2 == 1
         return -INF if base < 0 and odd else INF

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ._dot import MISMATCH, edge_attrs, fills, html, magnitude, node_attrs, number
+from ._dot import MISMATCH, edge_attrs, exact, fills, html, magnitude, node_attrs, number
 from .check import GradcheckRow, _graph_rows
 from .engine import Value, topological_order
 
@@ -110,7 +110,9 @@ def _full(
         red = row is not None and not row.ok
         extra = node_attrs(fill=fill[i] if fill else None, hot=lit, red=red)
         known = step is None or i in step.done
-        statements.append(f"v{i} [label=<{_value_label(node, o, row, known)}>{extra}]")
+        statements.append(
+            f"v{i} [label=<{_value_label(node, o, row, known)}>{extra}{_tooltip(node)}]"
+        )
         (clusters.setdefault(node.layer, []) if node.layer else loose).extend(statements)
     lines = _clusters(clusters)
     lines.extend(f"\t{s}\n" for s in loose)
@@ -149,6 +151,40 @@ def _value_label(node: Value, o: Options, row: GradcheckRow | None, known: bool 
     return "<BR/>".join(lines)
 
 
+def _kinds(order: Sequence[Value]) -> dict[int, tuple[str, str]]:
+    """The kind of each Value without a layer, by its index in ``order``, as a noun (one, many):
+    the results of one op ("result of relu"), the leaves used only inside layers ("input"), and
+    the other leaves ("leaf")."""
+    layer_only: dict[int, bool] = {}  # id(leaf) -> is every use of it inside a layer?
+    for node in order:
+        for parent in node.parents:
+            if not parent.parents and not parent.layer:
+                layer_only[id(parent)] = layer_only.get(id(parent), True) and bool(node.layer)
+    kinds: dict[int, tuple[str, str]] = {}
+    for i, node in enumerate(order):
+        if node.layer:
+            continue
+        fn = node.definition
+        if fn is not None:
+            kinds[i] = (f"result of {fn.symbol}", f"results of {fn.symbol}")
+        elif layer_only.get(id(node), False):
+            kinds[i] = ("input", "inputs")
+        else:
+            kinds[i] = ("leaf", "leaves")
+    return kinds
+
+
+def _tooltip(node: Value) -> str:
+    """The tooltip attribute with the exact data and δ where the label rounds them (only when
+    short: see `_dot.exact`); ``""`` if there is none. Exact numbers are digits, - and /."""
+    parts = [
+        f"{name} {text}"
+        for name, x in (("data", node.data), ("δ", node.grad))
+        if (text := exact(x)) is not None
+    ]
+    return f' tooltip="{"; ".join(parts)}"' if parts else ""
+
+
 # ---- the check overlay -------------------------------------------------------------------------
 
 
@@ -164,12 +200,16 @@ def _checks(order: Sequence[Value]) -> dict[int, GradcheckRow]:
 
 def _check_text(node: Value, row: GradcheckRow, digits: int) -> str:
     delta = f"δ {number(node.grad, digits)}"
-    if row.kink is not None:  # any δ between the one-sided limits is right
+    if row.problem is not None:  # a jump or an unresolved estimate: no limit to compare with
+        text = f"{delta} {html(row.verdict())}"
+    elif row.kink is not None:  # any δ between the one-sided limits is right
         low, high = (number(x, digits) for x in sorted(row.kink))
         text = f"{delta} {'∈' if row.ok else '∉'} limits [{low}, {high}]"
     else:
         text = f"{delta} {'≈' if row.ok else '≠'} limit {number(row.numeric, digits)}"
-    return text if row.ok else f'<FONT COLOR="{MISMATCH}">{text} MISMATCH</FONT>'
+    if row.ok:
+        return text
+    return f'<FONT COLOR="{MISMATCH}">{text}{"" if row.problem else " MISMATCH"}</FONT>'
 
 
 def _check_summary(order: Sequence[Value], rows: Mapping[int, GradcheckRow]) -> str:
@@ -188,7 +228,12 @@ def _check_summary(order: Sequence[Value], rows: Mapping[int, GradcheckRow]) -> 
 def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
     """Each layer as one node ``g<k>`` (its scalar count and Σ|δ|); Values without a layer as
     they are, or as one more group, "other", if the groups and they still exceed
-    ``o.max_nodes``. Edges between groups are merged into one, labelled with their count."""
+    ``o.max_nodes``. Edges between groups are merged into one, labelled with their count.
+
+    Beyond ``o.max_nodes`` layers (deeply nested layer scopes), layers are collapsed by depth:
+    the first and the last, in the order the graph reaches them, keep a node each, and the ones
+    between them are one node, "N layers: first … last", so that ``dot`` gets at most about
+    ``o.max_nodes`` nodes."""
     assert o.max_nodes is not None  # body collapses only a graph beyond a max_nodes
     index = {id(node): i for i, node in enumerate(order)}
     groups: dict[str, int] = {}
@@ -196,9 +241,35 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
         if node.layer and node.layer not in groups:
             groups[node.layer] = len(groups)
     n_loose = sum(1 for node in order if not node.layer)
-    lump = n_loose > 0 and len(groups) + n_loose > o.max_nodes
-    titles = [f"<B>{html(name)}</B>" for name in groups] + (["<I>other</I>"] if lump else [])
-    group_of = [groups[n.layer] if n.layer else len(groups) if lump else None for n in order]
+    names = list(groups)
+    titles = [f"<B>{html(name)}</B>" for name in names]
+    if len(names) > o.max_nodes:  # more layers than nodes: the first and last kept, middle merged
+        head = (o.max_nodes - 1) // 2
+        tail = o.max_nodes - 1 - head
+        middle = names[head : len(names) - tail]
+        merged = f"{len(middle)} layers: {middle[0]} … {middle[-1]}"
+        titles = [*titles[:head], f"<I>{html(merged)}</I>", *titles[len(names) - tail :]]
+        for n, name in enumerate(names):  # renumber: the middle layers are group `head`
+            groups[name] = (
+                n if n < head else head if n < head + len(middle) else n - len(middle) + 1
+            )
+    n_groups = len(titles)
+    lump = n_loose > 0 and n_groups + n_loose > o.max_nodes
+    group_of: list[int | None] = [groups[n.layer] if n.layer else None for n in order]
+    nouns: dict[int, tuple[str, str]] = {}  # a group of one kind -> its noun, one and many
+    if lump:
+        kinds = _kinds(order)
+        if n_groups + len(set(kinds.values())) <= o.max_nodes:  # one node per kind
+            first: dict[tuple[str, str], int] = {}
+            for i, kind in kinds.items():
+                if kind not in first:
+                    first[kind] = len(titles)
+                    nouns[len(titles)] = kind
+                    titles.append("")
+                group_of[i] = first[kind]
+        else:  # too many kinds as well: one node for them all
+            titles.append("<I>other</I>")
+            group_of = [n_groups if k is None else k for k in group_of]
     count = [0] * len(titles)
     sizes: list[list[float]] = [[] for _ in titles]
     lit = [False] * len(titles)
@@ -229,7 +300,11 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
     shades = fills([*totals, *(order[i].grad for i in loose)]) if o.color_by_grad else None
     lines = []
     for k, title in enumerate(titles):
-        label = f"{title}<BR/>{count[k]} scalar{'s' if count[k] != 1 else ''}"
+        if k in nouns:
+            one, many = nouns[k]
+            label = f"<I>{count[k]} {html(one if count[k] == 1 else many)}</I>"
+        else:
+            label = f"{title}<BR/>{count[k]} scalar{'s' if count[k] != 1 else ''}"
         if o.show_grad:
             label += f"<BR/>Σ|δ| {number(totals[k], o.digits)}"
             label += f" (+{nans[k]} nan)" if nans[k] else ""
@@ -240,10 +315,11 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
         if node.parents:
             lines.extend(f"\t{statement}\n" for statement in _op(i, node, on))
         extra = node_attrs(fill=shades[len(titles) + n] if shades else None, hot=on)
-        lines.append(f"\tv{i} [label=<{_value_label(node, o, None)}>{extra}]\n")
+        lines.append(f"\tv{i} [label=<{_value_label(node, o, None)}>{extra}{_tooltip(node)}]\n")
     for (source, target), (times, on_path) in edges.items():
         times_label = f"×{times}" if times > 1 else None
         lines.append(f"\t{source} -> {target}{edge_attrs(label=times_label, hot=bool(on_path))}\n")
-    note = f"{len(order)} Values > max_nodes={o.max_nodes}: one node per layer"
+    per = "one node per layer and per kind of Value" if nouns else "one node per layer"
+    note = f"{len(order)} Values > max_nodes={o.max_nodes}: {per}"
     lines.append(f"\tgraph [label=<{html(note + ' (max_nodes=None draws every Value)')}>]\n")
     return lines

@@ -431,14 +431,15 @@ def graph_numeric_grad(
     """Central differences of ``root`` in each leaf, by replaying its recorded graph in float64.
 
     No Python function is needed: the ops recorded in the graph (``op`` and ``parents``) are
-    re-evaluated in topological order with one leaf moved by ±eps, every other leaf held at its
-    data. The result is independent of ``backward`` and comparable with each leaf's δ.
+    re-evaluated in topological order with one leaf moved by ±h, every other leaf held at its
+    data, where h = eps·max(1, |x|) for a leaf holding x (a relative step, as `numeric_grad`).
+    The result is independent of ``backward`` and comparable with each leaf's δ.
 
     Args:
         root: the output node.
         leaves: the nodes to move (default: every leaf, in topological order). An interior node
             may be given too: it is then held at its moved value, so its limit is ∂root/∂node.
-        eps: the step h, > 0.
+        eps: the relative step, > 0: a leaf holding x moves by h = eps·max(1, |x|).
 
     Raises:
         TypeError: ``root`` or an entry of ``leaves`` is not a Value, or ``eps`` not a number.

@@ -40,7 +40,7 @@ from ._checks import check_count
 from ._files import atomic_write, file_kind
 from .engine import Number, Value, _show
 
-__all__ = ["FORMAT", "MAX_BYTES", "VERSION", "CheckpointError", "load", "save"]
+__all__ = ["FORMAT", "MAX_BYTES", "VERSION", "CheckpointError", "load", "read", "save"]
 
 FORMAT = "tinygrad_edu.checkpoint"
 VERSION = 1
@@ -193,12 +193,51 @@ def load(model: HasParameters, path: str | os.PathLike[str], *, max_bytes: int =
     Raises:
         FileNotFoundError: no file at ``path``.
         IsADirectoryError: ``path`` is a directory.
-        CheckpointError: ``path`` is a FIFO, device or socket or is larger than ``max_bytes``
-            (refused before reading); the file is not valid JSON, not this format or version,
-            or its names, count or numbers do not match the model, or a number is not spelled
-            as `save` writes it (see the module docstring).
+        CheckpointError: as `read`, or the file's names or count do not match the model.
         TypeError, ValueError: ``max_bytes`` is not an int >= 1.
     """
+    named = model.named_parameters()
+    expected = [n for n, _ in named]
+    entries = _entries(path, max_bytes)
+    found = [e["name"] for e in entries]
+    if found != expected:
+        # Sets, not the lists: `in` on a list would make this quadratic (40,000 names: 30 s).
+        in_file, in_model = set(found), set(expected)
+        missing = [n for n in expected if n not in in_file]
+        unexpected = [n for n in found if n not in in_model]
+        raise CheckpointError(
+            f"{path}: parameters do not match the model ({len(found)} in file, "
+            f"{len(expected)} in model); missing: {missing[:5]}, unexpected: {unexpected[:5]}"
+            + ("" if missing or unexpected else "; same names in another order or repeated")
+        )
+    values = [_decode(e["value"], e["name"]) for e in entries]
+    for (_, parameter), value in zip(named, values, strict=True):
+        parameter.data = value
+
+
+def read(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> list[tuple[str, Number]]:
+    """The (name, number) pairs of a file written by `save`, in its order, without a model.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        IsADirectoryError: ``path`` is a directory.
+        CheckpointError: ``path`` is a FIFO, device or socket or is larger than ``max_bytes``
+            (refused before reading); the file is not valid JSON, not this format or version,
+            a name appears twice, or a number is not spelled as `save` writes it (see the
+            module docstring).
+        TypeError, ValueError: ``max_bytes`` is not an int >= 1.
+    """
+    entries = _entries(path, max_bytes)
+    seen: set[str] = set()
+    for e in entries:
+        if e["name"] in seen:
+            raise CheckpointError(f"{path}: parameter {e['name']!r} appears twice")
+        seen.add(e["name"])
+    return [(e["name"], _decode(e["value"], e["name"])) for e in entries]
+
+
+def _entries(path: str | os.PathLike[str], max_bytes: int) -> list[dict[str, Any]]:
+    """The checked list of {'name', 'value'} entries of a checkpoint file (values undecoded)."""
     check_count("max_bytes", max_bytes)
     raw = _read(path, max_bytes)
     try:
@@ -230,22 +269,7 @@ def load(model: HasParameters, path: str | os.PathLike[str], *, max_bytes: int =
         raise CheckpointError(
             f"{path}: 'parameters' must be a list of {{'name': str, 'value': number}} entries"
         )
-    named = model.named_parameters()
-    expected = [n for n, _ in named]
-    found = [e["name"] for e in entries]
-    if found != expected:
-        # Sets, not the lists: `in` on a list would make this quadratic (40,000 names: 30 s).
-        in_file, in_model = set(found), set(expected)
-        missing = [n for n in expected if n not in in_file]
-        unexpected = [n for n in found if n not in in_model]
-        raise CheckpointError(
-            f"{path}: parameters do not match the model ({len(found)} in file, "
-            f"{len(expected)} in model); missing: {missing[:5]}, unexpected: {unexpected[:5]}"
-            + ("" if missing or unexpected else "; same names in another order or repeated")
-        )
-    values = [_decode(e["value"], e["name"]) for e in entries]
-    for (_, parameter), value in zip(named, values, strict=True):
-        parameter.data = value
+    return entries
 
 
 # O_NONBLOCK: opening a FIFO for reading does not wait for a writer (reads are never made).

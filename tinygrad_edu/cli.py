@@ -3,7 +3,9 @@
 Commands: ``article`` (the founding article's worked example, exact or ``--float``, and the
 graph of one sample), ``graph`` (only that graph), ``train`` (micrograd's moons demo by
 default; ``--save`` and ``--resume`` a checkpoint), ``eval`` (a checkpoint's loss, accuracy and
-decision boundary on a dataset), ``quickstart`` (a small expression and its δ).
+decision boundary on a dataset), ``checkpoint`` (a checkpoint ``--to-torch`` state_dict file
+or back ``--from-torch``; PyTorch is the extra ``torch``), ``quickstart`` (a small expression
+and its δ).
 """
 
 from __future__ import annotations
@@ -120,6 +122,18 @@ def _write_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint(args: argparse.Namespace) -> int:
+    """Convert with tinygrad_edu.pytorch, imported here: PyTorch is an optional extra."""
+    try:
+        from . import pytorch
+    except ImportError as err:
+        print(f"tinygrad-edu checkpoint: error: {err}", file=sys.stderr)
+        return 2
+    convert = pytorch.checkpoint_to_torch if args.to_torch else pytorch.checkpoint_from_torch
+    print(f"wrote {convert(args.source, args.target)}")
+    return 0
+
+
 def _graph_file(text: str) -> str:
     if Path(text).suffix.lower().lstrip(".") not in FORMATS:
         raise ValueError(f"the graph's file must end in .svg, .png or .pdf, got {text!r}")
@@ -204,6 +218,14 @@ def _parser() -> argparse.ArgumentParser:
     explained.set_defaults(run=_explain)
 
     add_commands(command)
+
+    convert = command("checkpoint", "convert a checkpoint to or from a PyTorch state_dict file")
+    direction = convert.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--to-torch", action="store_true", help="JSON checkpoint to .pt")
+    direction.add_argument("--from-torch", action="store_true", help=".pt to JSON checkpoint")
+    convert.add_argument("source", help="the file to convert")
+    convert.add_argument("target", help="the file to write (replaced atomically)")
+    convert.set_defaults(run=_checkpoint)
 
     quick = command("quickstart", "a small expression, its values and δ")
     quick.set_defaults(run=_quickstart)

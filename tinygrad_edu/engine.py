@@ -144,10 +144,17 @@ class Value:
     Derivative rules read ``data`` when backward runs, so change a node's data only after the
     backward of its graph, as optimizers do (a change in between gives meaningless δ, though
     backward still never raises).
+
+    A graph is not thread-safe: two threads running backward (or changing data) through a
+    shared node race on its δ. Separate graphs in separate threads are independent (`no_grad`
+    and `layer_scope` are per thread and per asyncio task).
     """
 
     # Six slots and no __dict__: scalar graphs are millions of small objects.
     __slots__ = ("_rule", "data", "grad", "label", "layer", "parents")
+    # numpy defers to our reflected operators: np.int64(3) + v is v.__radd__, a Value (and an
+    # array + v a TypeError), rather than numpy looping over v as an object array.
+    __array_ufunc__ = None
 
     data: Number
     grad: Number
@@ -324,33 +331,46 @@ class Value:
         Leaves accumulate: their δ is added to what they hold until zeroed (`zero_grad`), as in
         PyTorch. Every non-leaf node is reset first, so after any call each intermediate node
         holds its δ for that call. Sums over all paths (fan-out, ``a * a``, diamonds).
+
+        Never raises after a successful forward (an exact number too large for a float meeting
+        a float gives ±inf, as float overflow does). If the pass is interrupted anyway
+        (KeyboardInterrupt, MemoryError), every node's δ is put back as it was before the call,
+        and the error is raised again.
         """
         gradient = check_number(gradient, "backward(gradient=...)")
         order = topological_order(self)
-        leaves = []  # (leaf, its δ before this call): restored if the fast pass overflows
-        for node in order:
-            if node._rule is not None:
-                node.grad = 0
-            else:
-                leaves.append((node, node.grad))
+        saved = [node.grad for node in order]  # put back if the pass is interrupted or overflows
         try:
-            self.grad = gradient if self._rule is not None else self.grad + gradient
-            for node in reversed(order):  # every node after all the nodes that use it
-                rule = node._rule
-                if rule is not None:
-                    g = node.grad
-                    # A rule returns one derivative per parent (tested). zip() with any keyword
-                    # argument, even strict=False, takes a slower path: twice this loop's time.
-                    for parent, d in zip(node.parents, rule(node)):  # noqa: B905
-                        parent.grad += d * g
-        except OverflowError:  # an exact number too large for a float met a float
-            for leaf, grad in leaves:
-                leaf.grad = grad
-            _backward_ieee(order, gradient)
+            try:
+                for node in order:
+                    if node._rule is not None:
+                        node.grad = 0
+                self.grad = gradient if self._rule is not None else self.grad + gradient
+                for node in reversed(order):  # every node after all the nodes that use it
+                    rule = node._rule
+                    if rule is not None:
+                        g = node.grad
+                        # A rule returns one derivative per parent (tested). zip() with any
+                        # keyword argument, even strict=False, takes a slower path: twice this
+                        # loop's time.
+                        for parent, d in zip(node.parents, rule(node)):  # noqa: B905
+                            parent.grad += d * g
+            except OverflowError:  # an exact number too large for a float met a float
+                _restore(order, saved)
+                _backward_ieee(order, gradient)
+        except BaseException:  # KeyboardInterrupt, MemoryError: no δ has changed
+            _restore(order, saved)
+            raise
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={_show(self.data)}, grad={_show(self.grad)}{label})"
+
+
+def _restore(order: Sequence[Value], saved: Sequence[Number]) -> None:
+    """Give each node of ``order`` its δ from ``saved`` (as it was before a backward)."""
+    for node, grad in zip(order, saved):  # noqa: B905 -- saved is one δ per node of order
+        node.grad = grad
 
 
 def _backward_ieee(order: Sequence[Value], gradient: Number) -> None:

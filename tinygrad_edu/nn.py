@@ -283,21 +283,72 @@ class Sequential(Module):
 
     def forward(self, x: list[Value]) -> list[Value]:
         """Each layer on the previous one's output; records ``inputs`` and ``output`` if all
-        layers succeed (a failed call leaves the previous record)."""
-        inputs = []
-        for layer in self.layers:
+        layers succeed (a failed call leaves the previous record).
+
+        Nested Sequentials are run from one loop with a stack of their positions, not by
+        recursion, so any depth works (each still in its own `layer_scope`, as it creates no
+        Values itself, and each still records its ``inputs`` and ``output``)."""
+        frames: list[tuple[Sequential, int, list[list[Value]]]] = [(self, 0, [])]
+        while frames:
+            seq, k, inputs = frames[-1]
+            if k == len(seq.layers):
+                frames.pop()
+                if frames and not seq.layers:  # an empty inner model's output is a new list
+                    x = list(x)
+                seq.inputs, seq.output = inputs, x
+                continue
+            frames[-1] = (seq, k + 1, inputs)
+            layer = seq.layers[k]
             inputs.append(x)
-            x = layer._run(x)  # x is the previous layer's new list of Values: no check, no copy
-        self.inputs, self.output = inputs, x
+            if _plain(layer, "forward"):
+                frames.append((cast(Sequential, layer), 0, []))
+            else:
+                x = layer._run(x)  # x is the previous layer's new list of Values: no check, no copy
         return x
 
     def named_parameters(self) -> list[tuple[str, Value]]:
-        """Each layer's, prefixed with its name: ``L2.weight[0][1]``."""
-        return [(f"{lay.name}.{n}", p) for lay in self.layers for n, p in lay.named_parameters()]
+        """Each layer's, prefixed with its name: ``L2.weight[0][1]`` (iterative, any depth)."""
+        named: list[tuple[str, Value]] = []
+        stack: list[tuple[str, Module]] = [(self.name + ".", self)]
+        while stack:
+            prefix, module = stack.pop()
+            if module is self or _plain(module, "named_parameters"):
+                layers = cast(Sequential, module).layers
+                inner = "" if module is self else prefix
+                stack.extend((f"{inner}{lay.name}.", lay) for lay in reversed(layers))
+            else:
+                named.extend((prefix + n, p) for n, p in module.named_parameters())
+        return named
 
     def __repr__(self) -> str:
-        inner = ", ".join(repr(layer) for layer in self.layers)
-        return f"{type(self).__name__}({inner}, name={self.name!r})"
+        """``Sequential(<each layer's repr>, name='model')`` (iterative, any depth)."""
+        parts: list[str] = []
+        stack: list[str | Module] = [self]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                parts.append(item)
+            elif item is self or _plain(item, "__repr__"):
+                layers = cast(Sequential, item).layers
+                todo: list[str | Module] = [f"{type(item).__name__}("]
+                for k, layer in enumerate(layers):
+                    todo += [", ", layer] if k else [layer]
+                todo.append(f", name={item.name!r})")
+                stack.extend(reversed(todo))
+            else:
+                parts.append(repr(item))
+        return "".join(parts)
+
+
+def _plain(layer: Module, method: str) -> bool:
+    """Is ``layer`` a Sequential whose ``method`` (and `_run`) are Sequential's own, so that
+    a walk may go into its layers itself instead of calling it (and recursing)?"""
+    kind = type(layer)
+    return (
+        isinstance(layer, Sequential)
+        and getattr(kind, method) is getattr(Sequential, method)
+        and kind._run is Module._run
+    )
 
 
 def _position_names(layers: Sequence[object]) -> list[str]:

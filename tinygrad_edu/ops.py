@@ -318,13 +318,13 @@ div: Op = _op(
     sympy=lambda sp, a, b: a / b, array=lambda xp, a, b: a / b,
 )  # fmt: skip
 # As PyTorch: the exponent's δ is out·ln(base), 0 for a zero base, nan for a negative one. The
-# base's δ b·a^(b−1) is 0 for b = 0 where a^(b−1) overflows (0 at 0^0, not 0·inf); guarded
+# base's δ b·a^(b−1) is 0 for b = 0 where a^(b−1) overflows to ±inf (0 at 0^0, not 0·inf); guarded
 # there only, so that its own derivative in b at b = 0 stays a^(b−1) where that is finite (a
 # guard on b = 0 alone, as PyTorch's, makes that second derivative 0).
 pow_: Op = _op(
     "**", _pow,
     lambda a, b, out: (
-        where(ne(b, 0), b * a ** (b - 1), where(a ** (b - 1) < INF, b * a ** (b - 1), 0)),
+        where(ne(b, 0), b * a ** (b - 1), where(abs_(a ** (b - 1)) < INF, b * a ** (b - 1), 0)),
         where(a > 0, out * log(a), where(eq(a, 0), 0, NAN)),
     ),
     template="{0}^{1}", pycode="power({0}, {1})", precedence=30, ieee=ieee.power,

@@ -72,7 +72,7 @@ class Optimizer:
         if not callable(lr) and not is_number(lr):
             raise TypeError(f"lr must be a number or a callable of the step index, got {lr!r}")
         if not callable(lr):
-            check_number("lr", lr, above=0)
+            lr = check_number("lr", lr, above=0)  # numpy's float32(0.1) as the float 0.1
         self.lr = lr
         self.step_count = 0
 
@@ -85,8 +85,7 @@ class Optimizer:
         """
         lr = self.lr(self.step_count) if callable(self.lr) else self.lr
         what = f"lr({self.step_count})" if callable(self.lr) else "lr"
-        check_number(what, lr, above=0)
-        return lr
+        return check_number(what, lr, above=0)
 
     def step(self) -> None:
         """Update every parameter from its ``grad``, atomically.
@@ -228,10 +227,9 @@ class SGD(_Stateful[Number | None]):
         """Raises as `Optimizer`; TypeError for a momentum or weight_decay that is not a
         number, ValueError unless 0 <= momentum < 1 and weight_decay >= 0 (finite)."""
         super().__init__(params, lr)
-        check_number("momentum", momentum, at_least=0, below=1)  # μ >= 1: the buffer never decays
-        check_number("weight_decay", weight_decay, at_least=0)
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        # μ >= 1: the buffer never decays. numpy's scalars are kept as Python numbers.
+        self.momentum = check_number("momentum", momentum, at_least=0, below=1)
+        self.weight_decay = check_number("weight_decay", weight_decay, at_least=0)
 
     def _initial(self) -> Number | None:
         return None  # no momentum buffer until the first step
@@ -288,11 +286,12 @@ class Adam(_Stateful[tuple[Number, Number]]):
             )
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {len(betas)}: {betas!r}")
-        check_number("betas[0]", betas[0], at_least=0, below=1)
-        check_number("betas[1]", betas[1], at_least=0, below=1)
-        check_number("eps", eps, above=0)  # > 0: √v / √(1 - β2^t) is 0 while δ has been 0
-        self.betas = (betas[0], betas[1])
-        self.eps = eps
+        self.betas = (
+            check_number("betas[0]", betas[0], at_least=0, below=1),
+            check_number("betas[1]", betas[1], at_least=0, below=1),
+        )
+        # > 0: √v / √(1 - β2^t) is 0 while δ has been 0
+        self.eps = check_number("eps", eps, above=0)
 
     def _initial(self) -> tuple[Number, Number]:
         return (0, 0)  # m and v

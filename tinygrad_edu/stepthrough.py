@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-import graphviz  # type: ignore[import-untyped]  # graphviz ships no type information
-
 from ._dot import number
+from ._drawing import Drawing
 from ._files import atomic_write
 from ._views import Options, StepMarks, body
 from .engine import Value, topological_order
@@ -139,7 +138,7 @@ def write_page(
         GraphvizNotFound: Graphviz's ``dot`` is not on PATH (and the errors of `frames`).
     """
     steps = frames(root, model)
-    svgs = [_pipe(graphviz.Digraph(body=_body(f.dot)), "svg").decode("utf-8") for f in steps]
+    svgs = [_pipe(Drawing(_body(f.dot)), "svg").decode("utf-8") for f in steps]
     text = page(steps, svgs, title or "backward, step by step")
     return atomic_write(Path(path), text.encode("utf-8"))
 

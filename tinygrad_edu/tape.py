@@ -20,7 +20,10 @@ go the other way; what cannot be re-checked is refused while tracing (`TraceErro
 
 from __future__ import annotations
 
+import contextlib
+import keyword
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +36,7 @@ from weakref import WeakKeyDictionary
 
 from . import _context
 from ._expr import OPS, Call, Op, Var
-from ._fusion import fused_sources
+from ._fusion import Program, fused_sources
 from ._guards import Guard, GuardError, TraceError, watching
 from ._numbers import Number, check_number
 from ._readings import calls, render_arrays, render_python
@@ -77,7 +80,8 @@ class Tape:
 
     Attributes:
         params: the leaves the traced function captured; ``backward`` accumulates their δ.
-        compile_seconds: the time it took to compile the source, once, when traced.
+        compile_seconds: the time it took to compile the source, once, at the first call on
+            numbers (a tape replayed on batches only never compiles it).
         fuse: whether a batch runs fused (`tinygrad_edu._fusion`): a layer's dots as one
             matrix product and its elementwise ops as one call each. A matrix product sums in
             another order, so fused results equal unfused ones to float tolerance (about
@@ -112,21 +116,20 @@ class Tape:
         kept = [i for i, kind in enumerate(kinds) if kind != "const"]  # what a forward returns
         self._slots: dict[int, tuple[int, int | None]] = {i: (k, None) for k, i in enumerate(kept)}
         self._array_slots = self._slots
-        self._program = (order, names, kinds, operands, self._inputs)
-        self._forward_source = _forward(*self._program)
-        self._backward_source = _backward(*self._program)
-        self._arrays: tuple[Any, Any, Any] | None = None  # numpy, forward, backward: on first use
-        self._arrays_fused = True
+        self._program_source = Program(order, names, kinds, operands, self._inputs)
+        self._forward_source = _forward(self._program_source)
+        self._backward_source = _backward(self._program_source)
+        # Per (namespace, fused): namespace, forward, backward, sources, slots; on first use.
+        self._compiled: dict[tuple[str, bool], tuple[Any, Any, Any, Any, Any]] = {}
+        self._program: tuple[Any, Any, Any] = (None, None, None)  # that of the last batch
+        self._dtype: Any = None
         self._array_sources: tuple[str, str] = ("", "")
         self.fuse = True
         self.fused = False
         self.guards: list[Guard] = []  # the comparisons on data seen while tracing
         self._batch: int | None = None  # the batch size of the last call, None if unbatched
-        start = time.perf_counter()
-        constants = self._constants
-        self._forward = _compile(self._forward_source, "forward", ieee=False, names=constants)
-        self._backward = _compile(self._backward_source, "backward", ieee=True, names=constants)
-        self.compile_seconds = time.perf_counter() - start
+        self._passes: tuple[Any, Any] | None = None  # the compiled source: on the first call
+        self.compile_seconds = 0.0
         self._values: tuple[Number, ...] | None = None
 
     def source(self) -> str:
@@ -153,7 +156,8 @@ class Tape:
         self._batch = None
         if len(xs) != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {len(xs)}")
-        values = self._forward(*(check_number(x, "a tape's input") for x in xs), self.params)
+        forward = self._on_numbers()[0]
+        values = forward(*(check_number(x, "a tape's input") for x in xs), self.params)
         self._values = values
         self._check_guards()
         return values[-1]
@@ -175,15 +179,28 @@ class Tape:
             raise RuntimeError("call the tape on inputs before its backward")
         seed = check_number(gradient, "backward(gradient=...)")
         if self._batch is None:
-            found: list[Number] = self._backward(self._values, seed, self.params)
+            found: list[Number] = self._on_numbers()[1](self._values, seed, self.params)
             return found
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-        xp, _, backward = self._compiled_arrays()
+        xp, _, backward = self._program
         n = self._batch
-        with xp.errstate(all="ignore"):
+        with _quiet(xp):
             deltas = backward(self._values, seed / n if reduction == "mean" else seed, self.params)
-        return xp.stack([xp.broadcast_to(d, (n,)) for d in deltas], axis=1)
+        rows = [xp.broadcast_to(xp.asarray(d, dtype=self._dtype), (n,)) for d in deltas]
+        return xp.stack(rows, axis=1)
+
+    def _on_numbers(self) -> tuple[Any, Any]:
+        """The forward and backward passes on numbers, compiled from `source` on first use."""
+        if self._passes is None:
+            start = time.perf_counter()
+            constants = self._constants
+            self._passes = (
+                _compile(self._forward_source, "forward", ieee=False, names=constants),
+                _compile(self._backward_source, "backward", ieee=True, names=constants),
+            )
+            self.compile_seconds = time.perf_counter() - start
+        return self._passes
 
     def value(self, node: Value) -> Any:
         """The value of a traced ``node`` in the last call: a number, or after a batch an
@@ -206,24 +223,24 @@ class Tape:
         if self._batch is None:
             return found
         found = found if column is None else found[:, column]
-        xp = self._compiled_arrays()[0]
-        return xp.broadcast_to(found, (self._batch,))
+        xp = self._program[0]
+        return xp.broadcast_to(xp.asarray(found, dtype=self._dtype), (self._batch,))
 
     def _call_batch(self, batch: Any, ieee: bool) -> Any:
-        xp, forward, _ = self._compiled_arrays()
+        xp, forward, _ = self._program = self._compiled_arrays(batch)
         n, width = batch.shape
         if width != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
         extra = (batch,) if self.fused else ()  # the fused program slices it
-        with xp.errstate(all="ignore"):
+        with _quiet(xp):
             values = forward(*(batch[:, k] for k in range(width)), self.params, *extra)
-        self._values, self._batch = values, n
+        self._values, self._batch, self._dtype = values, n, batch.dtype
         self._check_guards()
-        out = xp.broadcast_to(values[-1], (n,))
+        out = xp.broadcast_to(xp.asarray(values[-1], dtype=batch.dtype), (n,))
         if not ieee:
-            for i in xp.flatnonzero(~xp.isfinite(out)).tolist():
+            for i in xp.nonzero(~xp.isfinite(out))[0].tolist():
                 try:
-                    self._forward(*batch[i].tolist(), self.params)
+                    self._on_numbers()[0](*batch[i].tolist(), self.params)
                 except (ArithmeticError, ValueError) as e:
                     self._values = None
                     raise type(e)(f"sample {i} of the batch: {e}") from e
@@ -232,9 +249,9 @@ class Tape:
 
     def _name(self, x: Any) -> str:
         """``name.data`` for a node named ``name`` in `source`; a number as itself."""
-        return (
-            self._program[1][self._position[id(x)]] + ".data" if isinstance(x, Value) else repr(x)
-        )
+        if not isinstance(x, Value):
+            return repr(x)
+        return self._program_source[1][self._position[id(x)]] + ".data"
 
     def _check_guards(self) -> None:
         """GuardError (and no values kept) if a branch traced on data would now go another way."""
@@ -246,7 +263,8 @@ class Tape:
                 continue
             if self._batch is not None and bool(held.all()):
                 continue
-            sample = "" if self._batch is None else f" at sample {int((~held).argmax())}"
+            xp = self._program[0]
+            sample = "" if self._batch is None else f" at sample {int(xp.nonzero(~held)[0][0])}"
             self._values = None
             raise GuardError(
                 f"this replay{sample} takes another branch: "
@@ -254,35 +272,62 @@ class Tape:
                 "trace the function again for these inputs, or write the branch with ops"
             )
 
-    def _compiled_arrays(self) -> tuple[Any, Any, Any]:
-        """numpy and the tape's passes on its arrays (fused unless ``fuse`` is off), written
-        and compiled on first use."""
-        if self._arrays is None or self._arrays_fused != self.fuse:
-            try:
-                import numpy
-            except ImportError as e:  # an optional dependency
-                raise ImportError("a batched replay needs numpy: pip install numpy") from e
+    def _compiled_arrays(self, batch: Any) -> tuple[Any, Any, Any]:
+        """The namespace of ``batch`` and the tape's passes on its arrays, written and compiled
+        on first use: fused (unless ``fuse`` is off) on numpy, unfused on any other Array-API
+        namespace (PyTorch tensors, ...), through array-api-compat."""
+        xp, key = _namespace(batch)
+        fuse = self.fuse and key == "numpy"
+        made = self._compiled.get((key, fuse))
+        if made is None:
             names: dict[str, Any] = {k: float(v) for k, v in self._constants.items()}
-            fused = fused_sources(*self._program, _ArrayPatterns()) if self.fuse else None
+            fused = fused_sources(self._program_source, _ArrayPatterns()) if fuse else None
             if fused is None:
-                sources = (_forward(*self._program, arrays=True), _backward(*self._program, True))
+                sources = (
+                    _forward(self._program_source, arrays=True),
+                    _backward(self._program_source, arrays=True),
+                )
             else:
                 sources = fused[:2]
-                names |= {k: numpy.asarray(v) for k, v in fused[2].items()}
-                names |= {"zeros": numpy.zeros, "stack": numpy.stack, "add_at": numpy.add.at}
-                names |= {"fromiter": numpy.fromiter, "setattr": setattr, "repeat": repeat}
+                names |= {k: xp.asarray(v) for k, v in fused[2].items()}
+                names |= {"zeros": xp.zeros, "stack": xp.stack, "add_at": xp.add.at}
+                names |= {"fromiter": xp.fromiter, "setattr": setattr, "repeat": repeat}
                 names |= {"getdata": attrgetter("data"), "getgrad": attrgetter("grad")}
                 names["consume"] = deque(maxlen=0).extend
-            self.fused = fused is not None
-            self._array_slots = fused[3] if fused is not None else self._slots
-            self._arrays = (
-                numpy,
-                _compile(sources[0], "forward", ieee=False, names=names, xp=numpy),
-                _compile(sources[1], "backward", ieee=True, names=names, xp=numpy),
+            made = (
+                xp,
+                _compile(sources[0], "forward", ieee=False, names=names, xp=xp),
+                _compile(sources[1], "backward", ieee=True, names=names, xp=xp),
+                sources,
+                fused[3] if fused is not None else self._slots,
             )
-            self._arrays_fused = self.fuse
-            self._array_sources = sources
-        return self._arrays
+            self._compiled[key, fuse] = made
+        self.fused = fuse and made[4] is not self._slots
+        self._array_sources, self._array_slots = made[3], made[4]
+        return made[0], made[1], made[2]
+
+
+def _namespace(batch: Any) -> tuple[Any, str]:
+    """numpy itself for a numpy array; else the batch's Array-API namespace."""
+    if type(batch).__module__ == "numpy":
+        import numpy
+
+        return numpy, "numpy"
+    try:
+        from array_api_compat import array_namespace
+    except ImportError as e:  # an optional dependency
+        raise TypeError(
+            f"a batch must be a 2-D numpy array, or an Array-API array (PyTorch's, ...) with "
+            f"array-api-compat installed; got {type(batch).__name__}"
+        ) from e
+    xp = array_namespace(batch)
+    return xp, str(xp.__name__)
+
+
+def _quiet(xp: Any) -> Any:
+    """numpy's errstate that keeps IEEE's nan and ±inf quiet (others are quiet already)."""
+    errstate = getattr(xp, "errstate", None)
+    return errstate(all="ignore") if errstate is not None else contextlib.nullcontext()
 
 
 class _ArrayPatterns:
@@ -306,12 +351,14 @@ def _kind(node: Value, given: dict[int, int], created: set[int]) -> str:
 
 
 def _names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
-    """A Python name per node: its label where that is a fresh identifier, else ``x<k>`` for
-    input k and ``v<i>`` for node i."""
+    """A Python name per node: its label where that makes a fresh identifier (``weight[0][1]``
+    reads ``weight_0_1``), else ``x<k>`` for input k and ``v<i>`` for node i."""
     taken = set(_RESERVED)
     names = []
     for i, node in enumerate(order):
-        name = node.label if node.label.isidentifier() and node.label not in taken else ""
+        name = re.sub(r"\W+", "_", node.label).strip("_")
+        if not name.isidentifier() or keyword.iskeyword(name) or name in taken:
+            name = ""
         if not name:
             name = f"x{given[id(node)]}" if id(node) in given else f"v{i}"
             while name in taken:
@@ -321,14 +368,9 @@ def _names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
     return names
 
 
-def _forward(
-    order: Sequence[Value],
-    names: Sequence[str],
-    kinds: Sequence[str],
-    operands: Sequence[Sequence[int]],
-    inputs: Sequence[str],
-    arrays: bool = False,
-) -> str:
+def _forward(program: Program, arrays: bool = False) -> str:
+    """The forward pass: a line per op node (on arrays with ``arrays``), every value returned."""
+    order, names, kinds, operands, inputs = program
     lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P):"]
     k = 0
     for i, node in enumerate(order):
@@ -345,17 +387,11 @@ def _forward(
     return "\n".join(lines)
 
 
-def _backward(
-    order: Sequence[Value],
-    names: Sequence[str],
-    kinds: Sequence[str],
-    operands: Sequence[Sequence[int]],
-    inputs: Sequence[str],
-    arrays: bool = False,
-) -> str:
+def _backward(program: Program, arrays: bool = False) -> str:
     """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
     an interior node's δ from 0, a parameter's from its ``.grad``, term by term. On arrays
     (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end."""
+    order, names, kinds, operands, inputs = program
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
     lines = [
         "def backward(values, gradient, P):",
@@ -465,6 +501,23 @@ _RESERVED = {
 }
 
 
+def _array_call(op: Op, xp: Any) -> Callable[..., Any]:
+    """``op``'s array form on ``xp``; outside numpy, a number operand (a traced constant) is
+    made a float64 array first, as not every namespace takes numbers (``torch.log(2)``)."""
+    form = op.array
+    assert form is not None
+    if xp.__name__ == "numpy":
+        return partial(form, xp)
+
+    def call(*args: Any) -> Any:
+        arrays = [
+            xp.asarray(a, dtype=xp.float64) if isinstance(a, (int, float)) else a for a in args
+        ]
+        return form(xp, *arrays)
+
+    return call
+
+
 def _no_array(op: Op) -> Callable[..., Any]:
     def missing(*args: Any) -> Any:
         raise NotImplementedError(
@@ -486,11 +539,14 @@ def _compile(
         if not head.isidentifier():
             continue
         if xp is not None:
-            space[head] = partial(op.array, xp) if op.array else _no_array(op)
+            space[head] = _array_call(op, xp) if op.array else _no_array(op)
         else:
             space[head] = op.ieee if ieee and op.ieee else op.forward
     if xp is not None:
-        space["where"] = xp.where
+        # A condition on constants alone is a Python bool, which not every namespace takes.
+        space["where"] = lambda c, a, b: (
+            (a if c else b) if isinstance(c, bool) else xp.where(c, a, b)
+        )
         space["total"] = lambda a: float(xp.sum(a))
     space.update(names)
     exec(compile(source + "\n", f"<tape {name}>", "exec"), space)

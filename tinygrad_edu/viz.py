@@ -14,10 +14,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-import graphviz  # type: ignore[import-untyped]  # graphviz ships no type information
-
+from ._drawing import Drawing, run_dot
 from ._files import atomic_write
 from ._views import Options, body
 from .engine import Value
@@ -25,7 +24,27 @@ from .engine import Value
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["FORMATS", "RANKDIRS", "DrawOptions", "GraphvizNotFound", "draw", "render", "to_dot"]
+try:  # optional: draw() then returns its Digraph; without it, a Drawing (`_drawing`)
+    import graphviz  # type: ignore[import-untyped]  # graphviz ships no type information
+except ImportError:
+    graphviz = None
+# What a missing `dot` raises: graphviz's own error (when installed) is the base of ours.
+_NotFoundBase: type[RuntimeError] = (
+    RuntimeError if graphviz is None else graphviz.ExecutableNotFound
+)
+_MISSING: tuple[type[Exception], ...] = (FileNotFoundError,)
+_MISSING += () if graphviz is None else (graphviz.ExecutableNotFound,)
+
+__all__ = [
+    "FORMATS",
+    "RANKDIRS",
+    "DrawOptions",
+    "Drawing",
+    "GraphvizNotFound",
+    "draw",
+    "render",
+    "to_dot",
+]
 
 RANKDIRS = ("LR", "TB")
 FORMATS = ("svg", "png", "pdf")
@@ -78,8 +97,11 @@ def _options(given: Mapping[str, object]) -> Options:
     return Options(rankdir, digits=digits, highlight=highlight, max_nodes=max_nodes, **flags)
 
 
-class GraphvizNotFound(graphviz.ExecutableNotFound):  # type: ignore[misc]  # graphviz is untyped
-    """The Graphviz ``dot`` executable is not on PATH; ``source`` holds the DOT text."""
+class GraphvizNotFound(_NotFoundBase):  # type: ignore[valid-type,misc]  # a base chosen at import
+    """The Graphviz ``dot`` executable is not on PATH; ``source`` holds the DOT text.
+
+    A RuntimeError; also a ``graphviz.ExecutableNotFound`` when the graphviz package is installed.
+    """
 
     def __init__(self, source: str) -> None:
         # ExecutableNotFound's own message names the command; this one says how to get it.
@@ -120,12 +142,14 @@ def to_dot(root: Value, **options: Unpack[DrawOptions]) -> str:
     return "digraph {\n" + "".join(_body(root, options)) + "}\n"
 
 
-def draw(root: Value, **options: Unpack[DrawOptions]) -> graphviz.Digraph:
-    """The graph of ``root`` as a ``graphviz.Digraph``, which Jupyter shows inline as SVG.
+def draw(root: Value, **options: Unpack[DrawOptions]) -> Any:
+    """The graph of ``root``, which Jupyter shows inline as SVG: a ``graphviz.Digraph`` if the
+    graphviz package is installed, else a `Drawing` (``source`` and ``pipe`` all the same).
 
     Its ``.source`` is `to_dot`'s text; the arguments and errors are those of `to_dot`.
     """
-    return graphviz.Digraph(body=_body(root, options))
+    body = _body(root, options)
+    return Drawing(body) if graphviz is None else graphviz.Digraph(body=body)
 
 
 def render(root: Value, path: str | os.PathLike[str], **options: Unpack[DrawOptions]) -> Path:
@@ -144,7 +168,7 @@ def render(root: Value, path: str | os.PathLike[str], **options: Unpack[DrawOpti
     return atomic_write(target, _pipe(draw(root, **options), fmt))
 
 
-def _render(graph: graphviz.Digraph, path: str | os.PathLike[str]) -> Path:
+def _render(graph: Any, path: str | os.PathLike[str]) -> Path:
     """`render` for a graph `draw` has already made (the gallery also writes its ``.source``)."""
     target = Path(path)
     return atomic_write(target, _pipe(graph, _format(target)))
@@ -159,12 +183,20 @@ def _format(target: Path) -> str:
     return fmt
 
 
+# The inline picture draws every Value of a graph up to this size; a larger graph collapses to
+# one node per layer and one per kind of the other Values ("200 inputs", "results of relu"), a
+# picture of a few nodes. `draw(v, max_nodes=None)` draws every Value.
+INLINE_MAX_NODES = 100
+
+
 def _repr_svg_(value: Value) -> str | None:
-    """The SVG of the graph of ``value`` with the default options, for Jupyter's inline picture;
-    None (Jupyter then shows the plain repr) without Graphviz's ``dot``."""
+    """The SVG of the graph of ``value`` for Jupyter's inline picture: collapsed beyond
+    INLINE_MAX_NODES Values, otherwise with the default options. None, so that Jupyter shows
+    the plain repr instead, on any failure to draw (no Graphviz ``dot``, ``dot`` failing,
+    output that is not UTF-8): a notebook's display never raises."""
     try:
-        return _pipe(draw(value), "svg").decode("utf-8")
-    except GraphvizNotFound:
+        return _pipe(draw(value, max_nodes=INLINE_MAX_NODES), "svg").decode("utf-8")
+    except Exception:
         return None
 
 
@@ -173,9 +205,10 @@ def _repr_svg_(value: Value) -> str | None:
 Value._repr_svg_ = _repr_svg_  # type: ignore[attr-defined]
 
 
-def _pipe(graph: graphviz.Digraph, fmt: str) -> bytes:
+def _pipe(graph: Any, fmt: str) -> bytes:
+    """The bytes of ``graph`` (a Drawing or a graphviz.Digraph) drawn in ``fmt`` by ``dot``."""
     try:
-        data: bytes = graph.pipe(format=fmt)
-    except graphviz.ExecutableNotFound as e:
+        data: bytes = run_dot(graph.source, fmt) if isinstance(graph, Drawing) else graph.pipe(fmt)
+    except _MISSING as e:
         raise GraphvizNotFound(graph.source) from e
     return data

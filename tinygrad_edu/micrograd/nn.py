@@ -119,10 +119,14 @@ class MLP(Module):
 
     def __call__(self, x: Sequence[object]) -> engine.Value | list[engine.Value]:
         """The last layer's outputs: a list, or a Value when it has one neuron."""
+        # Each layer's nodes carry its name, L1, L2, ..., as our layers' do: the drawing boxes
+        # them, and the inline picture of a large graph shows one node per layer.
         *hidden, last = self.layers
-        for layer in hidden:
-            x = layer._outputs(x)  # a list, even from a width-1 layer (micrograd gives a Value)
-        return _unwrap(last._outputs(x))
+        for k, layer in enumerate(hidden, start=1):
+            with engine.layer_scope(f"L{k}"):
+                x = layer._outputs(x)  # a list, even from a width-1 layer (micrograd: a Value)
+        with engine.layer_scope(f"L{len(self.layers)}"):
+            return _unwrap(last._outputs(x))
 
     def parameters(self) -> list[engine.Value]:
         """Each layer's parameters, first layer first."""
