@@ -327,7 +327,28 @@ def test_what_a_tape_cannot_recheck_is_refused_while_tracing() -> None:
     with pytest.raises(TraceError, match=r"reading the exact data Fraction\(1, 2\)"):
         trace(lambda x: x if (x * 1).data > 0 else -x, [Fraction(1, 2)])
     w = Value(2.0)
-    assert trace(lambda x: x * w if w.data > 0 else x, [1.0]).guards == []  # no input in w
+    on_w = trace(lambda x: x * w if w.data > 0 else x, [1.0])
+    assert on_w(3.0) == 6.0
+    w.data = -1.0  # as an optimizer would: the branch on a parameter is re-checked too
+    with pytest.raises(GuardError, match=r"w\.data > 0 was True|\.data > 0 was True"):
+        on_w(3.0)
+    for leak in (
+        lambda x: x * x.data,  # a constant from the data
+        lambda x: x * x.item(),
+        lambda x: x * x.detach(),  # stop_gradient(x) is what this means on a tape
+        lambda x: x * 2 if x.data in {1.0, -1.0} else x,  # hashing
+        lambda x: x * 2 if x.data.is_integer() else x,
+    ):
+        with pytest.raises((TraceError, TypeError)):
+            trace(leak, [2.0])
+    threshold = np.float64(0.0)
+    below = trace(lambda x: x * 2 if threshold < x.data else x * -3, [1.0])
+    with pytest.raises(GuardError):  # numpy's scalar on the left defers to the guard
+        below(-1.0)
+    with pytest.raises(TraceError, match="a node that f's result does not use"):
+        trace(lambda x: x * 3 if (x * 2 - 1).data > 0 else x * 5, [1.0])
+    with pytest.raises(TypeError, match="made from numbers alone"):
+        trace(lambda x: Value(3.0), [1.0])
     with pytest.raises(ZeroDivisionError):
         trace(lambda x: x / 0, [1.0])
     assert type(Value.__dict__["data"]).__name__ == "member_descriptor"  # put back, even then
@@ -420,3 +441,35 @@ def test_fusion_packs_what_it_can_and_computes_what_the_unfused_program_does(
         scale = max((abs(x) for x in expected if math.isfinite(x)), default=0.0)
         tolerance = 1e-12 * scale + 1e-300
         assert got == pytest.approx(expected, rel=1e-12, abs=tolerance, nan_ok=True)
+
+
+def test_batches_of_every_kind_replay_as_the_loop() -> None:
+    """A δ that reaches a parameter through constant derivatives alone is summed over the
+    samples; integer features compute in floats; exact parameters are read as floats; a
+    sample outside a domain raises even where the output stays finite; labels that are names
+    the generated code uses do not clash with them."""
+    w, b = Value(2.0), Value(0.5)
+    last = trace(lambda x: w * x + b, [1.0])
+    last(np.array([[1.0], [2.0], [3.0]]))
+    last.backward(reduction="sum")
+    assert (w.grad, b.grad) == (6.0, 3.0)  # b's δ is 1 per sample
+    power = trace(lambda x: x * x * x * x, [1.0])
+    assert power(np.array([[100000]])).tolist() == [1e20]  # not int64's overflow
+    exact = [Value(Fraction(1, 3)), Value(Fraction(-1, 2))]
+    mixed = trace(lambda x: (exact[0] * x).tanh() + exact[1], [0.5])
+    assert mixed(np.array([[0.5], [1.0]])).tolist() == pytest.approx(
+        [math.tanh(0.5 / 3) - 0.5, math.tanh(1 / 3) - 0.5], rel=1e-15
+    )
+    hidden = trace(lambda x: x.log().exp(), [2.0])
+    with pytest.raises(ValueError, match="sample 1 of the batch: log is undefined"):
+        hidden(np.array([[2.0], [0.0]]))  # exp(log 0) is 0: finite, yet eager raises
+
+    def labelled(x: Value, name: str) -> Value:
+        x.label = name
+        return x
+
+    clashing = trace(
+        lambda a: labelled(labelled(a * 2, "relu") + labelled(a * 3, "θ"), "G0").relu(), [1.0]
+    )
+    assert clashing(2.0) == 10.0
+    assert clashing(np.array([[2.0], [-1.0]])).tolist() == [10.0, 0.0]

@@ -295,7 +295,7 @@ class _Writer:
         read = {o for k, u in self.units if k == "node" for o in self.operands[u]}
         for i in sorted(read):  # the parameters that unpacked nodes read
             if self.kinds[i] == "param":
-                forward.append(f"    {self.names[i]} = P[{self.param[i]}].data")
+                forward.append(f"    {self.names[i]} = float(P[{self.param[i]}].data)")
                 kept.append(self.names[i])
         for kind, u in self.units:
             if kind == "node":

@@ -5,8 +5,12 @@ data is not an op. While `tape.trace` runs, reading ``.data`` of a node that dep
 inputs, from code outside tinygrad_edu, gives a `Seen` float: comparing it (``<``, ``<=``, ``>``,
 ``>=``, ``==``, ``!=``, or its truth) records the comparison and its outcome, which every replay
 checks again, raising `GuardError` where it would go the other way, so a replay is never
-silently wrong. What cannot be re-checked is refused while tracing with a `TraceError`: arithmetic
-on such a value (``x.data * 2 > 1``), ``float(v)``, or reading exact (int or Fraction) data.
+silently wrong. A parameter's data is watched too (an optimizer moves it between replays). What
+cannot be re-checked is refused while tracing with a `TraceError`: arithmetic on such a value
+(``x.data * 2 > 1``), converting it (``float``, ``int``, ``Value(x.data)``), hashing it (a set
+or dict lookup), ``float(v)``, ``v.item()``, ``v.detach()`` (`stop_gradient` is its value without
+δ), or reading exact (int or Fraction) data. The library's modules that branch on data (the
+article's literal L3) are watched like user code; a loss checks its targets when traced only.
 
 Not seen: C functions that read the float directly (``math.exp(x.data)``), for which use the
 Value's own ops (``x.exp()``).
@@ -15,6 +19,7 @@ Value's own ops (``x.exp()``).
 from __future__ import annotations
 
 import contextlib
+import numbers
 import operator
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -84,11 +89,11 @@ class Seen(float):
         return seen
 
     def _compare(self, op: str, other: Any) -> bool:
-        plain = float(self)
+        plain = float.__float__(self)
         if isinstance(other, Seen):
             theirs: Any = other.node
-            outcome = bool(_COMPARE[op](plain, float(other)))
-        elif isinstance(other, (int, float)) or hasattr(other, "denominator"):
+            outcome = bool(_COMPARE[op](plain, float.__float__(other)))
+        elif isinstance(other, numbers.Real):
             theirs = other
             outcome = bool(_COMPARE[op](plain, other))
         else:
@@ -117,67 +122,103 @@ class Seen(float):
     def __bool__(self) -> bool:
         return self._compare("!=", 0)
 
-    __hash__ = float.__hash__
+    __array_ufunc__ = None  # numpy's scalars defer to the comparisons above: np.float64(0) < x
 
     def _arithmetic(self, *args: Any) -> Any:
         raise _refuse("arithmetic on the .data of a node", self.where)
 
+    def _hash(self) -> int:
+        raise _refuse("hashing the .data of a node (a set or dict lookup)", self.where)
+
+    def _convert(self) -> Any:
+        raise _refuse("converting the .data of a node (float(), int(), a new Value)", self.where)
+
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _arithmetic
     __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _arithmetic
     __pow__ = __rpow__ = __neg__ = __pos__ = __abs__ = __divmod__ = __rdivmod__ = _arithmetic
-    __int__ = __round__ = __trunc__ = __floor__ = __ceil__ = _arithmetic
+    __round__ = __trunc__ = __floor__ = __ceil__ = _arithmetic
+    is_integer = as_integer_ratio = hex = conjugate = _arithmetic
+    real = imag = property(_arithmetic)
+    __float__ = __int__ = __index__ = _convert
+    __hash__ = _hash
+
+
+# The modules that read data to compute (the ops, backward, the tape itself) or to check their
+# arguments (a loss's targets: checked when tracing, not at each replay), never to branch.
+_COMPUTING = {
+    f"tinygrad_edu.{name}"
+    for name in (
+        *("engine", "ops", "_expr", "_readings", "_numbers", "autograd", "tape", "_guards"),
+        *("losses", "nn"),
+    )
+}
 
 
 @contextlib.contextmanager
-def watching(inputs: Sequence[Value], guards: list[Guard]) -> Iterator[None]:
-    """Within this block, reads of ``.data`` (and ``float()``) of nodes that depend on
-    ``inputs``, from code outside tinygrad_edu, give `Seen` floats recording into ``guards``."""
+def watching(inputs: Sequence[Value], created: list[Value], guards: list[Guard]) -> Iterator[None]:
+    """Within this block, reads of ``.data`` of nodes that vary between replays (those that
+    depend on ``inputs`` or on a parameter: every node but the constants, the leaves listed in
+    ``created``), by code other than the library's computing modules, give `Seen` floats
+    recording into ``guards``; ``float()``, ``item()`` and ``detach()`` of them are refused."""
     slot = Value.__dict__["data"]  # the slot's own descriptor, put back on exit
-    depends: dict[int, bool] = {id(v): True for v in inputs}
+    varies: dict[int, bool] = {id(v): True for v in inputs}
+    constants: set[int] = set()
     thread = _thread_id()
 
-    def on_input_path(node: Value) -> bool:
+    def is_varying(node: Value) -> bool:
+        constants.update(id(c) for c in created[len(constants) :])
         stack = [node]
         while stack:  # iterative: a deep graph does not hit the recursion limit
             top = stack[-1]
-            if id(top) in depends:
+            if id(top) in varies:
                 stack.pop()
                 continue
-            waiting = [p for p in top.parents if id(p) not in depends]
+            waiting = [p for p in top.parents if id(p) not in varies]
             if waiting:
                 stack.extend(waiting)
                 continue
-            depends[id(top)] = any(depends[id(p)] for p in top.parents)
+            if top.parents:
+                varies[id(top)] = any(varies[id(p)] for p in top.parents)
+            else:  # a leaf: a parameter varies (an optimizer moves it), a constant does not
+                varies[id(top)] = id(top) not in constants
             stack.pop()
-        return depends[id(node)]
+        return varies[id(node)]
+
+    def watched(node: Value, depth: int = 2) -> str | None:
+        """Where user code reads ``node`` (file:line), or None when nothing is to be watched."""
+        if _thread_id() != thread:
+            return None
+        caller = sys._getframe(depth)
+        if caller.f_globals.get("__name__", "") in _COMPUTING or not is_varying(node):
+            return None
+        return f"{caller.f_code.co_filename}:{caller.f_lineno}"
 
     def read(node: Value) -> Any:
         x = slot.__get__(node, Value)
-        if _thread_id() != thread:
+        where = watched(node)
+        if where is None:
             return x
-        caller = sys._getframe(1)
-        module = caller.f_globals.get("__name__", "")
-        if module.startswith("tinygrad_edu."):  # the library's own reads: its ops and checks
-            return x
-        if not on_input_path(node):
-            return x
-        where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
         if type(x) is not float:
             raise _refuse(f"reading the exact data {x!r} of a node", where)
         return Seen(x, node, guards, where)
 
-    def as_float(node: Value) -> float:
-        caller = sys._getframe(1)
-        where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
-        if _thread_id() == thread and on_input_path(node):
-            raise _refuse("float() of a node", where)
-        return float(slot.__get__(node, Value))
+    def refusing(name: str, method: Any) -> Any:
+        def call(node: Value, *args: Any) -> Any:
+            where = watched(node)
+            if where is not None:
+                hint = "; stop_gradient(v) is its value without δ" if name == "detach" else ""
+                raise _refuse(f"{name}() of a node{hint}", where)
+            return method(node, *args)
 
-    to_float = Value.__dict__["__float__"]
+        return call
+
+    methods = {name: Value.__dict__[name] for name in ("__float__", "item", "detach")}
     setattr(Value, "data", property(read, slot.__set__))  # noqa: B010 -- a slot, swapped
-    setattr(Value, "__float__", as_float)  # noqa: B010
+    for name, method in methods.items():
+        setattr(Value, name, refusing(name.strip("_"), method))
     try:
         yield
     finally:
         setattr(Value, "data", slot)  # noqa: B010
-        setattr(Value, "__float__", to_float)  # noqa: B010
+        for name, method in methods.items():
+            setattr(Value, name, method)

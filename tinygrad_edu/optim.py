@@ -321,6 +321,8 @@ class Adam(_Stateful[tuple[Number, Number]]):
         t = self.step_count + 1
         step_size = float(lr / (1 - beta1**t))
         root_correction = math.sqrt(1 - beta2**t)
+        if not all(type(m) in (float, int) for pair in self._state for m in pair):
+            return None, None  # exact moments (from exact δ): the loop keeps them exact
         moments = np.array(self._state, dtype=float)  # (0, 0) at first: β·0 + x is x exactly
         m = float(beta1) * moments[:, 0] + float(1 - beta1) * grad
         v = float(beta2) * moments[:, 1] + float(1 - beta2) * grad * grad

@@ -65,11 +65,23 @@ def trace(f: Callable[..., Value], example_inputs: Sequence[Number], *, fuse: bo
     inputs = [Value(check_number(x, f"example_inputs[{i}]")) for i, x in enumerate(example_inputs)]
     created: list[Value] = []
     guards: list[Guard] = []
-    with _context.creating(created), watching(inputs, guards):
+    with _context.creating(created), watching(inputs, created, guards):
         out = f(*inputs)
     if not isinstance(out, Value):
         raise TypeError(f"f must return a Value, got {type(out).__name__}")
+    if not out.parents and any(out is c for c in created):
+        raise TypeError(
+            "f returned a Value it made from numbers alone: a tape replays a graph of its "
+            "inputs or of the parameters it captures"
+        )
     tape = Tape(out, inputs, {id(v) for v in created})
+    for guard in guards:
+        for node in (guard.node, guard.other):
+            if isinstance(node, Value) and id(node) not in tape._position:
+                raise TraceError(
+                    f"the comparison at {guard.where} is on a node that f's result does not "
+                    "use: a tape computes only the result's graph, so it could not re-check it"
+                )
     tape.fuse = fuse
     tape.guards = guards
     return tape
@@ -185,8 +197,11 @@ class Tape:
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         xp, _, backward = self._program
         n = self._batch
+        # One seed per sample: a δ that reaches a parameter through constant local derivatives
+        # alone (a bias added last) is then summed over the samples, as a loop would sum it.
+        seeds = xp.full((n,), float(seed / n if reduction == "mean" else seed), dtype=self._dtype)
         with _quiet(xp):
-            deltas = backward(self._values, seed / n if reduction == "mean" else seed, self.params)
+            deltas = backward(self._values, seeds, self.params)
         rows = [xp.broadcast_to(xp.asarray(d, dtype=self._dtype), (n,)) for d in deltas]
         return xp.stack(rows, axis=1)
 
@@ -228,19 +243,24 @@ class Tape:
 
     def _call_batch(self, batch: Any, ieee: bool) -> Any:
         xp, forward, _ = self._program = self._compiled_arrays(batch)
+        numpy = xp.__name__ == "numpy"  # numpy before 2.0 has no isdtype
+        if not (batch.dtype.kind == "f" if numpy else xp.isdtype(batch.dtype, "real floating")):
+            batch = xp.asarray(batch, dtype=xp.float64)  # integer features: computed in floats
         n, width = batch.shape
         if width != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
         extra = (batch,) if self.fused else ()  # the fused program slices it
-        with _quiet(xp):
+        flagged: list[str] = []  # numpy's floating-point errors (elsewhere: a non-finite output)
+        with _quiet(xp, flagged):
             values = forward(*(batch[:, k] for k in range(width)), self.params, *extra)
         self._values, self._batch, self._dtype = values, n, batch.dtype
         self._check_guards()
         out = xp.broadcast_to(xp.asarray(values[-1], dtype=batch.dtype), (n,))
-        if not ieee:
-            for i in xp.nonzero(~xp.isfinite(out))[0].tolist():
+        if not ieee and (flagged or not bool(xp.all(xp.isfinite(out)))):
+            replay = self._on_numbers()[0]
+            for i in range(n):  # as eager: the first sample outside an op's domain raises
                 try:
-                    self._on_numbers()[0](*batch[i].tolist(), self.params)
+                    replay(*batch[i].tolist(), self.params)
                 except (ArithmeticError, ValueError) as e:
                     self._values = None
                     raise type(e)(f"sample {i} of the batch: {e}") from e
@@ -324,10 +344,19 @@ def _namespace(batch: Any) -> tuple[Any, str]:
     return xp, str(xp.__name__)
 
 
-def _quiet(xp: Any) -> Any:
-    """numpy's errstate that keeps IEEE's nan and ±inf quiet (others are quiet already)."""
+def _quiet(xp: Any, flagged: list[str] | None = None) -> Any:
+    """numpy's errstate that keeps IEEE's nan and ±inf quiet (other namespaces are quiet
+    already); with ``flagged``, each division by zero, invalid operation or overflow is
+    noted there instead."""
     errstate = getattr(xp, "errstate", None)
-    return errstate(all="ignore") if errstate is not None else contextlib.nullcontext()
+    if errstate is None:
+        return contextlib.nullcontext()
+    if flagged is None:
+        return errstate(all="ignore")
+    return errstate(
+        divide="call", invalid="call", over="call", under="ignore",
+        call=lambda kind, _: flagged.append(kind),
+    )  # fmt: skip
 
 
 class _ArrayPatterns:
@@ -359,6 +388,8 @@ def _names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
         name = re.sub(r"\W+", "_", node.label).strip("_")
         if not name.isidentifier() or keyword.iskeyword(name) or name in taken:
             name = ""
+        elif _GENERATED.fullmatch(name) or name in _op_names():
+            name = ""  # a name the generated code uses for itself
         if not name:
             name = f"x{given[id(node)]}" if id(node) in given else f"v{i}"
             while name in taken:
@@ -375,7 +406,8 @@ def _forward(program: Program, arrays: bool = False) -> str:
     k = 0
     for i, node in enumerate(order):
         if kinds[i] == "param":
-            lines.append(f"    {names[i]} = P[{k}].data")
+            data = f"float(P[{k}].data)" if arrays else f"P[{k}].data"  # arrays hold floats
+            lines.append(f"    {names[i]} = {data}")
             k += 1
         elif kinds[i] == "op":
             op = node.definition
@@ -495,10 +527,37 @@ def _wrap(source: str) -> str:
     return source if bare else f"({source})"
 
 
+# Names the fused program makes (packs, their inputs and δ, index and constant arrays).
+_GENERATED = re.compile(r"G\d+(_x|_δx)?|_[Wic]\d+|_unused\d+|δ.*")
+
+
+def _op_names() -> set[str]:
+    """The names each op's Python reading calls (``relu``, ``power``, ...)."""
+    return {op.pycode.split("(", 1)[0] for op in OPS.values()}
+
+
 _RESERVED = {
     *("P", "values", "gradient", "forward", "backward", "Fraction", "K", "nan", "inf"),
-    *("where", "total"),
+    *("where", "total", "θ", "dθ", "X", "zeros", "stack", "add_at", "fromiter", "setattr"),
+    *("repeat", "getdata", "getgrad", "consume"),
 }
+
+
+def _where(xp: Any) -> Callable[[Any, Any, Any], Any]:
+    """``xp.where``, but a condition on constants alone (a Python bool) chooses in Python, and
+    outside numpy number branches are float64 arrays (``torch.where(c, 0.0, 1.0)`` would be
+    float32)."""
+    if xp.__name__ == "numpy":
+        return lambda c, a, b: (a if c else b) if isinstance(c, bool) else xp.where(c, a, b)
+
+    def where(c: Any, a: Any, b: Any) -> Any:
+        if isinstance(c, bool):
+            return a if c else b
+        a = xp.asarray(a, dtype=xp.float64) if isinstance(a, (int, float)) else a
+        b = xp.asarray(b, dtype=xp.float64) if isinstance(b, (int, float)) else b
+        return xp.where(c, a, b)
+
+    return where
 
 
 def _array_call(op: Op, xp: Any) -> Callable[..., Any]:
@@ -543,10 +602,7 @@ def _compile(
         else:
             space[head] = op.ieee if ieee and op.ieee else op.forward
     if xp is not None:
-        # A condition on constants alone is a Python bool, which not every namespace takes.
-        space["where"] = lambda c, a, b: (
-            (a if c else b) if isinstance(c, bool) else xp.where(c, a, b)
-        )
+        space["where"] = _where(xp)
         space["total"] = lambda a: float(xp.sum(a))
     space.update(names)
     exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
