@@ -20,12 +20,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
-from typing import Any, NamedTuple
+from typing import Any
 
 from ._expr import Op
+from ._tape_source import Program
 from .engine import Value
 
-__all__ = ["Program", "fused_sources"]
+__all__ = ["fused_sources"]
 
 
 @dataclass
@@ -38,18 +39,6 @@ class _Pack:
     operands: list[tuple[str, Any]] = field(default_factory=list)
     xs: tuple[int, ...] = ()
     weights: list[list[int]] = field(default_factory=list)
-
-
-class Program(NamedTuple):
-    """A traced graph as a flat program: its nodes in topological order, each one's Python
-    name, kind ("op", "input", "param" or "const") and operand positions, and the inputs'
-    names in the order the tape takes them."""
-
-    order: Sequence[Value]
-    names: Sequence[str]
-    kinds: Sequence[str]
-    operands: Sequence[Sequence[int]]
-    inputs: Sequence[str]
 
 
 def fused_sources(

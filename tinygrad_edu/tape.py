@@ -20,26 +20,28 @@ go the other way; what cannot be re-checked is refused while tracing (`TraceErro
 
 from __future__ import annotations
 
-import contextlib
-import keyword
-import math
-import re
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from fractions import Fraction
-from functools import partial
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from . import _context
-from ._expr import OPS, Call, Op, Var
-from ._fusion import Program, fused_sources
+from ._fusion import fused_sources
 from ._guards import Guard, GuardError, TraceError, watching
 from ._numbers import Number, check_number
-from ._readings import calls, render_arrays, render_python
+from ._tape_source import (
+    ArrayPatterns,
+    Program,
+    backward_source,
+    compile_source,
+    forward_source,
+    literal,
+    namespace_of,
+    node_names,
+    quiet,
+)
 from .engine import Value, topological_order
 
 __all__ = ["GuardError", "Tape", "TraceError", "trace"]
@@ -105,7 +107,7 @@ class Tape:
         order = topological_order(root)
         position = {id(n): i for i, n in enumerate(order)}
         given = {id(v): k for k, v in enumerate(inputs)}
-        names = _names(order, given)
+        names = node_names(order, given)
         kinds = [_kind(n, given, created) for n in order]
         self.params = [n for n, kind in zip(order, kinds, strict=True) if kind == "param"]
         self._n_inputs = len(inputs)
@@ -118,9 +120,9 @@ class Tape:
         self._constants: dict[str, Number] = {}
         for i, node in enumerate(order):
             if kinds[i] == "const":
-                literal = _literal(node.data)
-                if literal:
-                    names[i] = literal
+                written = literal(node.data)
+                if written:
+                    names[i] = written
                 else:
                     self._constants[names[i]] = node.data
         operands = [[position[id(p)] for p in n.parents] for n in order]
@@ -129,8 +131,8 @@ class Tape:
         self._slots: dict[int, tuple[int, int | None]] = {i: (k, None) for k, i in enumerate(kept)}
         self._array_slots = self._slots
         self._program_source = Program(order, names, kinds, operands, self._inputs)
-        self._forward_source = _forward(self._program_source)
-        self._backward_source = _backward(self._program_source)
+        self._forward_source = forward_source(self._program_source)
+        self._backward_source = backward_source(self._program_source)
         # Per (namespace, fused): namespace, forward, backward, sources, slots; on first use.
         self._compiled: dict[tuple[str, bool], tuple[Any, Any, Any, Any, Any]] = {}
         self._program: tuple[Any, Any, Any] = (None, None, None)  # that of the last batch
@@ -200,7 +202,7 @@ class Tape:
         # One seed per sample: a δ that reaches a parameter through constant local derivatives
         # alone (a bias added last) is then summed over the samples, as a loop would sum it.
         seeds = xp.full((n,), float(seed / n if reduction == "mean" else seed), dtype=self._dtype)
-        with _quiet(xp):
+        with quiet(xp):
             deltas = backward(self._values, seeds, self.params)
         rows = [xp.broadcast_to(xp.asarray(d, dtype=self._dtype), (n,)) for d in deltas]
         return xp.stack(rows, axis=1)
@@ -211,8 +213,8 @@ class Tape:
             start = time.perf_counter()
             constants = self._constants
             self._passes = (
-                _compile(self._forward_source, "forward", ieee=False, names=constants),
-                _compile(self._backward_source, "backward", ieee=True, names=constants),
+                compile_source(self._forward_source, "forward", ieee=False, names=constants),
+                compile_source(self._backward_source, "backward", ieee=True, names=constants),
             )
             self.compile_seconds = time.perf_counter() - start
         return self._passes
@@ -251,7 +253,7 @@ class Tape:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
         extra = (batch,) if self.fused else ()  # the fused program slices it
         flagged: list[str] = []  # numpy's floating-point errors (elsewhere: a non-finite output)
-        with _quiet(xp, flagged):
+        with quiet(xp, flagged):
             values = forward(*(batch[:, k] for k in range(width)), self.params, *extra)
         self._values, self._batch, self._dtype = values, n, batch.dtype
         self._check_guards()
@@ -296,16 +298,16 @@ class Tape:
         """The namespace of ``batch`` and the tape's passes on its arrays, written and compiled
         on first use: fused (unless ``fuse`` is off) on numpy, unfused on any other Array-API
         namespace (PyTorch tensors, ...), through array-api-compat."""
-        xp, key = _namespace(batch)
+        xp, key = namespace_of(batch)
         fuse = self.fuse and key == "numpy"
         made = self._compiled.get((key, fuse))
         if made is None:
             names: dict[str, Any] = {k: float(v) for k, v in self._constants.items()}
-            fused = fused_sources(self._program_source, _ArrayPatterns()) if fuse else None
+            fused = fused_sources(self._program_source, ArrayPatterns()) if fuse else None
             if fused is None:
                 sources = (
-                    _forward(self._program_source, arrays=True),
-                    _backward(self._program_source, arrays=True),
+                    forward_source(self._program_source, arrays=True),
+                    backward_source(self._program_source, arrays=True),
                 )
             else:
                 sources = fused[:2]
@@ -316,8 +318,8 @@ class Tape:
                 names["consume"] = deque(maxlen=0).extend
             made = (
                 xp,
-                _compile(sources[0], "forward", ieee=False, names=names, xp=xp),
-                _compile(sources[1], "backward", ieee=True, names=names, xp=xp),
+                compile_source(sources[0], "forward", ieee=False, names=names, xp=xp),
+                compile_source(sources[1], "backward", ieee=True, names=names, xp=xp),
                 sources,
                 fused[3] if fused is not None else self._slots,
             )
@@ -327,283 +329,9 @@ class Tape:
         return made[0], made[1], made[2]
 
 
-def _namespace(batch: Any) -> tuple[Any, str]:
-    """numpy itself for a numpy array; else the batch's Array-API namespace."""
-    if type(batch).__module__ == "numpy":
-        import numpy
-
-        return numpy, "numpy"
-    try:
-        from array_api_compat import array_namespace
-    except ImportError as e:  # an optional dependency
-        raise TypeError(
-            f"a batch must be a 2-D numpy array, or an Array-API array (PyTorch's, ...) with "
-            f"array-api-compat installed; got {type(batch).__name__}"
-        ) from e
-    xp = array_namespace(batch)
-    return xp, str(xp.__name__)
-
-
-def _quiet(xp: Any, flagged: list[str] | None = None) -> Any:
-    """numpy's errstate that keeps IEEE's nan and ±inf quiet (other namespaces are quiet
-    already); with ``flagged``, each division by zero, invalid operation or overflow is
-    noted there instead."""
-    errstate = getattr(xp, "errstate", None)
-    if errstate is None:
-        return contextlib.nullcontext()
-    if flagged is None:
-        return errstate(all="ignore")
-    return errstate(
-        divide="call", invalid="call", over="call", under="ignore",
-        call=lambda kind, _: flagged.append(kind),
-    )  # fmt: skip
-
-
-class _ArrayPatterns:
-    """An op's forward and local derivatives as Python on arrays, for `fused_sources`."""
-
-    @staticmethod
-    def forward(op: Op, n: int) -> str:
-        return _forward_pattern(op, n, True)
-
-    @staticmethod
-    def locals(op: Op, env: Sequence[str], out: str) -> list[str]:
-        return _locals(op, env, out, True)[0]
-
-
 def _kind(node: Value, given: dict[int, int], created: set[int]) -> str:
     if node.definition is not None:
         return "op"
     if id(node) in given:
         return "input"
     return "const" if id(node) in created else "param"
-
-
-def _names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
-    """A Python name per node: its label where that makes a fresh identifier (``weight[0][1]``
-    reads ``weight_0_1``), else ``x<k>`` for input k and ``v<i>`` for node i."""
-    taken = set(_RESERVED)
-    names = []
-    for i, node in enumerate(order):
-        name = re.sub(r"\W+", "_", node.label).strip("_")
-        if not name.isidentifier() or keyword.iskeyword(name) or name in taken:
-            name = ""
-        elif _GENERATED.fullmatch(name) or name in _op_names():
-            name = ""  # a name the generated code uses for itself
-        if not name:
-            name = f"x{given[id(node)]}" if id(node) in given else f"v{i}"
-            while name in taken:
-                name = "_" + name
-        taken.add(name)
-        names.append(name)
-    return names
-
-
-def _forward(program: Program, arrays: bool = False) -> str:
-    """The forward pass: a line per op node (on arrays with ``arrays``), every value returned."""
-    order, names, kinds, operands, inputs = program
-    lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P):"]
-    k = 0
-    for i, node in enumerate(order):
-        if kinds[i] == "param":
-            data = f"float(P[{k}].data)" if arrays else f"P[{k}].data"  # arrays hold floats
-            lines.append(f"    {names[i]} = {data}")
-            k += 1
-        elif kinds[i] == "op":
-            op = node.definition
-            assert op is not None  # an op node
-            call = _forward_pattern(op, len(operands[i]), arrays)
-            lines.append(f"    {names[i]} = {call.format(*(names[o] for o in operands[i]))}")
-    kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
-    lines.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
-    return "\n".join(lines)
-
-
-def _backward(program: Program, arrays: bool = False) -> str:
-    """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
-    an interior node's δ from 0, a parameter's from its ``.grad``, term by term. On arrays
-    (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end."""
-    order, names, kinds, operands, inputs = program
-    kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
-    lines = [
-        "def backward(values, gradient, P):",
-        f"    ({''.join(f'{n}, ' for n in kept)}) = values",
-    ]
-    has = [False] * len(order)
-    params = [i for i, kind in enumerate(kinds) if kind == "param"]
-    for k, i in enumerate(params):
-        lines.append(f"    δ{names[i]} = {'0' if arrays else f'P[{k}].grad'}")
-        has[i] = True
-    root = len(order) - 1
-    lines.append(f"    δ{names[root]} = {'δ' + names[root] + ' + ' if has[root] else ''}gradient")
-    has[root] = True
-    for i in range(root, -1, -1):
-        op = order[i].definition
-        if op is None or not has[i]:
-            continue
-        out = names[i]
-        locals_, exact = _locals(op, [names[o] for o in operands[i]], out, arrays)
-        if exact and not arrays:  # the derivative's integers are Fractions when the result is one
-            lines.append(f"    K = Fraction if type({out}) is Fraction else int")
-        for o, local in zip(operands[i], locals_, strict=True):
-            if kinds[o] == "const":
-                continue
-            term = f"δ{out}" if local == "1" else f"{_wrap(local)} * δ{out}"
-            start = f"δ{names[o]}" if has[o] else "0"
-            lines.append(f"    δ{names[o]} = {start} + {term}")
-            has[o] = True
-    if arrays:
-        lines += [
-            f"    P[{k}].grad = P[{k}].grad + total(δ{names[i]})" for k, i in enumerate(params)
-        ]
-    else:
-        lines += [f"    P[{k}].grad = δ{names[i]}" for k, i in enumerate(params)]
-    found = [f"δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs]
-    lines.append(f"    return [{', '.join(found)}]")
-    return "\n".join(lines)
-
-
-def _locals(op: Op, env: Sequence[str], out: str, arrays: bool) -> tuple[list[str], bool]:
-    """The local derivatives of a node of ``op`` whose operands are named ``env``, as Python
-    source (on numbers, or on arrays), and whether they need ``K`` (a derivative that divides:
-    on numbers, its integers are Fractions when the result is one)."""
-    patterns, exact = _derivative_patterns(op, arrays)
-    if op.arity is not None:
-        return [p.format(*env, out=out) for p in patterns], exact
-    width = op.group
-    terms = [
-        patterns[k].format(*env[i : i + width], out=out)
-        for i in range(0, len(env), width)
-        for k in range(width)
-    ]
-    return terms, exact
-
-
-# Each op's Python, written once with holes for the names ({0}, {1}, {out}); a node's line is
-# then one str.format (Python source of these expressions holds no braces of its own).
-_FORWARDS: WeakKeyDictionary[Op, dict[tuple[int, bool], str]] = WeakKeyDictionary()
-_DERIVATIVES: WeakKeyDictionary[Op, dict[bool, tuple[list[str], bool]]] = WeakKeyDictionary()
-
-
-def _forward_pattern(op: Op, n: int, arrays: bool) -> str:
-    known = _FORWARDS.setdefault(op, {})
-    if (n, arrays) not in known:
-        holes = [Var(j, f"{{{j}}}") for j in range(n)]
-        call, names = Call(op, tuple(holes)), [*(h.name for h in holes), "out"]
-        known[n, arrays] = render_arrays(call, names) if arrays else render_python(call, names)
-    return known[n, arrays]
-
-
-def _derivative_patterns(op: Op, arrays: bool) -> tuple[list[str], bool]:
-    known = _DERIVATIVES.setdefault(op, {})
-    if arrays not in known:
-        exact = any(calls(d, "/") for d in op.derivative)
-        width = op.group if op.arity is None else op.arity
-        holes = [f"{{{j}}}" for j in range(width)] + ["{out}"]
-        if arrays:
-            known[arrays] = ([render_arrays(d, holes) for d in op.derivative], False)
-        else:
-            const = _exact_int if exact else None
-            known[arrays] = ([render_python(d, holes, const) for d in op.derivative], exact)
-    return known[arrays]
-
-
-def _exact_int(x: Number) -> str | None:
-    return f"K({x})" if isinstance(x, int) else None
-
-
-def _literal(x: Number) -> str:
-    """``x`` as a Python literal that reads back as exactly ``x`` (an int, a finite float),
-    bracketed if negative; "" for anything else."""
-    if isinstance(x, Fraction) or (isinstance(x, float) and not math.isfinite(x)):
-        return ""
-    text = repr(x)
-    return f"({text})" if text.startswith("-") else text
-
-
-def _wrap(source: str) -> str:
-    """``source`` in brackets unless it is a name or a number."""
-    bare = source.isidentifier() or source.replace(".", "", 1).isdigit()
-    return source if bare else f"({source})"
-
-
-# Names the fused program makes (packs, their inputs and δ, index and constant arrays).
-_GENERATED = re.compile(r"G\d+(_x|_δx)?|_[Wic]\d+|_unused\d+|δ.*")
-
-
-def _op_names() -> set[str]:
-    """The names each op's Python reading calls (``relu``, ``power``, ...)."""
-    return {op.pycode.split("(", 1)[0] for op in OPS.values()}
-
-
-_RESERVED = {
-    *("P", "values", "gradient", "forward", "backward", "Fraction", "K", "nan", "inf"),
-    *("where", "total", "θ", "dθ", "X", "zeros", "stack", "add_at", "fromiter", "setattr"),
-    *("repeat", "getdata", "getgrad", "consume"),
-}
-
-
-def _where(xp: Any) -> Callable[[Any, Any, Any], Any]:
-    """``xp.where``, but a condition on constants alone (a Python bool) chooses in Python, and
-    outside numpy number branches are float64 arrays (``torch.where(c, 0.0, 1.0)`` would be
-    float32)."""
-    if xp.__name__ == "numpy":
-        return lambda c, a, b: (a if c else b) if isinstance(c, bool) else xp.where(c, a, b)
-
-    def where(c: Any, a: Any, b: Any) -> Any:
-        if isinstance(c, bool):
-            return a if c else b
-        a = xp.asarray(a, dtype=xp.float64) if isinstance(a, (int, float)) else a
-        b = xp.asarray(b, dtype=xp.float64) if isinstance(b, (int, float)) else b
-        return xp.where(c, a, b)
-
-    return where
-
-
-def _array_call(op: Op, xp: Any) -> Callable[..., Any]:
-    """``op``'s array form on ``xp``; outside numpy, a number operand (a traced constant) is
-    made a float64 array first, as not every namespace takes numbers (``torch.log(2)``)."""
-    form = op.array
-    assert form is not None
-    if xp.__name__ == "numpy":
-        return partial(form, xp)
-
-    def call(*args: Any) -> Any:
-        arrays = [
-            xp.asarray(a, dtype=xp.float64) if isinstance(a, (int, float)) else a for a in args
-        ]
-        return form(xp, *arrays)
-
-    return call
-
-
-def _no_array(op: Op) -> Callable[..., Any]:
-    def missing(*args: Any) -> Any:
-        raise NotImplementedError(
-            f"op {op.name!r} has no array form: define it with array=lambda xp, ...: ..."
-        )
-
-    return missing
-
-
-def _compile(
-    source: str, name: str, *, ieee: bool, names: Mapping[str, Any], xp: Any = None
-) -> Any:
-    """Compile ``source`` with each op's Python name bound to its forward (``ieee``: its IEEE
-    form, so that a backward never raises; ``xp``: its form on arrays of that namespace) and
-    ``names`` (the constants) bound too."""
-    space: dict[str, Any] = {"Fraction": Fraction, "nan": float("nan"), "inf": float("inf")}
-    for op in OPS.values():
-        head = op.pycode.split("(", 1)[0]
-        if not head.isidentifier():
-            continue
-        if xp is not None:
-            space[head] = _array_call(op, xp) if op.array else _no_array(op)
-        else:
-            space[head] = op.ieee if ieee and op.ieee else op.forward
-    if xp is not None:
-        space["where"] = _where(xp)
-        space["total"] = lambda a: float(xp.sum(a))
-    space.update(names)
-    exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
-    return space[name]

@@ -1,0 +1,323 @@
+"""A traced program written out as Python, on numbers or on arrays, and compiled.
+
+`Program` is a tape's graph as a flat list of nodes. `forward_source` and `backward_source`
+write its two passes, one line per node, from each op's Python reading in the op table (so the
+backward pass reads as the chain rule); `compile_source` compiles them with each op's name bound
+to its forward on numbers, its IEEE form (a backward never raises) or its form on an array
+namespace. `tinygrad_edu._fusion` writes the fused program on arrays from the same patterns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import keyword
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
+from functools import partial
+from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
+
+from ._expr import OPS, Call, Op, Var
+from ._numbers import Number
+from ._readings import calls, render_arrays, render_python
+from .engine import Value
+
+__all__ = [
+    "ArrayPatterns",
+    "Program",
+    "backward_source",
+    "compile_source",
+    "forward_source",
+    "literal",
+    "namespace_of",
+    "node_names",
+    "quiet",
+]
+
+
+class Program(NamedTuple):
+    """A traced graph as a flat program: its nodes in topological order, each one's Python
+    name, kind ("op", "input", "param" or "const") and operand positions, and the inputs'
+    names in the order the tape takes them."""
+
+    order: Sequence[Value]
+    names: Sequence[str]
+    kinds: Sequence[str]
+    operands: Sequence[Sequence[int]]
+    inputs: Sequence[str]
+
+
+def namespace_of(batch: Any) -> tuple[Any, str]:
+    """numpy itself for a numpy array; else the batch's Array-API namespace."""
+    if type(batch).__module__ == "numpy":
+        import numpy
+
+        return numpy, "numpy"
+    try:
+        from array_api_compat import array_namespace
+    except ImportError as e:  # an optional dependency
+        raise TypeError(
+            f"a batch must be a 2-D numpy array, or an Array-API array (PyTorch's, ...) with "
+            f"array-api-compat installed; got {type(batch).__name__}"
+        ) from e
+    xp = array_namespace(batch)
+    return xp, str(xp.__name__)
+
+
+def quiet(xp: Any, flagged: list[str] | None = None) -> Any:
+    """numpy's errstate that keeps IEEE's nan and ±inf quiet (other namespaces are quiet
+    already); with ``flagged``, each division by zero, invalid operation or overflow is
+    noted there instead."""
+    errstate = getattr(xp, "errstate", None)
+    if errstate is None:
+        return contextlib.nullcontext()
+    if flagged is None:
+        return errstate(all="ignore")
+    return errstate(
+        divide="call", invalid="call", over="call", under="ignore",
+        call=lambda kind, _: flagged.append(kind),
+    )  # fmt: skip
+
+
+class ArrayPatterns:
+    """An op's forward and local derivatives as Python on arrays, for `fused_sources`."""
+
+    @staticmethod
+    def forward(op: Op, n: int) -> str:
+        return _forward_pattern(op, n, True)
+
+    @staticmethod
+    def locals(op: Op, env: Sequence[str], out: str) -> list[str]:
+        return _locals(op, env, out, True)[0]
+
+
+def node_names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
+    """A Python name per node: its label where that makes a fresh identifier (``weight[0][1]``
+    reads ``weight_0_1``), else ``x<k>`` for input k and ``v<i>`` for node i."""
+    taken = set(_RESERVED)
+    names = []
+    for i, node in enumerate(order):
+        name = re.sub(r"\W+", "_", node.label).strip("_")
+        if not name.isidentifier() or keyword.iskeyword(name) or name in taken:
+            name = ""
+        elif _GENERATED.fullmatch(name) or name in _op_names():
+            name = ""  # a name the generated code uses for itself
+        if not name:
+            name = f"x{given[id(node)]}" if id(node) in given else f"v{i}"
+            while name in taken:
+                name = "_" + name
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def forward_source(program: Program, arrays: bool = False) -> str:
+    """The forward pass: a line per op node (on arrays with ``arrays``), every value returned."""
+    order, names, kinds, operands, inputs = program
+    lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P):"]
+    k = 0
+    for i, node in enumerate(order):
+        if kinds[i] == "param":
+            data = f"float(P[{k}].data)" if arrays else f"P[{k}].data"  # arrays hold floats
+            lines.append(f"    {names[i]} = {data}")
+            k += 1
+        elif kinds[i] == "op":
+            op = node.definition
+            assert op is not None  # an op node
+            call = _forward_pattern(op, len(operands[i]), arrays)
+            lines.append(f"    {names[i]} = {call.format(*(names[o] for o in operands[i]))}")
+    kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
+    lines.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
+    return "\n".join(lines)
+
+
+def backward_source(program: Program, arrays: bool = False) -> str:
+    """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
+    an interior node's δ from 0, a parameter's from its ``.grad``, term by term. On arrays
+    (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end."""
+    order, names, kinds, operands, inputs = program
+    kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
+    lines = [
+        "def backward(values, gradient, P):",
+        f"    ({''.join(f'{n}, ' for n in kept)}) = values",
+    ]
+    has = [False] * len(order)
+    params = [i for i, kind in enumerate(kinds) if kind == "param"]
+    for k, i in enumerate(params):
+        lines.append(f"    δ{names[i]} = {'0' if arrays else f'P[{k}].grad'}")
+        has[i] = True
+    root = len(order) - 1
+    lines.append(f"    δ{names[root]} = {'δ' + names[root] + ' + ' if has[root] else ''}gradient")
+    has[root] = True
+    for i in range(root, -1, -1):
+        op = order[i].definition
+        if op is None or not has[i]:
+            continue
+        out = names[i]
+        locals_, exact = _locals(op, [names[o] for o in operands[i]], out, arrays)
+        if exact and not arrays:  # the derivative's integers are Fractions when the result is one
+            lines.append(f"    K = Fraction if type({out}) is Fraction else int")
+        for o, local in zip(operands[i], locals_, strict=True):
+            if kinds[o] == "const":
+                continue
+            term = f"δ{out}" if local == "1" else f"{_wrap(local)} * δ{out}"
+            start = f"δ{names[o]}" if has[o] else "0"
+            lines.append(f"    δ{names[o]} = {start} + {term}")
+            has[o] = True
+    if arrays:
+        lines += [
+            f"    P[{k}].grad = P[{k}].grad + total(δ{names[i]})" for k, i in enumerate(params)
+        ]
+    else:
+        lines += [f"    P[{k}].grad = δ{names[i]}" for k, i in enumerate(params)]
+    found = [f"δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs]
+    lines.append(f"    return [{', '.join(found)}]")
+    return "\n".join(lines)
+
+
+def _locals(op: Op, env: Sequence[str], out: str, arrays: bool) -> tuple[list[str], bool]:
+    """The local derivatives of a node of ``op`` whose operands are named ``env``, as Python
+    source (on numbers, or on arrays), and whether they need ``K`` (a derivative that divides:
+    on numbers, its integers are Fractions when the result is one)."""
+    patterns, exact = _derivative_patterns(op, arrays)
+    if op.arity is not None:
+        return [p.format(*env, out=out) for p in patterns], exact
+    width = op.group
+    terms = [
+        patterns[k].format(*env[i : i + width], out=out)
+        for i in range(0, len(env), width)
+        for k in range(width)
+    ]
+    return terms, exact
+
+
+# Each op's Python, written once with holes for the names ({0}, {1}, {out}); a node's line is
+# then one str.format (Python source of these expressions holds no braces of its own).
+_FORWARDS: WeakKeyDictionary[Op, dict[tuple[int, bool], str]] = WeakKeyDictionary()
+_DERIVATIVES: WeakKeyDictionary[Op, dict[bool, tuple[list[str], bool]]] = WeakKeyDictionary()
+
+
+def _forward_pattern(op: Op, n: int, arrays: bool) -> str:
+    known = _FORWARDS.setdefault(op, {})
+    if (n, arrays) not in known:
+        holes = [Var(j, f"{{{j}}}") for j in range(n)]
+        call, names = Call(op, tuple(holes)), [*(h.name for h in holes), "out"]
+        known[n, arrays] = render_arrays(call, names) if arrays else render_python(call, names)
+    return known[n, arrays]
+
+
+def _derivative_patterns(op: Op, arrays: bool) -> tuple[list[str], bool]:
+    known = _DERIVATIVES.setdefault(op, {})
+    if arrays not in known:
+        exact = any(calls(d, "/") for d in op.derivative)
+        width = op.group if op.arity is None else op.arity
+        holes = [f"{{{j}}}" for j in range(width)] + ["{out}"]
+        if arrays:
+            known[arrays] = ([render_arrays(d, holes) for d in op.derivative], False)
+        else:
+            const = _exact_int if exact else None
+            known[arrays] = ([render_python(d, holes, const) for d in op.derivative], exact)
+    return known[arrays]
+
+
+def _exact_int(x: Number) -> str | None:
+    return f"K({x})" if isinstance(x, int) else None
+
+
+def literal(x: Number) -> str:
+    """``x`` as a Python literal that reads back as exactly ``x`` (an int, a finite float),
+    bracketed if negative; "" for anything else."""
+    if isinstance(x, Fraction) or (isinstance(x, float) and not math.isfinite(x)):
+        return ""
+    text = repr(x)
+    return f"({text})" if text.startswith("-") else text
+
+
+def _wrap(source: str) -> str:
+    """``source`` in brackets unless it is a name or a number."""
+    bare = source.isidentifier() or source.replace(".", "", 1).isdigit()
+    return source if bare else f"({source})"
+
+
+# Names the fused program makes (packs, their inputs and δ, index and constant arrays).
+_GENERATED = re.compile(r"G\d+(_x|_δx)?|_[Wic]\d+|_unused\d+|δ.*")
+
+
+def _op_names() -> set[str]:
+    """The names each op's Python reading calls (``relu``, ``power``, ...)."""
+    return {op.pycode.split("(", 1)[0] for op in OPS.values()}
+
+
+_RESERVED = {
+    *("P", "values", "gradient", "forward", "backward", "Fraction", "K", "nan", "inf"),
+    *("where", "total", "θ", "dθ", "X", "zeros", "stack", "add_at", "fromiter", "setattr"),
+    *("repeat", "getdata", "getgrad", "consume"),
+}
+
+
+def _where(xp: Any) -> Callable[[Any, Any, Any], Any]:
+    """``xp.where``, but a condition on constants alone (a Python bool) chooses in Python, and
+    outside numpy number branches are float64 arrays (``torch.where(c, 0.0, 1.0)`` would be
+    float32)."""
+    if xp.__name__ == "numpy":
+        return lambda c, a, b: (a if c else b) if isinstance(c, bool) else xp.where(c, a, b)
+
+    def where(c: Any, a: Any, b: Any) -> Any:
+        if isinstance(c, bool):
+            return a if c else b
+        a = xp.asarray(a, dtype=xp.float64) if isinstance(a, (int, float)) else a
+        b = xp.asarray(b, dtype=xp.float64) if isinstance(b, (int, float)) else b
+        return xp.where(c, a, b)
+
+    return where
+
+
+def _array_call(op: Op, xp: Any) -> Callable[..., Any]:
+    """``op``'s array form on ``xp``; outside numpy, a number operand (a traced constant) is
+    made a float64 array first, as not every namespace takes numbers (``torch.log(2)``)."""
+    form = op.array
+    assert form is not None
+    if xp.__name__ == "numpy":
+        return partial(form, xp)
+
+    def call(*args: Any) -> Any:
+        arrays = [
+            xp.asarray(a, dtype=xp.float64) if isinstance(a, (int, float)) else a for a in args
+        ]
+        return form(xp, *arrays)
+
+    return call
+
+
+def _no_array(op: Op) -> Callable[..., Any]:
+    def missing(*args: Any) -> Any:
+        raise NotImplementedError(
+            f"op {op.name!r} has no array form: define it with array=lambda xp, ...: ..."
+        )
+
+    return missing
+
+
+def compile_source(
+    source: str, name: str, *, ieee: bool, names: Mapping[str, Any], xp: Any = None
+) -> Any:
+    """Compile ``source`` with each op's Python name bound to its forward (``ieee``: its IEEE
+    form, so that a backward never raises; ``xp``: its form on arrays of that namespace) and
+    ``names`` (the constants) bound too."""
+    space: dict[str, Any] = {"Fraction": Fraction, "nan": float("nan"), "inf": float("inf")}
+    for op in OPS.values():
+        head = op.pycode.split("(", 1)[0]
+        if not head.isidentifier():
+            continue
+        if xp is not None:
+            space[head] = _array_call(op, xp) if op.array else _no_array(op)
+        else:
+            space[head] = op.ieee if ieee and op.ieee else op.forward
+    if xp is not None:
+        space["where"] = _where(xp)
+        space["total"] = lambda a: float(xp.sum(a))
+    space.update(names)
+    exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
+    return space[name]
