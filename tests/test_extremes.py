@@ -175,3 +175,20 @@ def test_an_interrupted_grad_changes_no_grad(create_graph: bool) -> None:
     with pytest.raises(KeyboardInterrupt):
         grad(out, nodes[:2], create_graph=create_graph)
     assert _grads(out) == before
+
+
+def test_sqrt_and_tanh_of_exact_numbers_beyond_the_floats_range() -> None:
+    """√ of a Fraction of 2**-1100 is 2**-550, not 0 (nor an infinite δ); tanh of ±10**400 is
+    ±1.0, not a raw OverflowError (a review found both)."""
+    from fractions import Fraction
+
+    from tinygrad_edu import Value
+
+    x = Value(Fraction(1, 2**1100))
+    root = x.sqrt()
+    root.backward()
+    assert root.data == 2.0**-550
+    assert x.grad == 0.5 / 2.0**-550
+    assert Value(10**400).sqrt().data == 1e200
+    assert Value(-(10**400)).tanh().data == -1.0
+    assert Value(Fraction(10**400, 3)).tanh().data == 1.0

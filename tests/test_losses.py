@@ -483,3 +483,12 @@ def test_cross_entropy_takes_class_probabilities_as_pytorch_does() -> None:
         cross_entropy([1, 2, 3], [0, 2, 0])
     with pytest.raises(ValueError, match="or a list of 3 class probabilities, got a list of 2"):
         cross_entropy([1, 2, 3], [0, 1])
+
+
+def test_cross_entropy_takes_numpy_integer_labels() -> None:
+    import numpy as np
+
+    labels = np.array([0, 1, 2])
+    assert cross_entropy([1.0, 2.0, 0.5], labels[1]).data == cross_entropy([1.0, 2.0, 0.5], 1).data
+    with pytest.raises(TypeError, match="target_index must be an int"):
+        cross_entropy([1.0, 2.0], np.bool_(True))

@@ -209,13 +209,20 @@ def exp(x: Number) -> float:
 
 
 def sqrt(x: Number) -> float:
-    """Square root; nan below 0."""
+    """Square root; nan below 0. An exact number beyond the floats' range (10**400, a Fraction
+    of 2**-1100) is scaled into it first: √x = √(x / 4**k) · 2**k, within an ulp."""
     if x < 0:
         return NAN
-    try:
+    if isinstance(x, float) or x == 0:
         return math.sqrt(x)
-    except OverflowError:  # an exact number too large for a float: √x = e^(log x / 2)
-        return exp(log(x) / 2)
+    k = (
+        (x.numerator.bit_length() - x.denominator.bit_length()) // 2
+        if isinstance(x, Fraction)
+        else x.bit_length() // 2
+    )
+    if -1000 < 2 * k < 1000:
+        return math.sqrt(x)
+    return math.ldexp(math.sqrt(Fraction(x) / Fraction(4) ** k), k)
 
 
 def tanh(x: Number) -> float:

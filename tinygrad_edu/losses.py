@@ -11,6 +11,8 @@ layer. Rational losses (half_squared_error, mse, l1, huber, hinge) stay exact on
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import TypeAlias, cast
@@ -324,7 +326,9 @@ def _checked_logits(logits: object, target: object, where: str) -> tuple[list[Op
             if problem is not None:
                 raise ValueError(f"cross_entropy: {problem} (target{where}[{j}])")
         return cast(list[Operand], xs), probabilities
-    if not isinstance(target, int) or isinstance(target, bool):
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        target = operator.index(target)  # numpy's int64 labels too
+    if not isinstance(target, int) or type(target).__name__ in ("bool", "bool_"):
         raise TypeError(
             f"cross_entropy: target_index{where} must be {accepted}, "
             f"got {type(target).__name__}: {target!r}"

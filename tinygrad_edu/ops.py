@@ -368,7 +368,7 @@ minimum: Op = _op(
 
 # Smooth functions (float results). A derivative reuses the result where the maths does.
 tanh: Op = _op(
-    "tanh", math.tanh, lambda x, out: (1 - out * out,), ieee=ieee.tanh,
+    "tanh", ieee.tanh, lambda x, out: (1 - out * out,),  # ±1.0 for exact numbers beyond floats
     sympy=lambda sp, x: sp.tanh(x), array=lambda xp, x: xp.tanh(x),
 )  # fmt: skip
 sigmoid: Op = _op(
