@@ -70,6 +70,11 @@ def worker(out: Path) -> None:
     ddp = torch.nn.parallel.DistributedDataParallel(model)
     train_torch(ddp, global_batches(DDP_STEPS), rank, world)
     torch.save(model.state_dict(), out / f"rank{rank}.pt")
+    # Both ranks finish their collectives, and DDP's reducer (it holds the process group) is
+    # gone, before the group is torn down: tearing it down while the other rank still talks
+    # to it aborted rank 0 now and then ("terminate called without an active exception").
+    dist.barrier()
+    del ddp
     dist.destroy_process_group()
 
 
