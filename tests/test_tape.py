@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tinygrad_edu import Value, dot, losses, nn, optim, total
 from tinygrad_edu.engine import topological_order
-from tinygrad_edu.tape import GuardError, TraceError, trace
+from tinygrad_edu.tape import GuardError, Tape, TraceError, trace
 
 from .graphs import programs
 
@@ -173,6 +173,7 @@ def test_a_batch_replays_as_a_loop_over_its_samples(reduction: str, data: st.Dat
             pytest.approx(d, rel=1e-12, abs=1e-12, nan_ok=True) for d in deltas
         ]
         assert w.grad == pytest.approx(eager_w, rel=1e-12, abs=1e-12, nan_ok=True)
+        _same_without_inputs(tape, [w], reduction)
 
 
 def test_a_batch_needs_one_column_per_input_and_a_known_reduction() -> None:
@@ -260,6 +261,7 @@ def test_a_fused_batch_equals_the_unfused_batch_and_the_loop(
         deltas = tape.backward(reduction=reduction)
         results.append((out, deltas, [p.grad for p in params]))
         assert tape.fused is fuse
+        _same_without_inputs(tape, params, reduction)
     model.zero_grad()
     expected = []
     scale = 1 / len(X) if reduction == "mean" else 1
@@ -430,6 +432,7 @@ def test_fusion_packs_what_it_can_and_computes_what_the_unfused_program_does(
         deltas = tape.backward(reduction="sum")
         grads = [p.grad for p in [*params.values(), *(b for row in biases for b in row)]]
         runs.append((out.tolist(), deltas.tolist(), grads))
+        _same_without_inputs(tape, [*params.values(), *(b for row in biases for b in row)], "sum")
         assert tape.fused is fuse  # the first layer's dots always pack
     (out, deltas, grads), (u_out, u_deltas, u_grads) = runs
     # Sums in another order differ by a few ulps of their largest terms, so the tolerance is
@@ -471,3 +474,25 @@ def test_batches_of_every_kind_replay_as_the_loop() -> None:
     )
     assert clashing(2.0) == 10.0
     assert clashing(np.array([[2.0], [-1.0]])).tolist() == [10.0, 0.0]
+
+
+def _same_without_inputs(tape: Tape, params: list[Value], reduction: str) -> None:
+    """``backward(inputs=False)`` of the last batch returns None and gives every parameter the
+    δ that ``backward()`` gave, bit for bit (it only leaves out what the inputs' δ need)."""
+    expected = [repr(p.grad) for p in params]
+    for p in params:
+        p.grad = 0.0
+    assert tape.backward(reduction=reduction, inputs=False) is None
+    assert [repr(p.grad) for p in params] == expected
+
+
+def test_a_batch_computes_relu_as_eager_down_to_the_sign_of_zero() -> None:
+    """relu of a negative number is 0.0 on a batch as on numbers (not -0.0), nan stays nan."""
+    import torch  # the torch extra: the same on PyTorch's tensors
+
+    xs = [-1.0, -0.0, 0.0, 2.5, float("nan")]
+    tape = trace(lambda x: x.relu(), [1.0])
+    expected = [repr(Value(x).relu().data) for x in xs]
+    rows = [[x] for x in xs]
+    for batch in (np.array(rows), torch.tensor(rows, dtype=torch.float64)):
+        assert [repr(float(v)) for v in tape(batch, ieee=True).tolist()] == expected

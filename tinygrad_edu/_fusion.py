@@ -23,10 +23,14 @@ from heapq import heappop, heappush
 from typing import Any
 
 from ._expr import Op
-from ._tape_source import Program
+from ._tape_source import Program, needed
 from .engine import Value
 
 __all__ = ["fused_sources"]
+
+# A local derivative of one: its term is the δ itself (x · 1.0 is x in IEEE arithmetic, nan and
+# -0.0 included), so no array is multiplied by it.
+_ONE = ("1", "1.0")
 
 
 @dataclass
@@ -43,11 +47,12 @@ class _Pack:
 
 def fused_sources(
     program: Program, patterns: Any
-) -> tuple[str, str, dict[str, Any], dict[int, tuple[int, int | None]]] | None:
-    """The forward and backward sources of the fused program, the index arrays they read and
-    where each node's value is in the forward's result (its slot, and its column if packed);
-    or None when nothing fuses (the unfused program is then the program). ``patterns`` gives
-    an op's forward and derivative patterns on arrays (the tape's, from the op table)."""
+) -> tuple[str, dict[bool, str], dict[str, Any], dict[int, tuple[int, int | None]]] | None:
+    """The forward source of the fused program, its backward sources (keyed by whether they
+    compute the inputs' δ), the index arrays they read and where each node's value is in the
+    forward's result (its slot, and its column if packed); or None when nothing fuses (the
+    unfused program is then the program). ``patterns`` gives an op's forward and derivative
+    patterns on arrays (the tape's, from the op table)."""
     plan = _plan(program.order, program.kinds, program.operands)
     if plan is None:
         return None
@@ -225,6 +230,7 @@ class _Writer:
         units: Sequence[tuple[str, int]],
     ) -> None:
         order, names, kinds, operands, inputs = program
+        self.program = program
         self.order, self.names, self.kinds, self.operands = order, names, kinds, operands
         self.inputs, self.patterns, self.packs, self.lane_of = inputs, patterns, packs, lane_of
         self.units = units
@@ -274,7 +280,9 @@ class _Writer:
             name if kind == "scalar" else f"{name}[:, None]"
         )  # one shared node, every lane  # one shared batched node, across the lanes
 
-    def write(self) -> tuple[str, str, dict[str, Any], dict[int, tuple[int, int | None]]]:
+    def write(
+        self,
+    ) -> tuple[str, dict[bool, str], dict[str, Any], dict[int, tuple[int, int | None]]]:
         import numpy
 
         forward = [f"def forward({''.join(f'{n}, ' for n in self.inputs)}P, X):"]
@@ -315,7 +323,7 @@ class _Writer:
                     kept.append(self.names[i])
         kept.append(self.names[-1])  # the root, last
         forward.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
-        backward = self._backward(kept, reads)
+        backward = {inputs: self._backward(kept, reads, inputs) for inputs in (True, False)}
         at = {name: k for k, name in enumerate(kept)}
         slots: dict[int, tuple[int, int | None]] = {}
         for i, name in enumerate(self.names):
@@ -326,18 +334,23 @@ class _Writer:
                 slots[i] = (at[name], None)
         return "\n".join(forward), backward, self.arrays, slots
 
-    def _backward(self, kept: Sequence[str], reads: dict[int, list[str]]) -> str:
+    def _backward(self, kept: Sequence[str], reads: dict[int, list[str]], inputs: bool) -> str:
+        """The backward pass; without ``inputs`` it computes no δ that only the inputs' need
+        and returns None."""
+        need = needed(self.program, inputs)
+        packed = [any(need[i] for i in p.lanes) for p in self.packs]  # a pack's δ is needed
+        wanted = [q for q, k in enumerate(packed) if k]
         lines = [
             "def backward(values, gradient, P):",
             f"    ({''.join(f'{n}, ' for n in kept)}) = values",
             "    dθ = zeros(len(P))",
         ]
-        lines += [f"    δ{p.name} = zeros({p.name}.shape)" for p in self.packs]
+        lines += [f"    δ{self.packs[q].name} = zeros({self.packs[q].name}.shape)" for q in wanted]
         has: set[int] = set()
 
         def add(o: int, term: str) -> None:
             """``term`` (an array over the samples) into the δ of node ``o``."""
-            if self.kinds[o] == "const":
+            if not need[o]:  # a constant's, or a δ that reaches no parameter or wanted input
                 return
             if self.kinds[o] == "param":
                 lines.append(f"    dθ[{self.param[o]}] += total({term})")
@@ -360,9 +373,11 @@ class _Writer:
                 locals_ = self.patterns.locals(op, env, self.names[u])
                 δ = f"δ{self.names[u]}"
                 for o, local in zip(self.operands[u], locals_, strict=True):
-                    add(o, δ if local == "1" else f"({local}) * {δ}")
+                    add(o, δ if local in _ONE else f"({local}) * {δ}")
                 continue
             pack = self.packs[u]
+            if not packed[u]:
+                continue
             δ = f"δ{pack.name}"
             if pack.xs:
                 x, w = reads[u]
@@ -374,17 +389,19 @@ class _Writer:
                     lines.append(f"    add_at(dθ, {w}.reshape(-1), {grad})")
                 _, q = self._x(pack)
                 if q is not None:
-                    lines.append(f"    δ{self.packs[q].name} += {δ} @ θ[{w}]")
-                else:
+                    if packed[q]:
+                        lines.append(f"    δ{self.packs[q].name} += {δ} @ θ[{w}]")
+                elif any(need[xi] for xi in pack.xs):
                     lines.append(f"    {pack.name}_δx = {δ} @ θ[{w}]")
                     for k, xi in enumerate(pack.xs):
                         add(xi, f"{pack.name}_δx[:, {k}]")
                 continue
             locals_ = self.patterns.locals(pack.op, reads[u], pack.name)
             for (kind_, what), local in zip(pack.operands, locals_, strict=True):
-                term = δ if local == "1" else f"({local}) * {δ}"
+                term = δ if local in _ONE else f"({local}) * {δ}"
                 if kind_ == "pack":
-                    lines.append(f"    δ{self.packs[what].name} += {term}")
+                    if packed[what]:
+                        lines.append(f"    δ{self.packs[what].name} += {term}")
                 elif kind_ == "params":
                     arr = self._array("i", what)
                     if len(set(what)) == len(what):
@@ -395,6 +412,9 @@ class _Writer:
                     add(what, f"({term}).sum(1)")
         lines.append("    dθ += fromiter(map(getgrad, P), float, len(P))")
         lines.append("    consume(map(setattr, P, repeat('grad'), dθ.tolist()))")
+        if not inputs:
+            lines.append("    return None")
+            return "\n".join(lines)
         found = [
             f"δ{n}" if n in self.names and self.names.index(n) in has else "0" for n in self.inputs
         ]

@@ -32,6 +32,7 @@ __all__ = [
     "forward_source",
     "literal",
     "namespace_of",
+    "needed",
     "node_names",
     "quiet",
 ]
@@ -133,11 +134,23 @@ def forward_source(program: Program, arrays: bool = False) -> str:
     return "\n".join(lines)
 
 
-def backward_source(program: Program, arrays: bool = False) -> str:
+def needed(program: Program, inputs: bool = True) -> list[bool]:
+    """Per node, whether a backward needs its δ: a parameter's, an input's (with ``inputs``),
+    and that of each op node with such a node among its operands (δ flows down to it)."""
+    need = [False] * len(program.order)
+    for i, (kind, ops) in enumerate(zip(program.kinds, program.operands, strict=True)):
+        need[i] = kind == "param" or (inputs and kind == "input") or any(need[o] for o in ops)
+    return need
+
+
+def backward_source(program: Program, arrays: bool = False, inputs: bool = True) -> str:
     """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
     an interior node's δ from 0, a parameter's from its ``.grad``, term by term. On arrays
-    (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end."""
-    order, names, kinds, operands, inputs = program
+    (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end.
+    Without ``inputs`` the inputs' δ are not computed (nor any δ only they need): it returns
+    None."""
+    order, names, kinds, operands, inputs_ = program
+    need = needed(program, inputs)
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
     lines = [
         "def backward(values, gradient, P):",
@@ -160,9 +173,10 @@ def backward_source(program: Program, arrays: bool = False) -> str:
         if exact and not arrays:  # the derivative's integers are Fractions when the result is one
             lines.append(f"    K = Fraction if type({out}) is Fraction else int")
         for o, local in zip(operands[i], locals_, strict=True):
-            if kinds[o] == "const":
+            if not need[o]:  # a constant's δ, or one that reaches no parameter or wanted input
                 continue
-            term = f"δ{out}" if local == "1" else f"{_wrap(local)} * δ{out}"
+            one = local == "1" or (arrays and local == "1.0")  # x · 1.0 is x in IEEE arithmetic
+            term = f"δ{out}" if one else f"{_wrap(local)} * δ{out}"
             start = f"δ{names[o]}" if has[o] else "0"
             lines.append(f"    δ{names[o]} = {start} + {term}")
             has[o] = True
@@ -172,7 +186,10 @@ def backward_source(program: Program, arrays: bool = False) -> str:
         ]
     else:
         lines += [f"    P[{k}].grad = δ{names[i]}" for k, i in enumerate(params)]
-    found = [f"δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs]
+    if not inputs:
+        lines.append("    return None")
+        return "\n".join(lines)
+    found = [f"δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs_]
     lines.append(f"    return [{', '.join(found)}]")
     return "\n".join(lines)
 

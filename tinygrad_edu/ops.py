@@ -340,7 +340,7 @@ neg: Op = _op(
 relu: Op = _op(
     "relu", _relu, lambda x, out: (where(x <= 0, 0, 1),),
     sympy=lambda sp, x: sp.Piecewise((0, x <= 0), (x, True)),
-    array=lambda xp, x: xp.where(x <= 0, 0 * x, x),
+    array=lambda xp, x: xp.where(x <= 0, 0.0, x),  # 0.0 as on numbers (0·x would be -0.0)
 )  # fmt: skip
 abs_: Op = _op(
     "abs", _abs, lambda x, out: (where(x > 0, 1, where(x < 0, -1, where(eq(x, 0), 0, NAN))),),

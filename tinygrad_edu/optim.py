@@ -120,11 +120,11 @@ class _Stateful(Optimizer, Generic[S]):
     def _step(self, lr: Number) -> None:
         fast = _arrays(self, lr) if len(self.params) >= _ARRAYS_FROM else None
         if fast is not None:
-            np, values, grad = fast
+            np, before, values, grad = fast
             with np.errstate(all="ignore"):  # overflow is ±inf, as in the loop below
                 new, new_state = self._rule_on_arrays(np, lr, values, grad)
             if new is not None and new_state is not None:
-                self._commit(new.tolist(), new_state)
+                self._commit(new.tolist(), new_state, before)
                 return
         try:
             update = self._rule(lr)
@@ -151,10 +151,12 @@ class _Stateful(Optimizer, Generic[S]):
             f"changed (every parameter, its state and step_count are as before the step)"
         )
 
-    def _commit(self, data: list[Number], state: list[S]) -> None:
+    def _commit(self, data: list[Number], state: list[S], old: list[Number] | None = None) -> None:
         """Assign the computed step. Plain assignments cannot fail, but an interrupt
-        (KeyboardInterrupt) may land between two: then what was assigned is put back."""
-        old_data, old_state, old_count = list(map(_DATA, self.params)), self._state, self.step_count
+        (KeyboardInterrupt) may land between two: then what was assigned is put back (``old``:
+        the parameters' data before the step, where the caller has read it already)."""
+        old_data = list(map(_DATA, self.params)) if old is None else old
+        old_state, old_count = self._state, self.step_count
         try:
             _consume(map(setattr, self.params, repeat("data"), data))
             self._state = state
@@ -190,9 +192,10 @@ class _Stateful(Optimizer, Generic[S]):
 _ARRAYS_FROM = 32
 
 
-def _arrays(opt: Optimizer, lr: Number) -> tuple[Any, Any, Any] | None:
-    """numpy and the parameters' data and δ as float64 arrays; None without numpy, for a rate
-    too large for a float, or when a data or δ is not a float (exact numbers keep the loop)."""
+def _arrays(opt: Optimizer, lr: Number) -> tuple[Any, list[Number], Any, Any] | None:
+    """numpy, the parameters' data, and their data and δ as float64 arrays; None without numpy,
+    for a rate too large for a float, or when a data or δ is not a float (exact numbers keep
+    the loop)."""
     try:
         import numpy as np
 
@@ -203,7 +206,7 @@ def _arrays(opt: Optimizer, lr: Number) -> tuple[Any, Any, Any] | None:
     grad = list(map(_GRAD, opt.params))
     if set(map(type, data)) != {float} or set(map(type, grad)) != {float}:
         return None
-    return np, np.array(data), np.array(grad)
+    return np, data, np.array(data), np.array(grad)
 
 
 class SGD(_Stateful[Number | None]):

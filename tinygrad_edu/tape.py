@@ -134,7 +134,10 @@ class Tape:
         self._forward_source = forward_source(self._program_source)
         self._backward_source = backward_source(self._program_source)
         # Per (namespace, fused): namespace, forward, backward, sources, slots; on first use.
-        self._compiled: dict[tuple[str, bool], tuple[Any, Any, Any, Any, Any]] = {}
+        # Per (namespace, fused): namespace, forward, backward, sources, slots, the backward
+        # without the inputs' δ and the names the sources read; on first use.
+        self._compiled: dict[tuple[str, bool], list[Any]] = {}
+        self._made: tuple[str, bool] = ("", False)  # the key of the last batch's
         self._program: tuple[Any, Any, Any] = (None, None, None)  # that of the last batch
         self._dtype: Any = None
         self._array_sources: tuple[str, str] = ("", "")
@@ -176,14 +179,18 @@ class Tape:
         self._check_guards()
         return values[-1]
 
-    def backward(self, gradient: Number = 1, reduction: str = "mean") -> Any:
+    def backward(
+        self, gradient: Number = 1, reduction: str = "mean", *, inputs: bool = True
+    ) -> Any:
         """The backward pass of the last call: the δ of each input, returned, and each
         parameter's δ, accumulated into its ``.grad`` as eager ``backward()`` would.
 
         After a call on a batch, the output is reduced over the samples as a loss would be
         (``reduction``: ``"mean"`` or ``"sum"``) and each parameter's δ is that reduction's,
         summed over the batch (equal to a loop over samples up to summation order); the
-        inputs' δ come back as an array with a row per sample.
+        inputs' δ come back as an array with a row per sample. With ``inputs=False`` (training,
+        where only the parameters' δ matter) a batch's backward skips the inputs' δ and every
+        δ that only they need, and returns None.
 
         Raises:
             RuntimeError: the tape has not been called yet.
@@ -198,14 +205,26 @@ class Tape:
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         xp, _, backward = self._program
+        if not inputs:
+            backward = self._without_inputs()
         n = self._batch
         # One seed per sample: a δ that reaches a parameter through constant local derivatives
         # alone (a bias added last) is then summed over the samples, as a loop would sum it.
         seeds = xp.full((n,), float(seed / n if reduction == "mean" else seed), dtype=self._dtype)
         with quiet(xp):
             deltas = backward(self._values, seeds, self.params)
+        if deltas is None:
+            return None
         rows = [xp.broadcast_to(xp.asarray(d, dtype=self._dtype), (n,)) for d in deltas]
         return xp.stack(rows, axis=1)
+
+    def _without_inputs(self) -> Any:
+        """The last batch's backward pass without the inputs' δ, compiled on first use."""
+        made = self._compiled[self._made]
+        if made[5] is None:
+            xp, names, source = made[0], made[6], made[3][2]
+            made[5] = compile_source(source, "backward", ieee=True, names=names, xp=xp)
+        return made[5]
 
     def _on_numbers(self) -> tuple[Any, Any]:
         """The forward and backward passes on numbers, compiled from `source` on first use."""
@@ -308,24 +327,28 @@ class Tape:
                 sources = (
                     forward_source(self._program_source, arrays=True),
                     backward_source(self._program_source, arrays=True),
+                    backward_source(self._program_source, arrays=True, inputs=False),
                 )
             else:
-                sources = fused[:2]
+                sources = (fused[0], fused[1][True], fused[1][False])
                 names |= {k: xp.asarray(v) for k, v in fused[2].items()}
                 names |= {"zeros": xp.zeros, "stack": xp.stack, "add_at": xp.add.at}
                 names |= {"fromiter": xp.fromiter, "setattr": setattr, "repeat": repeat}
                 names |= {"getdata": attrgetter("data"), "getgrad": attrgetter("grad")}
                 names["consume"] = deque(maxlen=0).extend
-            made = (
+            made = [
                 xp,
                 compile_source(sources[0], "forward", ieee=False, names=names, xp=xp),
                 compile_source(sources[1], "backward", ieee=True, names=names, xp=xp),
                 sources,
                 fused[3] if fused is not None else self._slots,
-            )
+                None,  # the backward without the inputs' δ: compiled on first use
+                names,
+            ]
             self._compiled[key, fuse] = made
+        self._made = (key, fuse)
         self.fused = fuse and made[4] is not self._slots
-        self._array_sources, self._array_slots = made[3], made[4]
+        self._array_sources, self._array_slots = made[3][:2], made[4]
         return made[0], made[1], made[2]
 
 

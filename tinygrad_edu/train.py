@@ -209,7 +209,7 @@ def _train_on_tape(
     for k in range(steps):
         value, right = evaluate()
         opt.zero_grad()
-        traced.backward(reduction="mean")
+        traced.backward(reduction="mean", inputs=False)
         if decay:
             for p in params:
                 p.grad += 2 * decay * p.data
