@@ -189,8 +189,8 @@ class Tape:
         (``reduction``: ``"mean"`` or ``"sum"``) and each parameter's δ is that reduction's,
         summed over the batch (equal to a loop over samples up to summation order); the
         inputs' δ come back as an array with a row per sample. With ``inputs=False`` (training,
-        where only the parameters' δ matter) a batch's backward skips the inputs' δ and every
-        δ that only they need, and returns None.
+        where only the parameters' δ matter) it returns None, and a batch's backward skips the
+        inputs' δ and every δ that only they need.
 
         Raises:
             RuntimeError: the tape has not been called yet.
@@ -201,7 +201,7 @@ class Tape:
         seed = check_number(gradient, "backward(gradient=...)")
         if self._batch is None:
             found: list[Number] = self._on_numbers()[1](self._values, seed, self.params)
-            return found
+            return found if inputs else None
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         xp, _, backward = self._program
