@@ -8,6 +8,7 @@ matching a nan), no tolerance.
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 from typing import Any
 
@@ -27,7 +28,12 @@ fractions = st.fractions(min_value=-4, max_value=4, max_denominator=12)
 
 
 def _same(x: Any, y: Any) -> bool:
-    return (x == y or (x != x and y != y)) and type(x) is type(y)
+    """Bit for bit: the same type and value, a nan matching a nan, 0.0 not matching -0.0."""
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, float):
+        return (x == y and math.copysign(1, x) == math.copysign(1, y)) or (x != x and y != y)
+    return bool(x == y)
 
 
 def _eager(program: Any, xs: list[Any], params: list[Value]) -> tuple[Any, list[Any]]:
@@ -37,27 +43,72 @@ def _eager(program: Any, xs: list[Any], params: list[Value]) -> tuple[Any, list[
     return out.data, [v.grad for v in values]
 
 
+# A root over a program's result and its inputs: a sum or a dot node (n-ary), or none.
+_ROOTS = {
+    "program": lambda y, xs: y,
+    "total": lambda y, xs: total([y, *xs]),
+    "dot": lambda y, xs: dot([*xs, y], [y, *xs]),
+}
+
+
 @pytest.mark.parametrize("rational", [False, True])
-@given(data=st.data())
+@given(data=st.data(), root=st.sampled_from(sorted(_ROOTS)))
 def test_replay_is_eager_bit_for_bit_at_the_traced_point_and_elsewhere(
-    rational: bool, data: st.DataObject
+    rational: bool, data: st.DataObject, root: str
 ) -> None:
+    """Interpreted and compiled replays alike: eager's values and δ, and its accumulation into
+    a captured parameter's ``.grad``; outside a domain, eager's error."""
     numbers = fractions if rational else floats
     leaves = data.draw(st.lists(numbers, min_size=1, max_size=4))
     program = data.draw(programs(leaves, rational=rational))
-    tape = trace(program, leaves)
+    w = Value(Fraction(3, 4) if rational else 0.75)  # a captured parameter
+
+    def f(*xs: Value) -> Value:
+        return _ROOTS[root](program(*xs), xs) * w
+
+    tapes = [trace(f, leaves, compile=False), trace(f, leaves, compile=True)]
     # Another point of the same sign pattern keeps the graph valid (guards were drawn for the
-    # traced point); the kinks are decided anew at each replay.
-    for xs in (leaves, [x * Fraction(9, 10) if rational else x * 0.9 for x in leaves]):
+    # traced point), and a point of zeros (-0.0 too); the kinks are decided anew at each replay.
+    zeros = [data.draw(st.sampled_from([0.0, -0.0])) if not rational else 0 for _ in leaves]
+    for xs in (leaves, [x * Fraction(9, 10) if rational else x * 0.9 for x in leaves], zeros):
+        w.grad = 0
         try:
-            expected, deltas = _eager(program, xs, [])
-        except (ArithmeticError, ValueError):
-            continue  # outside a domain here: eager raises, and so does the replay
-        got = tape(*xs)
-        assert _same(got, expected)
-        found = tape.backward()
-        assert len(found) == len(deltas)
-        assert all(_same(a, b) for a, b in zip(found, deltas, strict=True))
+            expected = _eager(f, xs, [])
+            expected = (*_eager(f, xs, []), w.grad)  # w.grad accumulates twice
+        except (ArithmeticError, ValueError) as e:  # outside a domain
+            expected = (type(e), str(e))
+        interpreted, compiled = (_replay(tape, xs, w) for tape in tapes)
+        assert _same_outcome(interpreted, compiled)  # the same numbers, or the same error
+        # Where eager raises, a tape raises too, or not where eager's error came from a step
+        # the result does not use (a tape computes the result's graph only).
+        if len(expected) == 3:
+            assert _same_outcome(interpreted, expected)
+        assert len(interpreted) == 3 or len(expected) == 2
+        assert [t.compiled for t in tapes] == [False, True]
+
+
+def _replay(tape: Any, xs: list[Any], w: Value) -> tuple[Any, ...]:
+    """(value, δ, w.grad after two backward calls) of a replay at ``xs``, or (error's type,
+    message)."""
+    w.grad = 0
+    try:
+        value = tape(*xs)
+    except (ArithmeticError, ValueError) as e:
+        return type(e), str(e)
+    deltas = tape.backward()
+    assert all(_same(a, b) for a, b in zip(tape.backward(), deltas, strict=True))
+    return value, deltas, w.grad
+
+
+def _same_outcome(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    if len(a) != len(b) or len(a) == 2:
+        return a == b
+    return (
+        _same(a[0], b[0])
+        and len(a[1]) == len(b[1])
+        and all(_same(x, y) for x, y in zip(a[1], b[1], strict=True))
+        and _same(a[2], b[2])
+    )
 
 
 def test_parameters_are_read_at_each_replay_and_accumulate_as_eager() -> None:
