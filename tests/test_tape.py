@@ -7,6 +7,7 @@ matching a nan), no tolerance.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from fractions import Fraction
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from tinygrad_edu import Value, dot, losses, nn, optim, total
 from tinygrad_edu.engine import topological_order
-from tinygrad_edu.tape import GuardError, TraceError, trace
+from tinygrad_edu.tape import COMPILE_AFTER, GuardError, TraceError, trace
 
 from .graphs import programs
 
@@ -158,6 +159,29 @@ def test_source_reads_as_the_chain_rule_with_labels() -> None:
     assert tape.compile_seconds > 0
 
 
+def test_auto_interprets_the_first_calls_then_compiles() -> None:
+    """compile="auto" (the default): the interpreter for `COMPILE_AFTER` calls on numbers, the
+    compiled source after; the same numbers either way, and no Value made by a replay."""
+    w = Value(0.5)
+    tape = trace(lambda x, y: (x * w + y).relu() * x, [1.0, 2.0])
+    fixed = trace(lambda x, y: (x * w + y).relu() * x, [1.0, 2.0], compile=False)
+    runs = []
+    for i in range(COMPILE_AFTER + 2):
+        xs = (1.0 + i / 7, -1.5)
+        runs.append((tape(*xs), tape.backward(), tape.compiled))
+        assert runs[-1][:2] == (fixed(*xs), fixed.backward())
+    assert [compiled for *_, compiled in runs] == [False] * COMPILE_AFTER + [True] * 2
+    assert tape.compile_seconds > 0
+    assert fixed.compile_seconds == 0  # never compiled
+    before = sum(isinstance(o, Value) for o in gc.get_objects())
+    for t in (tape, fixed):
+        t(3.0, 4.0)
+        t.backward()
+    assert sum(isinstance(o, Value) for o in gc.get_objects()) == before
+    with pytest.raises(ValueError, match="compile must be True, False or 'auto', got 'yes'"):
+        trace(lambda x: x * 2, [1.0], compile="yes")
+
+
 def test_exact_division_stays_exact_on_replay() -> None:
     tape = trace(lambda a: a / 3, [Fraction(1, 2)])
     assert tape(Fraction(1, 5)) == Fraction(1, 15)
@@ -165,14 +189,22 @@ def test_exact_division_stays_exact_on_replay() -> None:
     assert isinstance(tape.backward()[0], Fraction)
 
 
-def test_replay_raises_as_eager_outside_a_domain_and_backward_needs_a_call() -> None:
-    tape = trace(lambda a: a.log(), [1.0])
+@pytest.mark.parametrize("compile", [False, True])
+def test_replay_raises_as_eager_outside_a_domain_and_backward_needs_a_call(compile: bool) -> None:
+    tape = trace(lambda a: a.log(), [1.0], compile=compile)
     with pytest.raises(RuntimeError, match="call the tape on inputs before its backward"):
         tape.backward()
     with pytest.raises(ValueError, match="log is undefined for x <= 0"):
         tape(0.0)
     with pytest.raises(TypeError, match="the tape takes 1 inputs, got 2"):
         tape(1.0, 2.0)
+    with pytest.raises(ZeroDivisionError, match=r"division by zero: 1 / 0\.0"):
+        trace(lambda a: 1 / a, [1.0], compile=compile)(0.0)
+    with pytest.raises(OverflowError, match="exp overflows float for x = 1000"):
+        trace(lambda a: a.exp(), [1.0], compile=compile)(1000.0)
+    with pytest.raises(RuntimeError, match="call the tape on inputs before its backward"):
+        tape.backward()  # a failed call keeps nothing
+    assert tape.compiled is compile
     with pytest.raises(TypeError, match="f must return a Value, got float"):
         trace(lambda a: 1.0, [1.0])  # type: ignore[arg-type,return-value]
     batch = np.array([[1.0], [0.0], [-1.0]])
@@ -345,7 +377,8 @@ def test_fusion_packs_layers_and_handles_shared_weights_and_a_dot_root() -> None
     assert [p.grad for p in w] == [4.0 + 1.0, 4.0]
 
 
-def test_a_branch_on_data_is_guarded_on_every_replay() -> None:
+@pytest.mark.parametrize("compile", [False, True])
+def test_a_branch_on_data_is_guarded_on_every_replay(compile: bool) -> None:
     """A Python `if` on a node's data is not an op: the comparison is re-checked at each replay
     and a replay that would take the other branch raises, unbatched or batched."""
 
@@ -360,7 +393,7 @@ def test_a_branch_on_data_is_guarded_on_every_replay() -> None:
         s = x * y
         return s * s if s.data > 1 and s.data < y.data else -s  # two guards, one on two nodes
 
-    tape = trace(g, [0.5, 3.0])
+    tape = trace(g, [0.5, 3.0], compile=compile)
     assert len(tape.guards) == 2
     assert tape(0.6, 3.0) == pytest.approx(1.8**2)
     assert tape.backward() == pytest.approx([2 * 1.8 * 3.0, 2 * 1.8 * 0.6])
