@@ -47,8 +47,12 @@ from .engine import Value, topological_order
 
 __all__ = ["COMPILE_AFTER", "GuardError", "Tape", "TraceError", "trace"]
 
-# With compile="auto", the calls on numbers interpreted before a tape compiles its source.
-COMPILE_AFTER = 200
+# With compile="auto", the calls on numbers interpreted before a tape compiles its source: where
+# the time the interpreter has lost to the compiled source equals the compile time (so "auto"
+# takes at most twice the time of the better choice made in hindsight). Measured on 2 loaded
+# cores (forward + backward per call): 234 calls for W1's chain, 256 for the moons MLP with its
+# hinge loss, 414 for a 64-32-10 MLP with cross-entropy.
+COMPILE_AFTER = 250
 
 
 def trace(
