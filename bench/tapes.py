@@ -124,10 +124,11 @@ def _moons_tape(np: Any, fuse: bool) -> tuple[Any, Any, Any, float]:
     points, labels = make_moons(100, noise=0.1, seed=0)
     rows = np.array([[*p, y] for p, y in zip(points, labels, strict=True)], dtype=float)
     t0 = time.perf_counter()
-    tape = trace(lambda x0, x1, y: losses.hinge(model([x0, x1])[0], y), rows[0].tolist())
+    sample = rows[0].tolist()
+    tape = trace(lambda x0, x1, y: losses.hinge(model([x0, x1])[0], y), sample, compile=True)
     tape.fuse = fuse
     tape(rows)  # the batched program is written and compiled on its first call
-    tape(*rows[0].tolist())  # and the source on numbers (the unbatched steps replay it)
+    tape(*sample)  # and the source on numbers (the unbatched steps replay it, compiled)
     seconds = time.perf_counter() - t0
     sgd = optim.SGD(model.parameters(), lr=learning_rate, weight_decay=2 * L2)
     return tape, sgd, rows, seconds
