@@ -44,6 +44,7 @@ class Interpreter:
         self._size = len(consts) + len(kept)
         self._numbers: list[Number] = []  # the derivatives' own numbers (1, -1), after the nodes
         self._number_slots: dict[tuple[type, str], int] = {}
+        self._plans: dict[tuple[Op, int, tuple[int, ...]], Rule | tuple[Any, Any]] = {}
         self._inputs = [(slot[i], inputs.index(names[i])) for i in kept if kinds[i] == "input"]
         params = [i for i in kept if kinds[i] == "param"]
         self._params = [(slot[i], k) for k, i in enumerate(params)]
@@ -81,18 +82,31 @@ class Interpreter:
     ) -> tuple[int, Rule | None, Any, int]:
         """(slot, rule, a, b) of an instruction: the locals of operands ``pair`` of ``term``
         read from slots a and b where each is an operand, the result or a plain number, else
-        computed by a rule."""
-        exprs = [op.derivative[k] for k in pair]
-        if all(isinstance(e, Var) or _plain(op, e) for e in exprs):
-            a, *b = [self._read(e, term, out) for e in exprs]
-            return out, None, a, b[0] if b else self._number(0)
-        return out, _rule(op, len(term), pair), *_operands(term)
+        computed by a rule. Decided once per op and pair (`_plan`)."""
+        key = (op, len(term), pair)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(op, len(term), pair)
+        if not isinstance(plan, tuple):
+            return out, plan, *_operands(term)
+        a, b = (
+            term[i] if kind == "operand" else out if kind == "result" else i for kind, i in plan
+        )
+        return out, None, a, b
 
-    def _read(self, e: Expr, term: list[int], out: int) -> int:
-        if isinstance(e, Var):
-            return out if e.index < 0 else term[e.index]
-        assert isinstance(e, Const)
-        return self._number(e.value)
+    def _plan(self, op: Op, width: int, pair: tuple[int, ...]) -> Rule | tuple[Any, Any]:
+        """The rule of the locals of operands ``pair`` of a term of ``op``, or where each is
+        read: ("operand", k), ("result", 0) or ("slot", the slot of its number)."""
+        exprs = [op.derivative[k] for k in pair]
+        if not all(isinstance(e, Var) or _plain(op, e) for e in exprs):
+            return _rule(op, width, pair)
+        reads = [
+            (("result", 0) if e.index < 0 else ("operand", e.index))
+            if isinstance(e, Var)
+            else ("slot", self._number(e.value))  # type: ignore[attr-defined]  # a Const
+            for e in exprs
+        ]
+        return reads[0], reads[1] if len(reads) == 2 else ("slot", self._number(0))
 
     def _number(self, x: Number) -> int:
         """The slot holding ``x``, after the nodes' (one per number, 0.0 and -0.0 apart)."""
