@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, dot, losses, nn, optim, total
+from tinygrad_edu import Value, define_op, dot, losses, nn, optim, total
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.tape import COMPILE_AFTER, GuardError, TraceError, trace
 
@@ -180,6 +180,38 @@ def test_auto_interprets_the_first_calls_then_compiles() -> None:
     assert sum(isinstance(o, Value) for o in gc.get_objects()) == before
     with pytest.raises(ValueError, match="compile must be True, False or 'auto', got 'yes'"):
         trace(lambda x: x * 2, [1.0], compile="yes")
+
+
+fma = define_op("fma_for_tape", lambda a, b, c: a * b + c, lambda a, b, c, out: (b, a, 1))
+# Named as the interpreter's rules name their own locals, and called by derivatives: the rules
+# pick other names.
+cube = define_op("_y", lambda x: x * x * x, lambda x, out: (3 * x * x,))
+dent = define_op("_x0", lambda x: x / (1 + x * x), lambda x, out: ((1 - x * x) / (1 + x * x) ** 2,))
+exp_quart = define_op(
+    "exp_quart_for_tape", lambda x: math.exp(x**4 / 4), lambda x, out: (out * cube(x),)
+)
+half_log = define_op(
+    "half_log_for_tape", lambda x: 0.5 * math.log1p(x * x), lambda x, out: (dent(x),)
+)
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_users_ops_of_any_arity_replay_as_eager(compile: bool) -> None:
+    """An op of three operands (one of them a constant), and ops named as the interpreter's
+    own variables, on floats and Fractions."""
+
+    def f(a: Value, b: Value, c: Value) -> Value:
+        y = cube(fma(a, b, c)) * fma(c, 2.0, a) + dent(dot([a, b, 3], [c, 0.5, b]))
+        return y + exp_quart(a * 0.5) * half_log(b)
+
+    points = [[0.5, -1.5, 2.0], [1.25, 0.5, -3.0], [Fraction(1, 3), Fraction(-2), Fraction(5, 7)]]
+    tape = trace(f, points[0], compile=compile)
+    for xs in points:
+        expected, deltas = _eager(f, xs, [])
+        assert _same(tape(*xs), expected)
+        found = tape.backward()
+        assert all(_same(a, b) for a, b in zip(found, deltas, strict=True))
+    assert tape.compiled is compile
 
 
 def test_exact_division_stays_exact_on_replay() -> None:

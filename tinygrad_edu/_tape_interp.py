@@ -24,7 +24,7 @@ from weakref import WeakKeyDictionary
 
 from ._expr import Const, Expr, Op, Var
 from ._numbers import Number
-from ._tape_source import Program, _derivative_patterns, compile_source
+from ._tape_source import Program, _derivative_patterns, _op_names, compile_source
 
 __all__ = ["Interpreter"]
 
@@ -187,14 +187,23 @@ def _rule(op: Op, width: int, pair: tuple[int, ...]) -> Rule:
     known = _RULES.setdefault(op, {})
     if (width, pair) not in known:
         patterns, exact = _derivative_patterns(op, False)
-        names = [f"x{k}" for k in range(width)]
-        terms = [patterns[k].format(*names, out="y") for k in pair] + ["0"] * (2 - len(pair))
-        read = {1: "s[a]", 2: "s[a], s[b]"}.get(width, "a(s)")
-        lines = ["def rule(s, a, b, out):", f"    {', '.join(names)} = {read}"]
+        # The rule's own names, apart from every op's (a user's op may be called y).
+        mark = "_"
+        own = ["s", "a", "b", "out", "y", *(f"x{k}" for k in range(width))]
+        while {mark + name for name in own} & _op_names():
+            mark += "_"
+        xs = [f"{mark}x{k}" for k in range(width)]
+        y = f"{mark}y"
+        terms = [patterns[k].format(*xs, out=y) for k in pair] + ["0"] * (2 - len(pair))
+        read = {1: "{0}s[{0}a]", 2: "{0}s[{0}a], {0}s[{0}b]"}.get(width, "{0}a({0}s)")
+        lines = [
+            f"def rule({mark}s, {mark}a, {mark}b, {mark}out):",
+            f"    {', '.join(xs)} = {read.format(mark)}",
+        ]
         if exact or any("{out}" in patterns[k] for k in pair):
-            lines.append("    y = s[out]")
+            lines.append(f"    {y} = {mark}s[{mark}out]")
         if exact:  # the derivative's integers are Fractions when the result is one
-            lines.append("    K = Fraction if type(y) is Fraction else int")
+            lines.append(f"    K = Fraction if type({y}) is Fraction else int")
         lines.append(f"    return ({', '.join(terms)})")
         known[width, pair] = compile_source("\n".join(lines), "rule", ieee=True, names={})
     return known[width, pair]

@@ -4,9 +4,11 @@
 two Python functions, the forward pass and the backward pass, one line per node, from each op's
 entries in the op table (`tinygrad_edu.ops`): its Python form and that of its derivative, so the
 backward pass reads as the chain rule (``δv3 = 0 + (0 if v2 <= 0 else 1) * δv4``). Compiled once,
-they replay the graph on plain numbers: no Value is made, and for the same inputs the values and
-δ are the eager engine's, computed by the same operations in the same order (exact for
-Fractions).
+they replay the graph on plain numbers; until a tape has been called often enough to pay for
+that compilation, an interpreter runs the same program node by node
+(`tinygrad_edu._tape_interp`; `Tape.compile` chooses). Either way no Value is made, and for the
+same inputs the values and δ are the eager engine's, computed by the same operations in the same
+order (exact for Fractions).
 
 A batch (a 2-D numpy array, a row per sample) replays every sample at once, one array call per
 node or, fused (`tinygrad_edu._fusion`), one per layer: a layer's dots as one matrix product.
@@ -201,8 +203,8 @@ class Tape:
         if len(xs) != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {len(xs)}")
         self._calls += 1
-        self._last = self._on_numbers()
-        self.compiled = self._last is self._passes
+        self._last = self._on_numbers()  # backward runs the same path
+        self.compiled = self._last is self._passes  # not the interpreter's
         values = self._last[0](*(check_number(x, "a tape's input") for x in xs), self.params)
         self._values = values
         self._check_guards()
