@@ -214,6 +214,35 @@ def test_users_ops_of_any_arity_replay_as_eager(compile: bool) -> None:
     assert tape.compiled is compile
 
 
+three_quarter_square = define_op(
+    "three_quarter_square_for_tape", lambda x: Fraction(3, 4) * x * x, lambda x, out: (x * 1.5,)
+)
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_an_exact_number_beyond_floats_meeting_a_float_in_backward_gives_eager_inf(
+    compile: bool,
+) -> None:
+    """Eager's backward redoes itself in IEEE arithmetic there (±inf; a backward never raises
+    after a successful forward), and so does a tape's: in a term (10**400 times a δ of 1.0)
+    or in a local derivative (10**400 * 1.5)."""
+    big, w = 10**400, Value(2)
+    for f in (
+        lambda a: a * a,
+        lambda a: total([a * a, -a]) * w,
+        lambda a: three_quarter_square(a) + a,
+    ):
+        a = Value(big)
+        w.grad = 0
+        f(a).backward(1.0)
+        expected = (a.grad, w.grad)
+        w.grad = 0
+        tape = trace(f, [big], compile=compile)
+        tape(big)
+        assert (*tape.backward(1.0), w.grad) == expected
+        assert math.isinf(expected[0])
+
+
 def test_exact_division_stays_exact_on_replay() -> None:
     tape = trace(lambda a: a / 3, [Fraction(1, 2)])
     assert tape(Fraction(1, 5)) == Fraction(1, 15)

@@ -22,8 +22,10 @@ from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from . import _numbers as ieee
 from ._expr import Const, Expr, Op, Var
 from ._numbers import Number
+from ._readings import local_values
 from ._tape_source import Program, _derivative_patterns, _op_names, compile_source
 
 __all__ = ["Interpreter"]
@@ -57,6 +59,7 @@ class Interpreter:
         # or rule(s, a, b, slot). One instruction per two operands: the second δ of a unary
         # op, or of a constant operand, goes to the extra slot `_size`, a local 0 times δ.
         self._backward: list[tuple[int, Rule | None, Any, int, int, int]] = []
+        self._terms: list[tuple[Op, list[int], tuple[int, ...]]] = []  # each one's op and term
         for i in kept:
             op = order[i].definition
             if op is not None:
@@ -73,9 +76,9 @@ class Interpreter:
                 for p in range(0, len(wanted), 2):
                     pair = tuple(wanted[p : p + 2])
                     targets = [*(slot[term[k]] for k in pair), self._size][:2]
-                    self._backward.append(
-                        (*self._locals(op, slot[i], [slot[o] for o in term], pair), *targets)
-                    )
+                    at = [slot[o] for o in term]
+                    self._backward.append((*self._locals(op, slot[i], at, pair), *targets))
+                    self._terms.append((op, at, pair))
 
     def _locals(
         self, op: Op, out: int, term: list[int], pair: tuple[int, ...]
@@ -157,6 +160,30 @@ class Interpreter:
                 la, lb = rule(s, a, b, at)
             d[t] = d[t] + la * g
             d[u] = d[u] + lb * g
+        for at, k in self._params:
+            P[k].grad = d[at]
+        return [0 if at is None else d[at] for at in self._deltas]
+
+    def backward_ieee(
+        self, values: Sequence[Number], gradient: Number, P: Sequence[Any]
+    ) -> list[Any]:
+        """`backward` in IEEE arithmetic, as eager's backward redoes itself where an exact
+        number too large for a float met a float: ±inf there, where Python raises."""
+        s = [*self._consts, *values, *self._numbers]
+        d: list[Any] = [0] * (self._size + 1)
+        for at, k in self._params:
+            d[at] = P[k].grad
+        root = self._size - 1
+        d[root] = ieee.add(d[root], gradient) if self._root_is_param else gradient
+        for (at, rule, a, b, t, u), (op, term, pair) in zip(self._backward, self._terms):  # noqa: B905
+            g = d[at]
+            try:
+                la, lb = (s[a], s[b]) if rule is None else rule(s, a, b, at)
+            except OverflowError:
+                found = local_values(op, [s[x] for x in term], s[at])
+                la, lb = [*(found[k] for k in pair), 0][:2]
+            d[t] = ieee.add(d[t], ieee.mul(la, g))
+            d[u] = ieee.add(d[u], ieee.mul(lb, g))
         for at, k in self._params:
             P[k].grad = d[at]
         return [0 if at is None else d[at] for at in self._deltas]

@@ -227,7 +227,10 @@ class Tape:
             raise RuntimeError("call the tape on inputs before its backward")
         seed = check_number(gradient, "backward(gradient=...)")
         if self._batch is None:
-            found: list[Number] = self._last[1](self._values, seed, self.params)
+            try:
+                found: list[Number] = self._last[1](self._values, seed, self.params)
+            except OverflowError:  # an exact number too large for a float met a float
+                found = self._interpret().backward_ieee(self._values, seed, self.params)
             return found
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
@@ -246,9 +249,7 @@ class Tape:
         or those compiled from `source` (on first use)."""
         auto = self.compile == "auto" and self._calls > COMPILE_AFTER
         if self.compile is not True and not auto:
-            if self._interpreter is None:
-                self._interpreter = Interpreter(self._program_source)
-            return self._interpreter.forward, self._interpreter.backward
+            return self._interpret().forward, self._interpret().backward
         if self._passes is None:
             start = time.perf_counter()
             constants = self._constants
@@ -258,6 +259,11 @@ class Tape:
             )
             self.compile_seconds = time.perf_counter() - start
         return self._passes
+
+    def _interpret(self) -> Interpreter:
+        if self._interpreter is None:
+            self._interpreter = Interpreter(self._program_source)
+        return self._interpreter
 
     def value(self, node: Value) -> Any:
         """The value of a traced ``node`` in the last call: a number, or after a batch an
