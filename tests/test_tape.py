@@ -7,7 +7,6 @@ matching a nan), no tolerance.
 
 from __future__ import annotations
 
-import gc
 import math
 from fractions import Fraction
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, define_op, dot, losses, nn, optim, total
+from tinygrad_edu import Value, define_op, dot, engine, losses, nn, optim, total
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.tape import COMPILE_AFTER, GuardError, TraceError, trace
 
@@ -159,7 +158,7 @@ def test_source_reads_as_the_chain_rule_with_labels() -> None:
     assert tape.compile_seconds > 0
 
 
-def test_auto_interprets_the_first_calls_then_compiles() -> None:
+def test_auto_interprets_the_first_calls_then_compiles(monkeypatch: pytest.MonkeyPatch) -> None:
     """compile="auto" (the default): the interpreter for `COMPILE_AFTER` calls on numbers, the
     compiled source after; the same numbers either way, and no Value made by a replay."""
     w = Value(0.5)
@@ -173,11 +172,26 @@ def test_auto_interprets_the_first_calls_then_compiles() -> None:
     assert [compiled for *_, compiled in runs] == [False] * COMPILE_AFTER + [True] * 2
     assert tape.compile_seconds > 0
     assert fixed.compile_seconds == 0  # never compiled
-    before = sum(isinstance(o, Value) for o in gc.get_objects())
+    made: list[object] = []  # every Value made: a leaf (__init__) or an op's result (_result)
+    init, result = Value.__init__, engine._result
+
+    def counted_init(self: Value, *args: Any) -> None:
+        made.append(self)
+        init(self, *args)
+
+    def counted_result(*args: Any) -> Value:
+        made.append(args)
+        return result(*args)
+
+    monkeypatch.setattr(Value, "__init__", counted_init)
+    monkeypatch.setattr(engine, "_result", counted_result)
     for t in (tape, fixed):
         t(3.0, 4.0)
         t.backward()
-    assert sum(isinstance(o, Value) for o in gc.get_objects()) == before
+    assert not made
+    Value(1.0) * 2  # the count counts: two leaves, one result
+    assert len(made) == 3
+    monkeypatch.undo()
     with pytest.raises(ValueError, match="compile must be True, False or 'auto', got 'yes'"):
         trace(lambda x: x * 2, [1.0], compile="yes")
 
