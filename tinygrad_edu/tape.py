@@ -117,7 +117,7 @@ class Tape:
         params: the leaves the traced function captured; ``backward`` accumulates their δ.
         compile: how a call on numbers replays: False, by an interpreter (a loop over the
             nodes, `tinygrad_edu._tape_interp`), ready at once; True, by the compiled `source`,
-            about 1.5× faster but compiled first (about 40 µs a node); "auto" (the default),
+            1.5 to 2.3 times faster but compiled first (about 40 µs a node); "auto" (the default),
             interpreted for the first `COMPILE_AFTER` calls, then compiled: a tape replayed
             that often pays its compilation back. Both give the same numbers, bit for bit.
         compiled: whether the last call on numbers ran the compiled source.
