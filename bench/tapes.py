@@ -1,7 +1,8 @@
 """Issue 10's tape workloads, measured side by side in one process (``bench.child tapes``).
 
 - W1 on a tape: the chain y ← relu(y·a + b) traced once, then replayed unbatched by its compiled
-  source, beside micrograd's eager forward + backward of the same chain (ns per op node).
+  source and by the interpreter, beside micrograd's eager forward + backward of the same chain
+  (ns per op node).
 - W2 on a tape: micrograd's moons step (MLP 2-16-16-1, 100 points, hinge, SGD with the demo's
   rate, 1e-4·Σp² as weight decay 2e-4), whole (forward, backward, `optim.SGD` update): the
   batched tape fused and unfused, the unbatched compiled tape (a loop over the points), the same
@@ -63,13 +64,27 @@ def _w1(steps: int, repeats: int) -> dict[str, float]:
 
     nodes = 3 * steps
     t0 = time.perf_counter()
-    tape = trace(lambda y, a, b: relu_chain(y, a, b, steps), [CHAIN_Y0, CHAIN_A, CHAIN_B])
+    tape = trace(
+        lambda y, a, b: relu_chain(y, a, b, steps), [CHAIN_Y0, CHAIN_A, CHAIN_B], compile=True
+    )
     traced = time.perf_counter() - t0
     tape(CHAIN_Y0, CHAIN_A, CHAIN_B)  # compiles the source
+    interpreted = trace(
+        lambda y, a, b: relu_chain(y, a, b, steps), [CHAIN_Y0, CHAIN_A, CHAIN_B], compile=False
+    )
+    t0 = time.perf_counter()
+    first = interpreted(CHAIN_Y0, CHAIN_A, CHAIN_B)  # makes the interpreter's instructions
+    ready = time.perf_counter() - t0
+    if first != tape(CHAIN_Y0, CHAIN_A, CHAIN_B) or interpreted.backward() != tape.backward():
+        raise BenchError("W1 tape: the interpreted replay differs from the compiled one")
 
     def replay() -> None:
         tape(CHAIN_Y0, CHAIN_A, CHAIN_B)
         tape.backward()
+
+    def interpret() -> None:
+        interpreted(CHAIN_Y0, CHAIN_A, CHAIN_B)
+        interpreted.backward()
 
     def micrograd() -> None:
         a, b, y = MicroValue(CHAIN_A), MicroValue(CHAIN_B), MicroValue(CHAIN_Y0)
@@ -78,15 +93,18 @@ def _w1(steps: int, repeats: int) -> dict[str, float]:
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(nodes + 1000)  # micrograd's backward is recursive
     try:
-        replay_ns, micro_ns = [], []
+        replay_ns, interpret_ns, micro_ns = [], [], []
         for _ in range(repeats):  # interleaved
             replay_ns.append(_median_ns(replay, 1))
+            interpret_ns.append(_median_ns(interpret, 1))
             micro_ns.append(_median_ns(micrograd, 1))
     finally:
         sys.setrecursionlimit(limit)
     return {
         "nodes": nodes,
         "replay_ns_per_node": statistics.median(replay_ns) / nodes,
+        "interpreted_ns_per_node": statistics.median(interpret_ns) / nodes,
+        "interpreter_first_call_us_per_node": ready / nodes * 1e6,
         "micrograd_ns_per_node": statistics.median(micro_ns) / nodes,
         "compile_us_per_node": tape.compile_seconds / nodes * 1e6,
         "trace_us_per_node": traced / nodes * 1e6,
@@ -122,10 +140,11 @@ def _moons_tape(np: Any, fuse: bool) -> tuple[Any, Any, Any, float]:
     points, labels = make_moons(100, noise=0.1, seed=0)
     rows = np.array([[*p, y] for p, y in zip(points, labels, strict=True)], dtype=float)
     t0 = time.perf_counter()
-    tape = trace(lambda x0, x1, y: losses.hinge(model([x0, x1])[0], y), rows[0].tolist())
+    sample = rows[0].tolist()
+    tape = trace(lambda x0, x1, y: losses.hinge(model([x0, x1])[0], y), sample, compile=True)
     tape.fuse = fuse
     tape(rows)  # the batched program is written and compiled on its first call
-    tape(*rows[0].tolist())  # and the source on numbers (the unbatched steps replay it)
+    tape(*sample)  # and the source on numbers (the unbatched steps replay it, compiled)
     seconds = time.perf_counter() - t0
     sgd = optim.SGD(model.parameters(), lr=learning_rate, weight_decay=2 * L2)
     return tape, sgd, rows, seconds

@@ -186,3 +186,4 @@ def test_main_writes_the_report(tmp_path: Any, capsys: pytest.CaptureFixture[str
     assert text == capsys.readouterr().out.rstrip("\n") + "\n"
     assert "## Tapes (issue 10)" in text  # its workloads ran, and their losses agreed
     assert "W2 step, fused tape ≥ 2,000× faster than micrograd's" in text
+    assert "| W1 interpreted replay ≤ 0.05× micrograd's | 0." in text  # measured

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, dot, losses, nn, optim, total
+from tinygrad_edu import Value, define_op, dot, engine, losses, nn, optim, total
 from tinygrad_edu.engine import topological_order
-from tinygrad_edu.tape import GuardError, Tape, TraceError, trace
+from tinygrad_edu.tape import COMPILE_AFTER, GuardError, Tape, TraceError, trace
 
 from .graphs import programs
 
@@ -27,7 +27,12 @@ fractions = st.fractions(min_value=-4, max_value=4, max_denominator=12)
 
 
 def _same(x: Any, y: Any) -> bool:
-    return (x == y or (x != x and y != y)) and type(x) is type(y)
+    """Bit for bit: the same type and value, a nan matching a nan, 0.0 not matching -0.0."""
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, float):
+        return (x == y and math.copysign(1, x) == math.copysign(1, y)) or (x != x and y != y)
+    return bool(x == y)
 
 
 def _eager(program: Any, xs: list[Any], params: list[Value]) -> tuple[Any, list[Any]]:
@@ -37,27 +42,73 @@ def _eager(program: Any, xs: list[Any], params: list[Value]) -> tuple[Any, list[
     return out.data, [v.grad for v in values]
 
 
+# A root over a program's result and its inputs: a sum or a dot node (n-ary), or none.
+_ROOTS = {
+    "program": lambda y, xs: y,
+    "total": lambda y, xs: total([y, *xs]),
+    "dot": lambda y, xs: dot([*xs, y], [y, *xs]),
+}
+
+
 @pytest.mark.parametrize("rational", [False, True])
-@given(data=st.data())
+@given(data=st.data(), root=st.sampled_from(sorted(_ROOTS)))
 def test_replay_is_eager_bit_for_bit_at_the_traced_point_and_elsewhere(
-    rational: bool, data: st.DataObject
+    rational: bool, data: st.DataObject, root: str
 ) -> None:
+    """Interpreted and compiled replays alike: eager's values and δ, and its accumulation into
+    a captured parameter's ``.grad``; outside a domain, eager's error."""
     numbers = fractions if rational else floats
     leaves = data.draw(st.lists(numbers, min_size=1, max_size=4))
     program = data.draw(programs(leaves, rational=rational))
-    tape = trace(program, leaves)
+    w = Value(Fraction(3, 4) if rational else 0.75)  # a captured parameter
+
+    def f(*xs: Value) -> Value:
+        return _ROOTS[root](program(*xs), xs) * w
+
+    tapes = [trace(f, leaves, compile=False), trace(f, leaves, compile=True)]
     # Another point of the same sign pattern keeps the graph valid (guards were drawn for the
-    # traced point); the kinks are decided anew at each replay.
-    for xs in (leaves, [x * Fraction(9, 10) if rational else x * 0.9 for x in leaves]):
+    # traced point), and a point of zeros (-0.0 too); the kinks are decided anew at each replay.
+    zeros = [data.draw(st.sampled_from([0.0, -0.0])) if not rational else 0 for _ in leaves]
+    for xs in (leaves, [x * Fraction(9, 10) if rational else x * 0.9 for x in leaves], zeros):
+        w.grad = 0
+        expected: tuple[Any, ...]
         try:
-            expected, deltas = _eager(program, xs, [])
-        except (ArithmeticError, ValueError):
-            continue  # outside a domain here: eager raises, and so does the replay
-        got = tape(*xs)
-        assert _same(got, expected)
-        found = tape.backward()
-        assert len(found) == len(deltas)
-        assert all(_same(a, b) for a, b in zip(found, deltas, strict=True))
+            _eager(f, xs, [])
+            expected = (*_eager(f, xs, []), w.grad)  # w.grad accumulates twice
+        except (ArithmeticError, ValueError) as e:  # outside a domain
+            expected = (type(e), str(e))
+        interpreted, compiled = (_replay(tape, xs, w) for tape in tapes)
+        assert _same_outcome(interpreted, compiled)  # the same numbers, or the same error
+        # Where eager raises, a tape raises too, or not where eager's error came from a step
+        # the result does not use (a tape computes the result's graph only).
+        if len(expected) == 3:
+            assert _same_outcome(interpreted, expected)
+        assert len(interpreted) == 3 or len(expected) == 2
+        assert [t.compiled for t in tapes] == [False, True]
+
+
+def _replay(tape: Any, xs: list[Any], w: Value) -> tuple[Any, ...]:
+    """(value, δ, w.grad after two backward calls) of a replay at ``xs``, or (error's type,
+    message)."""
+    w.grad = 0
+    try:
+        value = tape(*xs)
+    except (ArithmeticError, ValueError) as e:
+        return type(e), str(e)
+    deltas = tape.backward()
+    assert all(_same(a, b) for a, b in zip(tape.backward(), deltas, strict=True))
+    return value, deltas, w.grad
+
+
+def _same_outcome(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    if len(a) != len(b) or len(a) == 2:
+        return a == b
+    return (
+        _same(a[0], b[0])
+        and len(a[1]) == len(b[1])
+        and all(_same(x, y) for x, y in zip(a[1], b[1], strict=True))
+        and _same(a[2], b[2])
+    )
 
 
 def test_parameters_are_read_at_each_replay_and_accumulate_as_eager() -> None:
@@ -99,9 +150,111 @@ def test_source_reads_as_the_chain_rule_with_labels() -> None:
     assert "    δv4 = 0 + (0 if v4 <= 0 else 1) * δv5" in source
     assert "    δv5 = 0 + 2 * δv7" in source  # the constant 2 shown as itself
     assert "    P[1].grad = δb" in source
-    assert tape.compile_seconds == 0  # compiled at the first call on numbers
     tape(1.0)
+    assert (tape.compiled, tape.compile_seconds) == (False, 0)  # interpreted first
+    tape.compile = True
+    tape(1.0)
+    assert tape.compiled
     assert tape.compile_seconds > 0
+
+
+def test_auto_interprets_the_first_calls_then_compiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile="auto" (the default): the interpreter for `COMPILE_AFTER` calls on numbers, the
+    compiled source after; the same numbers either way, and no Value made by a replay."""
+    w = Value(0.5)
+    tape = trace(lambda x, y: (x * w + y).relu() * x, [1.0, 2.0])
+    fixed = trace(lambda x, y: (x * w + y).relu() * x, [1.0, 2.0], compile=False)
+    runs = []
+    for i in range(COMPILE_AFTER + 2):
+        xs = (1.0 + i / 7, -1.5)
+        runs.append((tape(*xs), tape.backward(), tape.compiled))
+        assert runs[-1][:2] == (fixed(*xs), fixed.backward())
+    assert [compiled for *_, compiled in runs] == [False] * COMPILE_AFTER + [True] * 2
+    assert tape.compile_seconds > 0
+    assert fixed.compile_seconds == 0  # never compiled
+    made: list[object] = []  # every Value made: a leaf (__init__) or an op's result (_result)
+    init, result = Value.__init__, engine._result
+
+    def counted_init(self: Value, *args: Any) -> None:
+        made.append(self)
+        init(self, *args)
+
+    def counted_result(*args: Any) -> Value:
+        made.append(args)
+        return result(*args)
+
+    monkeypatch.setattr(Value, "__init__", counted_init)
+    monkeypatch.setattr(engine, "_result", counted_result)
+    for t in (tape, fixed):
+        t(3.0, 4.0)
+        t.backward()
+    assert not made
+    Value(1.0) * 2  # the count counts: two leaves, one result
+    assert len(made) == 3
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="compile must be True, False or 'auto', got 'yes'"):
+        trace(lambda x: x * 2, [1.0], compile="yes")
+
+
+fma = define_op("fma_for_tape", lambda a, b, c: a * b + c, lambda a, b, c, out: (b, a, 1))
+# Named as the interpreter's rules name their own locals, and called by derivatives: the rules
+# pick other names.
+cube = define_op("_y", lambda x: x * x * x, lambda x, out: (3 * x * x,))
+dent = define_op("_x0", lambda x: x / (1 + x * x), lambda x, out: ((1 - x * x) / (1 + x * x) ** 2,))
+exp_quart = define_op(
+    "exp_quart_for_tape", lambda x: math.exp(x**4 / 4), lambda x, out: (out * cube(x),)
+)
+half_log = define_op(
+    "half_log_for_tape", lambda x: 0.5 * math.log1p(x * x), lambda x, out: (dent(x),)
+)
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_users_ops_of_any_arity_replay_as_eager(compile: bool) -> None:
+    """An op of three operands (one of them a constant), and ops named as the interpreter's
+    own variables, on floats and Fractions."""
+
+    def f(a: Value, b: Value, c: Value) -> Value:
+        y = cube(fma(a, b, c)) * fma(c, 2.0, a) + dent(dot([a, b, 3], [c, 0.5, b]))
+        return y + exp_quart(a * 0.5) * half_log(b)
+
+    points = [[0.5, -1.5, 2.0], [1.25, 0.5, -3.0], [Fraction(1, 3), Fraction(-2), Fraction(5, 7)]]
+    tape = trace(f, points[0], compile=compile)
+    for xs in points:
+        expected, deltas = _eager(f, xs, [])
+        assert _same(tape(*xs), expected)
+        found = tape.backward()
+        assert all(_same(a, b) for a, b in zip(found, deltas, strict=True))
+    assert tape.compiled is compile
+
+
+three_quarter_square = define_op(
+    "three_quarter_square_for_tape", lambda x: Fraction(3, 4) * x * x, lambda x, out: (x * 1.5,)
+)
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_an_exact_number_beyond_floats_meeting_a_float_in_backward_gives_eager_inf(
+    compile: bool,
+) -> None:
+    """Eager's backward redoes itself in IEEE arithmetic there (±inf; a backward never raises
+    after a successful forward), and so does a tape's: in a term (10**400 times a δ of 1.0)
+    or in a local derivative (10**400 * 1.5)."""
+    big, w = 10**400, Value(2)
+    for f in (
+        lambda a: a * a,
+        lambda a: total([a * a, -a]) * w,
+        lambda a: three_quarter_square(a) + a,
+    ):
+        a = Value(big)
+        w.grad = 0
+        f(a).backward(1.0)
+        expected = (a.grad, w.grad)
+        w.grad = 0
+        tape = trace(f, [big], compile=compile)
+        tape(big)
+        assert (*tape.backward(1.0), w.grad) == expected
+        assert math.isinf(expected[0])
 
 
 def test_exact_division_stays_exact_on_replay() -> None:
@@ -111,14 +264,22 @@ def test_exact_division_stays_exact_on_replay() -> None:
     assert isinstance(tape.backward()[0], Fraction)
 
 
-def test_replay_raises_as_eager_outside_a_domain_and_backward_needs_a_call() -> None:
-    tape = trace(lambda a: a.log(), [1.0])
+@pytest.mark.parametrize("compile", [False, True])
+def test_replay_raises_as_eager_outside_a_domain_and_backward_needs_a_call(compile: bool) -> None:
+    tape = trace(lambda a: a.log(), [1.0], compile=compile)
     with pytest.raises(RuntimeError, match="call the tape on inputs before its backward"):
         tape.backward()
     with pytest.raises(ValueError, match="log is undefined for x <= 0"):
         tape(0.0)
     with pytest.raises(TypeError, match="the tape takes 1 inputs, got 2"):
         tape(1.0, 2.0)
+    with pytest.raises(ZeroDivisionError, match=r"division by zero: 1 / 0\.0"):
+        trace(lambda a: 1 / a, [1.0], compile=compile)(0.0)
+    with pytest.raises(OverflowError, match="exp overflows float for x = 1000"):
+        trace(lambda a: a.exp(), [1.0], compile=compile)(1000.0)
+    with pytest.raises(RuntimeError, match="call the tape on inputs before its backward"):
+        tape.backward()  # a failed call keeps nothing
+    assert tape.compiled is compile
     with pytest.raises(TypeError, match="f must return a Value, got float"):
         trace(lambda a: 1.0, [1.0])  # type: ignore[arg-type,return-value]
     batch = np.array([[1.0], [0.0], [-1.0]])
@@ -293,7 +454,8 @@ def test_fusion_packs_layers_and_handles_shared_weights_and_a_dot_root() -> None
     assert [p.grad for p in w] == [4.0 + 1.0, 4.0]
 
 
-def test_a_branch_on_data_is_guarded_on_every_replay() -> None:
+@pytest.mark.parametrize("compile", [False, True])
+def test_a_branch_on_data_is_guarded_on_every_replay(compile: bool) -> None:
     """A Python `if` on a node's data is not an op: the comparison is re-checked at each replay
     and a replay that would take the other branch raises, unbatched or batched."""
 
@@ -308,7 +470,7 @@ def test_a_branch_on_data_is_guarded_on_every_replay() -> None:
         s = x * y
         return s * s if s.data > 1 and s.data < y.data else -s  # two guards, one on two nodes
 
-    tape = trace(g, [0.5, 3.0])
+    tape = trace(g, [0.5, 3.0], compile=compile)
     assert len(tape.guards) == 2
     assert tape(0.6, 3.0) == pytest.approx(1.8**2)
     assert tape.backward() == pytest.approx([2 * 1.8 * 3.0, 2 * 1.8 * 0.6])

@@ -128,6 +128,8 @@ def forward_source(program: Program, arrays: bool = False) -> str:
             op = node.definition
             assert op is not None  # an op node
             call = _forward_pattern(op, len(operands[i]), arrays)
+            if op.arity is None and not arrays:  # a sum starts at 0, as eager's: 0 + -0.0 is 0.0
+                call = f"0 + {call}"
             lines.append(f"    {names[i]} = {call.format(*(names[o] for o in operands[i]))}")
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
     lines.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
