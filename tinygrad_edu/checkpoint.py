@@ -277,9 +277,10 @@ _READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 _READ |= getattr(os, "O_CLOEXEC", 0)
 
 
-def _read(path: str | os.PathLike[str], limit: int) -> bytes:
+def _read(path: str | os.PathLike[str], limit: int, reader: str = "load") -> bytes:
     """The bytes of the regular file at ``path``, refused before reading (`CheckpointError`)
-    if it is not a regular file or is larger than ``limit`` bytes."""
+    if it is not a regular file or is larger than ``limit`` bytes; ``reader`` is the function
+    whose ``max_bytes`` the refusal names."""
     fd = os.open(path, _READ)
     try:
         info = os.fstat(fd)  # of the file opened, so it cannot be swapped after the check
@@ -293,18 +294,18 @@ def _read(path: str | os.PathLike[str], limit: int) -> bytes:
                 f"{path} is {kind}, not a regular file: load reads regular files only"
             )
         if info.st_size > limit:
-            raise _too_large(path, info.st_size, limit)
+            raise _too_large(path, info.st_size, limit, reader)
         with os.fdopen(os.dup(fd), "rb") as handle:
             raw = handle.read(limit + 1)  # + 1: a file that grew since fstat is refused too
     finally:
         os.close(fd)
     if len(raw) > limit:
-        raise _too_large(path, len(raw), limit)
+        raise _too_large(path, len(raw), limit, reader)
     return raw
 
 
-def _too_large(path: str | os.PathLike[str], size: int, limit: int) -> CheckpointError:
+def _too_large(path: str | os.PathLike[str], size: int, limit: int, reader: str) -> CheckpointError:
     return CheckpointError(
         f"{path} is {size} bytes, above the limit of {limit} bytes: not read (pass a larger "
-        f"max_bytes to load if it is a checkpoint you trust)"
+        f"max_bytes to {reader} if it is a file you trust)"
     )
