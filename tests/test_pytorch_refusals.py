@@ -288,6 +288,13 @@ def test_the_command_gives_one_line_errors(tmp_path: Path, capsys: Any) -> None:
     assert "'w' is torch.sparse_coo" in err
     assert "dense" in err
     assert not target.exists()
+    torch.save({"w": torch.empty(2, device="meta")}, tmp_path / "meta.pt")
+    err = _run(capsys, "--from-torch", str(tmp_path / "meta.pt"), str(target))
+    assert "'w' is on the meta device" in err
+    torch.save({1: torch.ones(1)}, tmp_path / "int.pt")
+    assert "key 1 is an int, not a str" in _run(
+        capsys, "--from-torch", str(tmp_path / "int.pt"), str(target)
+    )
     mixed = _checkpoint_file(tmp_path / "m.json", ["w[0][0]", "w[1]"])
     err = _run(capsys, "--to-torch", str(mixed), str(tmp_path / "m.pt"))
     assert "'w'[...] are not one tensor's entries in row-major order" in err

@@ -156,7 +156,13 @@ def _load(raw: bytes, source: object) -> object:
 
 def _entries(key: object, tensor: object, source: object) -> list[tuple[str, Value]]:
     """The named entries of one item of a state_dict, in row-major order."""
-    if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
+    if not isinstance(key, str):
+        kind = type(key).__name__
+        raise checkpoint.CheckpointError(
+            f"{source}: key {key!r} is {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a str; "
+            "a state_dict maps names (str) to tensors"
+        )
+    if not isinstance(tensor, torch.Tensor):
         raise checkpoint.CheckpointError(
             f"{source}: entry {key!r} is a {type(tensor).__name__}; a state_dict maps "
             "names (str) to tensors"
@@ -164,6 +170,11 @@ def _entries(key: object, tensor: object, source: object) -> list[tuple[str, Val
     if not key or "[" in key or "]" in key:
         raise checkpoint.CheckpointError(
             f"{source}: key {key!r} cannot name a tensor here: {_KEYS}"
+        )
+    if tensor.is_meta:
+        raise checkpoint.CheckpointError(
+            f"{source}: tensor {key!r} is on the meta device: it has a shape but no values; "
+            "save a state_dict of tensors with values"
         )
     if tensor.layout != torch.strided:
         raise checkpoint.CheckpointError(
