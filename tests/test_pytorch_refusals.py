@@ -258,11 +258,31 @@ def _checkpoint_file(path: Path, names: list[str]) -> Path:
     return path
 
 
-def test_a_name_with_no_tensor_name_is_refused(tmp_path: Path) -> None:
-    source = _checkpoint_file(tmp_path / "c.json", ["[0]", "[1]"])
-    with pytest.raises(checkpoint.CheckpointError, match=r"'\[0\]' has no tensor name"):
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["[0]", "[1]"], "'[0]' has no tensor name"),
+        (["w[]"], "'w[]' is not a tensor's name followed by decimal indices"),
+        (["w[-1]"], "'w[-1]' is not a tensor's name followed by decimal indices"),
+        (["w[0]x"], "'w[0]x' is not a tensor's name followed by decimal indices"),
+    ],
+)
+def test_a_name_that_is_not_a_tensor_name_and_indices_is_refused(
+    tmp_path: Path, names: list[str], message: str
+) -> None:
+    source = _checkpoint_file(tmp_path / "c.json", names)
+    with pytest.raises(checkpoint.CheckpointError, match=re.escape(message)):
         pytorch.checkpoint_to_torch(source, tmp_path / "c.pt")
     assert not (tmp_path / "c.pt").exists()
+
+
+def test_an_exact_number_beyond_float64_is_named_short(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    document = {"format": checkpoint.FORMAT, "version": 1, "parameters": []}
+    document["parameters"] = [{"name": "w", "value": 10**400}]
+    path.write_text(json.dumps(document))
+    with pytest.raises(checkpoint.CheckpointError, match=r"'w' = 10{100,}\.\.\. is too large"):
+        pytorch.checkpoint_to_torch(path, tmp_path / "c.pt")
 
 
 # ---- item 5: clean one-line errors from the command line -----------------------------------------

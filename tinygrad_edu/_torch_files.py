@@ -22,6 +22,7 @@ import torch
 
 from . import checkpoint
 from ._files import atomic_write
+from ._numbers import show
 from .engine import Number, Value
 
 __all__ = ["checkpoint_from_torch", "checkpoint_to_torch"]
@@ -36,7 +37,7 @@ def _float(x: Number, name: str, path: object) -> float:
         return float(x)
     except OverflowError:
         raise checkpoint.CheckpointError(
-            f"{path}: parameter {name!r} = {x!r} is too large for a float64"
+            f"{path}: parameter {name!r} = {show(x)} is too large for a float64"
         ) from None
 
 
@@ -51,6 +52,11 @@ def _state_dict(named: list[tuple[str, Number]], path: object) -> OrderedDict[st
             raise checkpoint.CheckpointError(
                 f"{path}: parameter {name!r} has no tensor name before its index; {_KEYS}"
             )
+        if "[" in base or "]" in base:
+            raise checkpoint.CheckpointError(
+                f"{path}: parameter {name!r} is not a tensor's name followed by decimal indices "
+                f"(L1.weight[0][1], entries in row-major order); {_KEYS}"
+            )
         index = tuple(int(i) for i in re.findall(r"[0-9]+", brackets))
         if not groups or groups[-1][0] != base:
             groups.append((base, []))
@@ -64,7 +70,7 @@ def _state_dict(named: list[tuple[str, Number]], path: object) -> OrderedDict[st
             else ()  # mixed ranks (w[0][0], w[1]): refused just below
         )
         expected = list(itertools.product(*(range(n) for n in shape)))
-        if "[" in base or "]" in base or base in state or [e[0] for e in entries] != expected:
+        if base in state or [e[0] for e in entries] != expected:
             raise checkpoint.CheckpointError(
                 f"{path}: the parameters named {base!r}[...] are not one tensor's entries in "
                 f"row-major order ({base}[0][0], {base}[0][1], ..., decimal indices, each once, "
