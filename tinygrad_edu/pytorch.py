@@ -12,6 +12,10 @@ Numbers: a float weight is copied bit for bit both ways (in float64, the default
 int or Fraction becomes the nearest float64 (PyTorch has no exact numbers), so a round trip
 from exact weights gives floats. A float32 tensor's values are exact in float64.
 
+What cannot be carried is refused with a clear error, never dropped: hooks, parametrizations,
+extra tensors (`_torch_checks`), a weight beyond a narrow dtype's range, a damaged ``.pt`` file
+or a key that is not a tensor's name (`_torch_files`, whose two functions this module exports).
+
 PyTorch is the optional extra ``torch``: ``pip install 'tinygrad_edu[torch]'``. Importing this
 module without it raises ModuleNotFoundError saying so; ``import tinygrad_edu`` never imports it.
 """
@@ -32,11 +36,20 @@ except ImportError as err:
         name="torch",
     ) from err
 
-from torch.nn.utils import parametrize
-
 from . import losses, nn
 from ._checks import check_number
 from ._numbers import to_float
+from ._torch_checks import (
+    FROM_TORCH,
+    OVERRIDABLE,
+    SUPPORTED,
+    TO_TORCH,
+    check_carried,
+    check_global_hooks,
+    place,
+    unsupported,
+    wrong_side,
+)
 from ._torch_files import checkpoint_from_torch, checkpoint_to_torch
 from .engine import Number, Value
 
@@ -49,27 +62,6 @@ __all__ = [
     "to_torch",
     "torch_loss",
 ]
-
-# Each activation module here and the torch.nn module it is (both ways).
-_ACTIVATIONS: tuple[tuple[type[nn.Module], type[tnn.Module]], ...] = (
-    (nn.ReLU, tnn.ReLU),
-    (nn.Tanh, tnn.Tanh),
-    (nn.Sigmoid, tnn.Sigmoid),
-    (nn.Identity, tnn.Identity),
-)
-_TO_TORCH = dict(_ACTIVATIONS)
-_FROM_TORCH = {theirs: ours for ours, theirs in _ACTIVATIONS}
-SUPPORTED = (
-    "Linear, ReLU, Tanh, Sigmoid, Identity, Sequential and MLP "
-    "(torch.nn.Linear, ReLU, Tanh, Sigmoid, Identity and Sequential)"
-)
-
-
-def _unsupported(module: object, side: str) -> TypeError:
-    return TypeError(
-        f"cannot convert a {type(module).__module__}.{type(module).__qualname__} {side}: "
-        f"supported are {SUPPORTED}; subclasses are refused, since their forward may differ"
-    )
 
 
 def _float(x: Number, name: str) -> float:
@@ -126,16 +118,16 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch dtype (torch.float64), got {dtype!r}")
     if not isinstance(module, nn.Module):
-        raise TypeError(_wrong_side("to_torch", "a tinygrad_edu.nn.Module", module))
+        raise TypeError(wrong_side("to_torch", "a tinygrad_edu.nn.Module", module))
     # Children before parents, without recursion: reversed pre-order.
     order: list[nn.Module] = []
     stack: list[object] = [module]
     seen: set[int] = set()
     while stack:
         m = stack.pop()
-        if type(m) not in (nn.Linear, nn.Sequential, nn.MLP, *_TO_TORCH):
-            raise _unsupported(m, "to PyTorch")
-        own = [a for a in _OVERRIDABLE if a in vars(m)]
+        if type(m) not in (nn.Linear, nn.Sequential, nn.MLP, *TO_TORCH):
+            raise unsupported(m, "to PyTorch")
+        own = [a for a in OVERRIDABLE if a in vars(m)]
         if own:  # set on the instance: this layer does not compute what its class does
             raise ValueError(
                 f"layer {m.name!r} ({type(m).__name__}) has its own {own[0]} set on the "  # type: ignore[attr-defined]
@@ -182,7 +174,7 @@ def _module_to_torch(m: nn.Module, built: dict[int, tnn.Module], dtype: torch.dt
                     f"layer name {child.name!r} cannot name a torch module: {err.args[0]}"
                 ) from None
         return sequential
-    return _TO_TORCH[type(m)]()
+    return TO_TORCH[type(m)]()
 
 
 def from_torch(module: tnn.Module) -> nn.Module:
@@ -213,8 +205,8 @@ def from_torch(module: tnn.Module) -> nn.Module:
         ['weight[0][0]', 'weight[0][1]', 'bias[0]']
     """
     if not isinstance(module, tnn.Module):
-        raise TypeError(_wrong_side("from_torch", "a torch.nn.Module", module))
-    _check_global_hooks()
+        raise TypeError(wrong_side("from_torch", "a torch.nn.Module", module))
+    check_global_hooks()
     # (module, its name in its parent or None, its 1-based position, its dotted path);
     # children before parents.
     order: list[tuple[tnn.Module, str | None, int, str]] = []
@@ -222,11 +214,11 @@ def from_torch(module: tnn.Module) -> nn.Module:
     seen: set[int] = set()
     while stack:
         m, name, k, path = stack.pop()
-        _check_carried(m, path)
+        check_carried(m, path)
         m = cast(tnn.Module, m)  # its class was checked
         if id(m) in seen:
             raise ValueError(
-                f"{_where(path)} appears twice in the model; shared layers cannot be "
+                f"{place(path)} appears twice in the model; shared layers cannot be "
                 "converted: give each position its own module"
             )
         seen.add(id(m))
@@ -246,99 +238,6 @@ def from_torch(module: tnn.Module) -> nn.Module:
             given = "model" if name is None else name
         built[id(m)] = _module_from_torch(m, given, path, built)
     return built[id(module)]
-
-
-# Methods whose override on an instance would change what a module computes.
-_OVERRIDABLE = ("forward", "__call__", "_run", "named_parameters")
-_HOOKS = (
-    ("_forward_hooks", "forward hook"),
-    ("_forward_pre_hooks", "forward pre-hook"),
-    ("_backward_hooks", "backward hook"),
-    ("_backward_pre_hooks", "backward pre-hook"),
-)
-_GLOBAL_HOOKS = (
-    ("_global_forward_hooks", "forward hook"),
-    ("_global_forward_pre_hooks", "forward pre-hook"),
-    ("_global_backward_hooks", "backward hook"),
-    ("_global_backward_pre_hooks", "backward pre-hook"),
-)
-
-
-def _wrong_side(function: str, expected: str, got: object) -> str:
-    kind = f"{type(got).__module__}.{type(got).__qualname__}"
-    other = {
-        "to_torch": ("a PyTorch", "from_torch() converts it here"),
-        "from_torch": ("a tinygrad_edu", "to_torch() converts it to PyTorch"),
-    }[function]
-    side = isinstance(got, tnn.Module if function == "to_torch" else nn.Module)
-    return f"{function} takes {expected}; got {kind}" + (
-        f", {other[0]} module already: {other[1]}" if side else ""
-    )
-
-
-def _where(path: str) -> str:
-    return "the model" if not path else f"torch module {path!r}"
-
-
-def _check_global_hooks() -> None:
-    """Refuse torch's module hooks registered for every module (they change its forward)."""
-    from torch.nn.modules import module as registry
-
-    for attribute, what in _GLOBAL_HOOKS:
-        if getattr(registry, attribute, None):
-            raise ValueError(
-                f"a global {what} is registered (torch.nn.modules.module.register_module_"
-                f"{what.replace(' ', '_').replace('-', '_')}): a model here cannot carry it; "
-                "remove it (its handle's .remove()) before converting"
-            )
-
-
-def _check_carried(m: object, path: str) -> None:
-    """Refuse a module of an unsupported class, or with anything a module here would drop."""
-    if isinstance(m, tnn.Module) and parametrize.is_parametrized(m):
-        kind = type(m).__mro__[1].__name__  # its class before torch made it Parametrized...
-        names = ", ".join(repr(n) for n in cast(tnn.ModuleDict, m.parametrizations))
-        raise ValueError(
-            f"{_where(path)} ({kind}) has a parametrization of {names} (weight_norm or "
-            "register_parametrization), which computes the tensor in forward; convert it after "
-            "torch.nn.utils.parametrize.remove_parametrizations(module, name), which keeps "
-            "the computed tensor"
-        )
-    if type(m) not in (tnn.Linear, tnn.Sequential, *_FROM_TORCH):
-        where = "" if not path else f" (torch module {path!r})"
-        raise _unsupported(m, f"from PyTorch{where}")
-    m = cast(tnn.Module, m)
-    kind = type(m).__name__
-    for attribute, what in _HOOKS:
-        if getattr(m, attribute, None):
-            raise ValueError(
-                f"{_where(path)} ({kind}) has a {what}, which a model here cannot carry; "
-                "remove it (its handle's .remove()) before converting"
-            )
-    own = [a for a in _OVERRIDABLE if a in vars(m)]
-    if own:
-        raise ValueError(
-            f"{_where(path)} ({kind}) has its own {own[0]} set on the instance, which a model "
-            f"here would not do; convert a module whose methods are its class's"
-        )
-    allowed = ("weight", "bias") if isinstance(m, tnn.Linear) else ()
-    extra = [
-        ("parameter", n) for n, p in m._parameters.items() if n not in allowed and p is not None
-    ]
-    extra += [("buffer", n) for n, b in m._buffers.items() if b is not None]
-    if not isinstance(m, tnn.Sequential):
-        extra += [("child module", n) for n in m._modules]
-    if extra:
-        what, name = extra[0]
-        raise ValueError(
-            f"{_where(path)} ({kind}) has {what} {name!r}, which a model here cannot carry: "
-            f"a {kind} here has {'only weight and bias' if allowed else 'no tensors'}"
-            + (
-                ""
-                if isinstance(m, tnn.Sequential) or what != "child module"
-                else " and no children"
-            )
-        )
 
 
 def _values(tensor: torch.Tensor, what: str) -> list[Any]:
@@ -368,7 +267,7 @@ def _module_from_torch(
         except (TypeError, ValueError) as err:  # in_features 0: no Linear here
             shape = f"Linear({m.in_features}, {m.out_features})"
             raise ValueError(
-                f"{_where(path)} ({shape}): {err} (in_features is n_in here, out_features n_out)"
+                f"{place(path)} ({shape}): {err} (in_features is n_in here, out_features n_out)"
             ) from None
         if layer.bias is not None:
             for b, x in zip(layer.bias, _values(m.bias, f"{prefix}bias"), strict=True):
@@ -377,7 +276,7 @@ def _module_from_torch(
     if isinstance(m, tnn.Sequential):
         layers = [built[id(child)] for child in m._modules.values()]
         return nn.Sequential(*layers, name=name or "model")  # name is None only at the root
-    return _FROM_TORCH[type(m)](name)
+    return FROM_TORCH[type(m)](name)
 
 
 def _half_squared_error(
