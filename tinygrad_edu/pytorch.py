@@ -38,7 +38,7 @@ except ImportError as err:
 
 from . import losses, nn
 from ._checks import check_number
-from ._numbers import to_float
+from ._numbers import show, to_float
 from ._torch_checks import (
     FROM_TORCH,
     OVERRIDABLE,
@@ -68,7 +68,7 @@ def _float(x: Number, name: str) -> float:
     try:
         return float(x)
     except OverflowError:
-        raise ValueError(f"parameter {name!r} = {x!r} is too large for a float64") from None
+        raise ValueError(f"parameter {name!r} = {show(x)} is too large for a float64") from None
 
 
 def _tensor(values: list[Any], dtype: torch.dtype, names: list[Any]) -> torch.Tensor:
@@ -102,13 +102,15 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
 
     Args:
         module: the model or layer.
-        dtype: a floating torch dtype, float64 by default (the engine's floats).
+        dtype: a floating torch dtype, float64 by default (the engine's floats). A narrower
+            one rounds each weight to nearest; a finite weight beyond its range is refused.
 
     Raises:
-        TypeError: ``module`` or one of its layers is not of a supported class (the error
-            names it), or ``dtype`` is not a floating torch dtype.
-        ValueError: an exact weight too large for a float64, a layer name torch refuses (with
-            a '.'), or a layer that appears twice (in two nested Sequentials).
+        TypeError: ``module`` is not a tinygrad_edu module, or it or one of its layers is not
+            of a supported class (the error names it), or ``dtype`` is not a floating dtype.
+        ValueError: an exact weight too large for a float64, a finite weight that would be inf
+            in ``dtype``, a layer name torch refuses (with a '.'), a layer that appears twice
+            (in two nested Sequentials), or a layer with its own ``forward`` set on it.
 
     Example:
         >>> model = nn.MLP(2, [3, 1], seed=0)
