@@ -170,7 +170,8 @@ def test_a_meta_tensor_is_named_with_what_to_do() -> None:
 def test_the_size_limit_names_the_function_that_takes_max_bytes(tmp_path: Path) -> None:
     torch.save({"w": torch.ones(3)}, tmp_path / "ok.pt")
     with pytest.raises(
-        checkpoint.CheckpointError, match=r"checkpoint_from_torch\(\.\.\., max_bytes=\)"
+        checkpoint.CheckpointError,
+        match=r"max_bytes to tinygrad_edu\.pytorch\.checkpoint_from_torch if",
     ):
         pytorch.checkpoint_from_torch(tmp_path / "ok.pt", tmp_path / "o.json", max_bytes=10)
 
@@ -367,3 +368,12 @@ def test_values_are_unchanged_by_the_checks() -> None:
     back = pytorch.from_torch(pytorch.to_torch(model))
     assert [p.data for p in back.parameters()] == [p.data for p in model.parameters()]
     assert isinstance(back.parameters()[0], Value)
+
+
+def test_max_bytes_is_checked_as_load_checks_it(tmp_path: Path) -> None:
+    torch.save({"w": torch.ones(1)}, tmp_path / "ok.pt")
+    with pytest.raises(ValueError, match="max_bytes must be an int >= 1, got 0"):
+        pytorch.checkpoint_from_torch(tmp_path / "ok.pt", tmp_path / "o.json", max_bytes=0)
+    with pytest.raises(TypeError, match="max_bytes"):
+        pytorch.checkpoint_from_torch(tmp_path / "ok.pt", tmp_path / "o.json", max_bytes="1")  # type: ignore[arg-type]
+    assert not (tmp_path / "o.json").exists()

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint
+from ._checks import check_count
 from ._files import atomic_write
 from ._numbers import show
 from .engine import Number, Value
@@ -221,8 +222,10 @@ def checkpoint_from_torch(
             a PyTorch file, not a mapping of names to dense real floating tensors, has an empty
             tensor, or a key that is empty or holds '[' or ']' (the names of indices here).
         FileNotFoundError, IsADirectoryError, OSError: as `checkpoint.load` and `checkpoint.save`.
+        TypeError, ValueError: ``max_bytes`` is not an int >= 1.
     """
-    reader = "tinygrad_edu.pytorch.checkpoint_from_torch(..., max_bytes=)"
+    check_count("max_bytes", max_bytes)
+    reader = "tinygrad_edu.pytorch.checkpoint_from_torch"
     state = _load(checkpoint._read(source, max_bytes, reader), source)
     if not isinstance(state, Mapping):
         raise checkpoint.CheckpointError(
