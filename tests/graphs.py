@@ -54,6 +54,7 @@ FLOAT_OPS: dict[str, tuple[int, Op]] = {
     "cos": (1, lambda a: a.cos()),
     "exp_tanh": (1, lambda a: (a.tanh() * 2).exp()),
     "log_sq": (1, lambda a: (a * a + HALF).log()),
+    "log1p_sq": (1, lambda a: (a * a).log1p()),  # a² > -1: always in its domain
     "sqrt_sq": (1, lambda a: (a * a + HALF).sqrt()),
     "pow_half_sq": (1, lambda a: (a * a + HALF) ** 0.5),
     "rpow_tanh": (1, lambda a: 2 ** a.tanh()),

@@ -203,6 +203,7 @@ THIRD: dict[str, tuple[Any, Any]] = {
     ),
     "x ** 5": (lambda x: x**5, lambda x: 60 * x**2),
     "log x": (lambda x: x.log(), lambda x: 2 / x**3),
+    "log1p x": (lambda x: x.log1p(), lambda x: 2 / (1 + x) ** 3),
     "sigmoid": (
         lambda x: x.sigmoid(),
         lambda x: (s := 1 / (1 + math.exp(-x))) * (1 - s) * (1 - 6 * s + 6 * s * s),

@@ -43,6 +43,7 @@ ONE_NODE_PER_OP: dict[str, Callable[[Value, Value], Value]] = {
     "sigmoid": lambda a, b: a.sigmoid(),
     "exp": lambda a, b: a.exp(),
     "log": lambda a, b: a.log(),
+    "log1p": lambda a, b: a.log1p(),
     "sqrt": lambda a, b: a.sqrt(),
     "sin": lambda a, b: a.sin(),
     "cos": lambda a, b: a.cos(),

@@ -593,6 +593,15 @@ def test_load_refuses_a_fifo_without_blocking_and_a_device_without_reading(
     assert model.data() == [0.5]
 
 
+def test_the_size_limit_names_the_function_whose_max_bytes_raises_it(tmp_path: Path) -> None:
+    path = save(Model(1.0), tmp_path / "model.json")
+    small = path.stat().st_size - 1
+    with pytest.raises(CheckpointError, match="pass a larger max_bytes to load if"):
+        load(Model(0.5), path, max_bytes=small)
+    with pytest.raises(CheckpointError, match="pass a larger max_bytes to read if"):
+        checkpoint.read(path, max_bytes=small)
+
+
 def test_load_refuses_a_file_above_the_size_limit_before_reading(tmp_path: Path) -> None:
     assert checkpoint.MAX_BYTES == 256 * 2**20
     big = tmp_path / "big.json"

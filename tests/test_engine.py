@@ -355,6 +355,7 @@ def _snapshot(*roots: Value) -> list[tuple[Any, ...]]:
     [
         (lambda v, w: (v - 3).log(), ValueError, ["log", "0"]),
         (lambda v, w: (-v).log(), ValueError, ["log", "-3"]),
+        (lambda v, w: (-v).log1p(), ValueError, ["log1p", "-3"]),
         (lambda v, w: (-v).sqrt(), ValueError, ["sqrt", "-3"]),
         (lambda v, w: (-v) ** 0.5, ValueError, ["negative base", "0.5"]),
         (lambda v, w: (-v) ** (w / 4), ValueError, ["negative base"]),

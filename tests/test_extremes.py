@@ -35,7 +35,8 @@ EXTREMES = [
     0.5,
     1e300,
 ]
-UNARY = ["neg", "relu", "abs", "tanh", "sigmoid", "exp", "log", "sqrt", "sin", "cos", "sq", "inv"]
+UNARY = ["neg", "relu", "abs", "tanh", "sigmoid", "exp", "log", "log1p", "sqrt", "sin", "cos"]
+UNARY += ["sq", "inv"]
 BINARY = ["+", "-", "*", "/", "**", "max", "min"]
 
 
@@ -48,6 +49,7 @@ def _apply(name: str, a: Value, b: Value) -> Value:
         "sigmoid": a.sigmoid,
         "exp": a.exp,
         "log": a.log,
+        "log1p": a.log1p,
         "sqrt": a.sqrt,
         "sin": a.sin,
         "cos": a.cos,

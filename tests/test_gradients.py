@@ -32,6 +32,7 @@ UNARY: dict[str, tuple[Any, st.SearchStrategy[float]]] = {
     "sigmoid": (lambda a: a.sigmoid(), st.floats(-30, 30)),
     "exp": (lambda a: a.exp(), reals),
     "log": (lambda a: a.log(), positives),
+    "log1p": (lambda a: a.log1p(), st.floats(-0.99, 10)),
     "sqrt": (lambda a: a.sqrt(), positives),
     "sin": (lambda a: a.sin(), reals),
     "cos": (lambda a: a.cos(), reals),

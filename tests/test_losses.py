@@ -13,6 +13,7 @@ from __future__ import annotations
 import doctest
 import math
 from collections.abc import Callable
+from decimal import Decimal, localcontext
 from fractions import Fraction as F
 from typing import Any
 
@@ -492,3 +493,21 @@ def test_cross_entropy_takes_numpy_integer_labels() -> None:
     assert cross_entropy([1.0, 2.0, 0.5], labels[1]).data == cross_entropy([1.0, 2.0, 0.5], 1).data
     with pytest.raises(TypeError, match="target_index must be an int"):
         cross_entropy([1.0, 2.0], np.bool_(True))
+
+
+def _bce_with_logits_exact(x: float, y: float) -> float:
+    """max(x, 0) - x·y + ln(1 + e^-|x|) in 80-digit decimals, rounded once to a float."""
+    with localcontext() as ctx:
+        ctx.prec = 80
+        dx, dy = Decimal(x), Decimal(y)
+        return float(max(dx, Decimal(0)) - dx * dy + (1 + (-abs(dx)).exp()).ln())
+
+
+@pytest.mark.parametrize("x", [40.0, -40.0, 800.0, -800.0, 20.0, -36.5, 1e-9, 0.0])
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.25])
+def test_bce_with_logits_is_within_an_ulp_of_the_exact_loss(x: float, y: float) -> None:
+    """log1p(e^-|x|), not log(1 + e^-|x|): at x = 40, y = 1 the loss is e^-40 ≈ 4.2e-18, which
+    1 + e^-40 rounds away (the loss was 0.0)."""
+    got = binary_cross_entropy_with_logits(x, y).data
+    exact = _bce_with_logits_exact(x, y)
+    assert abs(got - exact) <= math.ulp(exact), (got, exact)

@@ -52,6 +52,7 @@ CALLS: dict[str, tuple[Callable[..., Value], st.SearchStrategy[list[float]]]] = 
     "sigmoid": (lambda a: a.sigmoid(), st.lists(reals, min_size=1, max_size=1)),
     "exp": (lambda a: a.exp(), st.lists(reals, min_size=1, max_size=1)),
     "log": (lambda a: a.log(), st.lists(positive, min_size=1, max_size=1)),
+    "log1p": (lambda a: a.log1p(), st.lists(st.floats(-0.9, 3), min_size=1, max_size=1)),
     "sqrt": (lambda a: a.sqrt(), st.lists(positive, min_size=1, max_size=1)),
     "sin": (lambda a: a.sin(), st.lists(reals, min_size=1, max_size=1)),
     "cos": (lambda a: a.cos(), st.lists(reals, min_size=1, max_size=1)),
@@ -64,7 +65,7 @@ NAMES = [op.name for op in ops.BUILTIN]
 
 def test_the_table_is_every_op_and_each_op_has_a_user_call() -> None:
     assert set(CALLS) == set(NAMES) == {n for n in ops.OPS if n in NAMES}
-    assert len(NAMES) == len(set(NAMES)) == 20
+    assert len(NAMES) == len(set(NAMES)) == 21
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -317,3 +318,23 @@ def test_logs_exps_and_sigmoids_of_huge_and_tiny_exact_numbers_are_right() -> No
     x = Value(tiny)
     x.log().backward()  # 1/x, exactly
     assert x.grad == 2**1100
+
+
+def test_log1p_of_exact_numbers_is_logs_domain_and_precision_shifted_by_one() -> None:
+    """log1p(x) = log(1 + x) for x > -1, accurate where 1 + x rounds to 1 (a float's log would
+    give 0); exact numbers beyond the floats (or within 2**-1100 of -1) as log takes them."""
+    assert Value(1e-20).log1p().data == 1e-20
+    assert Value(Fraction(1, 10**30)).log1p().data == pytest.approx(1e-30, rel=1e-15)
+    assert Value(-0.5).log1p().data == math.log(0.5)
+    near = Fraction(-1) + Fraction(1, 2**1100)  # 1 + x = 2**-1100: as log's tiny Fraction
+    assert Value(near).log1p().data == pytest.approx(-1100 * math.log(2), rel=1e-15)
+    assert Value(10**400).log1p().data == pytest.approx(400 * math.log(10), rel=1e-15)
+    x = Value(near)
+    x.log1p().backward()  # 1/(1 + x), exactly
+    assert x.grad == 2**1100
+    for bad in (-1, Fraction(-3, 2), -1.0, -(10**400), math.nan):
+        with pytest.raises(ValueError, match=r"log1p is undefined for x <= -1: got x = .*x > -1"):
+            Value(bad).log1p()
+    assert ops.log1p.ieee(-1) == -math.inf
+    assert math.isnan(ops.log1p.ieee(-2.0))
+    assert ops.log1p.ieee(math.inf) == math.inf

@@ -28,6 +28,7 @@ __all__ = [
     "is_integer",
     "is_number",
     "log",
+    "log1p",
     "mul",
     "power",
     "show",
@@ -198,6 +199,17 @@ def log(x: Number) -> float:
     if isinstance(x, Fraction):
         return math.log(x.numerator) - math.log(x.denominator)  # math.log takes ints of any size
     return math.log(x)
+
+
+def log1p(x: Number) -> float:
+    """log(1 + x), accurate where 1 + x would round to 1; -inf at -1, nan below -1. An exact
+    ``x`` is exact until its log: near 0 its float's log1p, elsewhere `log` of 1 + x (so a huge
+    int, or 1 + x of 2**-1100, is finite as `log` makes it)."""
+    if not x > -1:
+        return -INF if x == -1 else NAN
+    if isinstance(x, float) or -0.5 <= x <= 1:  # float(x) is then within half an ulp
+        return math.log1p(x)
+    return log(1 + x)
 
 
 def exp(x: Number) -> float:

@@ -198,7 +198,7 @@ def load(model: HasParameters, path: str | os.PathLike[str], *, max_bytes: int =
     """
     named = model.named_parameters()
     expected = [n for n, _ in named]
-    entries = _entries(path, max_bytes)
+    entries = _entries(path, max_bytes, "load")
     found = [e["name"] for e in entries]
     if found != expected:
         # Sets, not the lists: `in` on a list would make this quadratic (40,000 names: 30 s).
@@ -227,7 +227,7 @@ def read(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> list[tu
             module docstring).
         TypeError, ValueError: ``max_bytes`` is not an int >= 1.
     """
-    entries = _entries(path, max_bytes)
+    entries = _entries(path, max_bytes, "read")
     seen: set[str] = set()
     for e in entries:
         if e["name"] in seen:
@@ -236,10 +236,11 @@ def read(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> list[tu
     return [(e["name"], _decode(e["value"], e["name"])) for e in entries]
 
 
-def _entries(path: str | os.PathLike[str], max_bytes: int) -> list[dict[str, Any]]:
-    """The checked list of {'name', 'value'} entries of a checkpoint file (values undecoded)."""
+def _entries(path: str | os.PathLike[str], max_bytes: int, reader: str) -> list[dict[str, Any]]:
+    """The checked list of {'name', 'value'} entries of a checkpoint file (values undecoded);
+    ``reader``, the function called, is named by a refusal of a file above ``max_bytes``."""
     check_count("max_bytes", max_bytes)
-    raw = _read(path, max_bytes)
+    raw = _read(path, max_bytes, reader)
     try:
         # The hooks turn what json would read as inf, nan or an error (1e400, NaN, an integer
         # past Python's digit limit) into a _Refused that `_decode` reports with its parameter.
@@ -277,9 +278,10 @@ _READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 _READ |= getattr(os, "O_CLOEXEC", 0)
 
 
-def _read(path: str | os.PathLike[str], limit: int) -> bytes:
+def _read(path: str | os.PathLike[str], limit: int, reader: str) -> bytes:
     """The bytes of the regular file at ``path``, refused before reading (`CheckpointError`)
-    if it is not a regular file or is larger than ``limit`` bytes."""
+    if it is not a regular file or is larger than ``limit`` bytes; ``reader`` is the function
+    whose ``max_bytes`` the refusal names."""
     fd = os.open(path, _READ)
     try:
         info = os.fstat(fd)  # of the file opened, so it cannot be swapped after the check
@@ -293,18 +295,18 @@ def _read(path: str | os.PathLike[str], limit: int) -> bytes:
                 f"{path} is {kind}, not a regular file: load reads regular files only"
             )
         if info.st_size > limit:
-            raise _too_large(path, info.st_size, limit)
+            raise _too_large(path, info.st_size, limit, reader)
         with os.fdopen(os.dup(fd), "rb") as handle:
             raw = handle.read(limit + 1)  # + 1: a file that grew since fstat is refused too
     finally:
         os.close(fd)
     if len(raw) > limit:
-        raise _too_large(path, len(raw), limit)
+        raise _too_large(path, len(raw), limit, reader)
     return raw
 
 
-def _too_large(path: str | os.PathLike[str], size: int, limit: int) -> CheckpointError:
+def _too_large(path: str | os.PathLike[str], size: int, limit: int, reader: str) -> CheckpointError:
     return CheckpointError(
         f"{path} is {size} bytes, above the limit of {limit} bytes: not read (pass a larger "
-        f"max_bytes to load if it is a checkpoint you trust)"
+        f"max_bytes to {reader} if it is a file you trust)"
     )

@@ -300,6 +300,10 @@ class Value:
         """Natural logarithm. Raises ValueError for x <= 0."""
         return _result(ops.log.forward(self.data), (self,), ops.log.local)
 
+    def log1p(self) -> Value:
+        """log(1 + self), accurate for a tiny self. Raises ValueError for x <= -1."""
+        return _result(ops.log1p.forward(self.data), (self,), ops.log1p.local)
+
     def sqrt(self) -> Value:
         """Square root. Raises ValueError for x < 0; δ at 0 is inf, as in PyTorch."""
         return _result(ops.sqrt.forward(self.data), (self,), ops.sqrt.local)

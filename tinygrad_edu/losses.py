@@ -265,7 +265,7 @@ def binary_cross_entropy(pred: Samples, target: Samples, reduction: str = "mean"
 def binary_cross_entropy_with_logits(
     logit: Samples, target: Samples, reduction: str = "mean"
 ) -> Value:
-    """binary_cross_entropy(sigmoid(x), y), computed stably as max(x, 0) - x·y + log(1 + e^-|x|).
+    """binary_cross_entropy(sigmoid(x), y), computed stably as max(x, 0) - x·y + log1p(e^-|x|).
 
     Finite for any finite logit x (e.g. ±1000). Raises ValueError for y outside [0, 1],
     otherwise as `mse`.
@@ -274,7 +274,8 @@ def binary_cross_entropy_with_logits(
     def one(x: Value, y: Value) -> Value:
         # No branch on the data, so a traced tape serves every sign of x. At x = 0 the kinks
         # cancel as they should: max(x, 0)'s tie gives ½, |x|' = 0 there, so δ = ½ - y.
-        return x.maximum(0) - x * y + (1 + (-abs(x)).exp()).log()
+        # log1p: log(1 + e^-|x|) would round e^-40 away (the loss at x = 40, y = 1 is 4e-18).
+        return x.maximum(0) - x * y + (-abs(x)).exp().log1p()
 
     return _elementwise(
         "binary_cross_entropy_with_logits", one, logit, target, reduction, _target_probability

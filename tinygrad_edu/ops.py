@@ -38,6 +38,7 @@ __all__ = [
     "exp",
     "finish",
     "log",
+    "log1p",
     "maximum",
     "minimum",
     "mul",
@@ -271,6 +272,12 @@ def _log(x: Number) -> float:
     return ieee.log(x)
 
 
+def _log1p(x: Number) -> float:
+    if not x > -1:
+        raise ValueError(f"log1p is undefined for x <= -1: got x = {show(x)}; log1p accepts x > -1")
+    return ieee.log1p(x)
+
+
 def _sqrt(x: Number) -> float:
     if x < 0:
         raise ValueError(f"sqrt is undefined for x < 0: got x = {show(x)}; sqrt accepts x >= 0")
@@ -382,6 +389,11 @@ exp: Op = _op(
 log: Op = _op(
     "log", _log, lambda x, out: (1 / x,), ieee=ieee.log,
     sympy=lambda sp, x: sp.log(x), array=lambda xp, x: xp.log(x),
+)  # fmt: skip
+# log(1 + x), accurate where 1 + x would round to 1 (a stable loss's log(1 + e^-|x|)).
+log1p: Op = _op(
+    "log1p", _log1p, lambda x, out: (1 / (1 + x),), ieee=ieee.log1p,
+    sympy=lambda sp, x: sp.log(1 + x), array=lambda xp, x: xp.log1p(x),
 )  # fmt: skip
 sqrt: Op = _op(
     "sqrt", _sqrt, lambda x, out: (0.5 / out,), symbol="√", template="√({0})", ieee=ieee.sqrt,

@@ -12,20 +12,17 @@ Numbers: a float weight is copied bit for bit both ways (in float64, the default
 int or Fraction becomes the nearest float64 (PyTorch has no exact numbers), so a round trip
 from exact weights gives floats. A float32 tensor's values are exact in float64.
 
+What cannot be carried is refused with a clear error, never dropped: hooks, parametrizations,
+extra tensors (`_torch_checks`), a weight beyond a narrow dtype's range, a damaged ``.pt`` file
+or a key that is not a tensor's name (`_torch_files`, whose two functions this module exports).
+
 PyTorch is the optional extra ``torch``: ``pip install 'tinygrad_edu[torch]'``. Importing this
 module without it raises ModuleNotFoundError saying so; ``import tinygrad_edu`` never imports it.
 """
 
 from __future__ import annotations
 
-import io
-import itertools
-import os
-import pickle
-import re
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, cast
 
 try:
@@ -39,8 +36,21 @@ except ImportError as err:
         name="torch",
     ) from err
 
-from . import checkpoint, losses, nn
-from ._files import atomic_write
+from . import losses, nn
+from ._checks import check_number
+from ._numbers import show, to_float
+from ._torch_checks import (
+    FROM_TORCH,
+    OVERRIDABLE,
+    SUPPORTED,
+    TO_TORCH,
+    check_carried,
+    check_global_hooks,
+    place,
+    unsupported,
+    wrong_side,
+)
+from ._torch_files import checkpoint_from_torch, checkpoint_to_torch
 from .engine import Number, Value
 
 __all__ = [
@@ -53,38 +63,32 @@ __all__ = [
     "torch_loss",
 ]
 
-# Each activation module here and the torch.nn module it is (both ways).
-_ACTIVATIONS: tuple[tuple[type[nn.Module], type[tnn.Module]], ...] = (
-    (nn.ReLU, tnn.ReLU),
-    (nn.Tanh, tnn.Tanh),
-    (nn.Sigmoid, tnn.Sigmoid),
-    (nn.Identity, tnn.Identity),
-)
-_TO_TORCH = dict(_ACTIVATIONS)
-_FROM_TORCH = {theirs: ours for ours, theirs in _ACTIVATIONS}
-SUPPORTED = (
-    "Linear, ReLU, Tanh, Sigmoid, Identity, Sequential and MLP "
-    "(torch.nn.Linear, ReLU, Tanh, Sigmoid, Identity and Sequential)"
-)
-
-
-def _unsupported(module: object, side: str) -> TypeError:
-    return TypeError(
-        f"cannot convert a {type(module).__module__}.{type(module).__qualname__} {side}: "
-        f"supported are {SUPPORTED}; subclasses are refused, since their forward may differ"
-    )
-
 
 def _float(x: Number, name: str) -> float:
     try:
         return float(x)
     except OverflowError:
-        raise ValueError(f"parameter {name!r} = {x!r} is too large for a float64") from None
+        raise ValueError(f"parameter {name!r} = {show(x)} is too large for a float64") from None
 
 
-def _tensor(values: object, dtype: torch.dtype) -> torch.Tensor:
-    # From Python floats: float64 keeps every bit; a narrower dtype rounds to nearest.
-    return torch.tensor(values, dtype=torch.float64).to(dtype)
+def _tensor(values: list[Any], dtype: torch.dtype, names: list[Any]) -> torch.Tensor:
+    """The tensor of ``values`` (Python floats) in ``dtype``: float64 keeps every bit, a
+    narrower dtype rounds to nearest; a finite value beyond its range (which would be ±inf)
+    is refused with its name (``names`` shaped as ``values``)."""
+    wide = torch.tensor(values, dtype=torch.float64)
+    narrow = wide.to(dtype)
+    overflow = torch.isinf(narrow) & torch.isfinite(wide)
+    if overflow.any():
+        index = tuple(int(i) for i in overflow.nonzero()[0])
+        name: Any = names
+        for i in index:
+            name = name[i]
+        raise ValueError(
+            f"parameter {name!r} = {wide[index].item()!r} is beyond the range of {dtype} "
+            f"(largest {torch.finfo(dtype).max!r}): it would become inf; export in a wider "
+            "dtype (float64, the default)"
+        )
+    return narrow
 
 
 def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Module:
@@ -98,13 +102,15 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
 
     Args:
         module: the model or layer.
-        dtype: a floating torch dtype, float64 by default (the engine's floats).
+        dtype: a floating torch dtype, float64 by default (the engine's floats). A narrower
+            one rounds each weight to nearest; a finite weight beyond its range is refused.
 
     Raises:
-        TypeError: ``module`` or one of its layers is not of a supported class (the error
-            names it), or ``dtype`` is not a floating torch dtype.
-        ValueError: an exact weight too large for a float64, a layer name torch refuses (with
-            a '.'), or a layer that appears twice (in two nested Sequentials).
+        TypeError: ``module`` is not a tinygrad_edu module, or it or one of its layers is not
+            of a supported class (the error names it), or ``dtype`` is not a floating dtype.
+        ValueError: an exact weight too large for a float64, a finite weight that would be inf
+            in ``dtype``, a layer name torch refuses (with a '.'), a layer that appears twice
+            (in two nested Sequentials), or a layer with its own ``forward`` set on it.
 
     Example:
         >>> model = nn.MLP(2, [3, 1], seed=0)
@@ -113,14 +119,23 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
     """
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch dtype (torch.float64), got {dtype!r}")
+    if not isinstance(module, nn.Module):
+        raise TypeError(wrong_side("to_torch", "a tinygrad_edu.nn.Module", module))
     # Children before parents, without recursion: reversed pre-order.
     order: list[nn.Module] = []
     stack: list[object] = [module]
     seen: set[int] = set()
     while stack:
         m = stack.pop()
-        if type(m) not in (nn.Linear, nn.Sequential, nn.MLP, *_TO_TORCH):
-            raise _unsupported(m, "to PyTorch")
+        if type(m) not in (nn.Linear, nn.Sequential, nn.MLP, *TO_TORCH):
+            raise unsupported(m, "to PyTorch")
+        own = [a for a in OVERRIDABLE if a in vars(m)]
+        if own:  # set on the instance: this layer does not compute what its class does
+            raise ValueError(
+                f"layer {m.name!r} ({type(m).__name__}) has its own {own[0]} set on the "  # type: ignore[attr-defined]
+                "instance, which the torch module would not do: convert a layer whose "
+                "methods are its class's"
+            )
         if id(m) in seen:  # torch would share it, and list its parameters once
             raise ValueError(
                 f"layer {m!r} appears twice in the model; shared layers cannot be converted: "
@@ -143,12 +158,13 @@ def _module_to_torch(m: nn.Module, built: dict[int, tnn.Module], dtype: torch.dt
             m.n_in, m.n_out, bias=m.bias is not None, dtype=dtype, device="meta"
         ).to_empty(device="cpu")
         rows = [[_float(w.data, f"{m.name}.{w.label}") for w in row] for row in m.weight]
+        names = [[f"{m.name}.{w.label}" for w in row] for row in m.weight]
         with torch.no_grad():
-            layer.weight.copy_(_tensor(rows, dtype))
+            layer.weight.copy_(_tensor(rows, dtype, names))
             if m.bias is not None:
-                layer.bias.copy_(
-                    _tensor([_float(b.data, f"{m.name}.{b.label}") for b in m.bias], dtype)
-                )
+                labels = [f"{m.name}.{b.label}" for b in m.bias]
+                values = [_float(b.data, n) for b, n in zip(m.bias, labels, strict=True)]
+                layer.bias.copy_(_tensor(values, dtype, labels))
         return layer
     if isinstance(m, nn.Sequential):
         sequential = tnn.Sequential()
@@ -160,7 +176,7 @@ def _module_to_torch(m: nn.Module, built: dict[int, tnn.Module], dtype: torch.dt
                     f"layer name {child.name!r} cannot name a torch module: {err.args[0]}"
                 ) from None
         return sequential
-    return _TO_TORCH[type(m)]()
+    return TO_TORCH[type(m)]()
 
 
 def from_torch(module: tnn.Module) -> nn.Module:
@@ -171,10 +187,18 @@ def from_torch(module: tnn.Module) -> nn.Module:
     `Sequential` named ``model`` whose layers keep the torch children's names (``"0"``,
     ``"L1"``, ...), so that ``L1.weight[0][1]`` is ``state_dict()["L1.weight"][0, 1]``.
 
+    What a module here could not carry is refused, never dropped: hooks (forward, backward and
+    their pre-hooks, a module's own or torch's global ones), parametrizations (``weight_norm``,
+    ``register_parametrization``), a ``forward`` set on the instance, and parameters, buffers
+    or child modules other than a Linear's ``weight`` and ``bias``.
+
     Raises:
-        TypeError: ``module`` or one of its children is not of a supported class (named).
-        ValueError: a module appears twice (shared weights have no equivalent here), or a
-            weight is not a real floating tensor.
+        TypeError: ``module`` is not a ``torch.nn.Module``, or it or one of its children is not
+            of a supported class (the error names its path, e.g. ``'1.0'``).
+        ValueError: a module has something it cannot carry (named, with its path), appears
+            twice (shared weights have no equivalent here), or a Linear cannot be built here
+            (no inputs), or a weight is not a real floating tensor with values (not on the
+            ``meta`` device).
 
     Example:
         >>> import torch
@@ -182,59 +206,79 @@ def from_torch(module: tnn.Module) -> nn.Module:
         >>> [n for n, _ in layer.named_parameters()]
         ['weight[0][0]', 'weight[0][1]', 'bias[0]']
     """
-    # (module, its name in its parent or None, its 1-based position); children before parents.
-    order: list[tuple[tnn.Module, str | None, int]] = []
-    stack: list[tuple[object, str | None, int]] = [(module, None, 0)]
+    if not isinstance(module, tnn.Module):
+        raise TypeError(wrong_side("from_torch", "a torch.nn.Module", module))
+    check_global_hooks()
+    # (module, its name in its parent or None, its 1-based position, its dotted path);
+    # children before parents.
+    order: list[tuple[tnn.Module, str | None, int, str]] = []
+    stack: list[tuple[object, str | None, int, str]] = [(module, None, 0, "")]
     seen: set[int] = set()
     while stack:
-        m, name, k = stack.pop()
-        if type(m) not in (tnn.Linear, tnn.Sequential, *_FROM_TORCH):
-            where = "" if name is None else f" (child {name!r})"
-            raise _unsupported(m, f"from PyTorch{where}")
-        m = cast(tnn.Module, m)  # its class was checked above
+        m, name, k, path = stack.pop()
+        check_carried(m, path)
+        m = cast(tnn.Module, m)  # its class was checked
         if id(m) in seen:
             raise ValueError(
-                f"torch module {name!r} appears twice in the model; shared layers cannot be "
+                f"{place(path)} appears twice in the model; shared layers cannot be "
                 "converted: give each position its own module"
             )
         seen.add(id(m))
-        order.append((m, name, k))
+        order.append((m, name, k, path))
         if isinstance(m, tnn.Sequential):
             # _modules, not named_children(): that skips a repeated module, which is refused.
             children = list(m._modules.items())
-            stack.extend((child, n, i) for i, (n, child) in enumerate(children, start=1))
+            stack.extend(
+                (child, n, i, f"{path}.{n}" if path else n)
+                for i, (n, child) in enumerate(children, start=1)
+            )
     built: dict[int, nn.Module] = {}
-    for m, name, k in reversed(order):
+    for m, name, k, path in reversed(order):
         # A child named as Sequential would name it by position stays unnamed, as if built here.
         given = None if name is None or name == f"L{k}" else name
         if isinstance(m, tnn.Sequential):  # a Sequential is given its name: "model" is default
             given = "model" if name is None else name
-        built[id(m)] = _module_from_torch(m, given, built)
+        built[id(m)] = _module_from_torch(m, given, path, built)
     return built[id(module)]
 
 
 def _values(tensor: torch.Tensor, what: str) -> list[Any]:
     """The tensor's values as nested lists of Python floats (exact from any real float dtype)."""
+    if tensor.is_meta:
+        raise ValueError(
+            f"{what!r} is on the meta device: it has shape but no values to copy; give the "
+            "module memory and values first (module.to_empty(device='cpu'), then initialise "
+            "it or load a state_dict)"
+        )
     if not tensor.dtype.is_floating_point:
-        raise ValueError(f"{what} must be a real floating tensor, got dtype {tensor.dtype}")
+        raise ValueError(f"{what!r} must be a real floating tensor, got dtype {tensor.dtype}")
     values: list[Any] = tensor.detach().to("cpu", torch.float64).tolist()
     return values
 
 
-def _module_from_torch(m: tnn.Module, name: str | None, built: dict[int, nn.Module]) -> nn.Module:
+def _module_from_torch(
+    m: tnn.Module, name: str | None, path: str, built: dict[int, nn.Module]
+) -> nn.Module:
     if isinstance(m, tnn.Linear):
-        rows = _values(m.weight, f"{name or 'Linear'}.weight")
-        layer = nn.Linear(
-            m.in_features, m.out_features, bias=m.bias is not None, weights=rows, name=name
-        )
+        prefix = f"{path}." if path else ""
+        rows = _values(m.weight, f"{prefix}weight")
+        try:
+            layer = nn.Linear(
+                m.in_features, m.out_features, bias=m.bias is not None, weights=rows, name=name
+            )
+        except (TypeError, ValueError) as err:  # in_features 0: no Linear here
+            shape = f"Linear({m.in_features}, {m.out_features})"
+            raise ValueError(
+                f"{place(path)} ({shape}): {err} (in_features is n_in here, out_features n_out)"
+            ) from None
         if layer.bias is not None:
-            for b, x in zip(layer.bias, _values(m.bias, f"{name or 'Linear'}.bias"), strict=True):
+            for b, x in zip(layer.bias, _values(m.bias, f"{prefix}bias"), strict=True):
                 b.data = x
         return layer
     if isinstance(m, tnn.Sequential):
         layers = [built[id(child)] for child in m._modules.values()]
         return nn.Sequential(*layers, name=name or "model")  # name is None only at the root
-    return _FROM_TORCH[type(m)](name)
+    return FROM_TORCH[type(m)](name)
 
 
 def _half_squared_error(
@@ -251,13 +295,22 @@ def _hinge(score: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -
     return terms.mean() if reduction == "mean" else terms.sum() if reduction == "sum" else terms
 
 
+def _huber(
+    pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean", delta: object = 1.0
+) -> torch.Tensor:
+    # F.huber_loss takes a Python float only; here any real number > 0, as losses.huber takes
+    # (a Fraction, a numpy scalar), checked alike. One beyond the floats is inf: ½ d² for all.
+    limit = to_float(check_number("huber: delta", delta, above=0))
+    return F.huber_loss(pred, target, reduction=reduction, delta=limit)
+
+
 # Each loss of tinygrad_edu.losses, by name, and the PyTorch function computing it on tensors.
 # Called with the same arguments by keyword (reduction=, huber's delta=): pred, target first.
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "half_squared_error": _half_squared_error,  # ½·F.mse_loss
     "mse": F.mse_loss,
     "l1": F.l1_loss,
-    "huber": F.huber_loss,
+    "huber": _huber,  # F.huber_loss, with delta as losses.huber takes it
     "hinge": _hinge,  # written out: F.relu(1 - y·score), then mean or sum
     "binary_cross_entropy": F.binary_cross_entropy,
     "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
@@ -282,122 +335,3 @@ def torch_loss(loss: str | Callable[..., Value]) -> Callable[..., torch.Tensor]:
     ):
         raise ValueError(f"no PyTorch counterpart for {loss!r}: the losses are {sorted(LOSSES)}")
     return LOSSES[name]
-
-
-# A parameter's name: a tensor's name, then its index in brackets ("L1.weight[0][1]").
-_INDEXED = re.compile(r"(.*?)((?:\[(?:0|[1-9][0-9]*)\])*)")
-
-
-def _state_dict(named: list[tuple[str, Number]], path: object) -> OrderedDict[str, torch.Tensor]:
-    """The tensors of named numbers: entries ``base[j][i]`` in row-major order make tensor
-    ``base``; a name without brackets a 0-d tensor. CheckpointError for anything else."""
-    groups: list[tuple[str, list[tuple[tuple[int, ...], str, Number]]]] = []
-    for name, x in named:
-        match = _INDEXED.fullmatch(name)  # every name matches: its index part may be empty
-        base, brackets = (match[1], match[2]) if match is not None else (name, "")
-        index = tuple(int(i) for i in re.findall(r"[0-9]+", brackets))
-        if not groups or groups[-1][0] != base:
-            groups.append((base, []))
-        groups[-1][1].append((index, name, x))
-    state: OrderedDict[str, torch.Tensor] = OrderedDict()
-    for base, entries in groups:
-        shape = tuple(max(e[0][d] for e in entries) + 1 for d in range(len(entries[0][0])))
-        expected = list(itertools.product(*(range(n) for n in shape)))
-        if "[" in base or "]" in base or base in state or [e[0] for e in entries] != expected:
-            raise checkpoint.CheckpointError(
-                f"{path}: the parameters named {base!r}[...] are not one tensor's entries in "
-                f"row-major order ({base}[0][0], {base}[0][1], ..., decimal indices, each once and "
-                "together)"
-            )
-        try:
-            values = [_float(x, name) for _, name, x in entries]
-        except ValueError as err:
-            raise checkpoint.CheckpointError(f"{path}: {err}") from None
-        state[base] = torch.tensor(values, dtype=torch.float64).reshape(shape)
-    return state
-
-
-def checkpoint_to_torch(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
-    """Convert a `tinygrad_edu.checkpoint` file to a PyTorch ``state_dict`` file; its path.
-
-    ``L1.weight[j][i]`` entries become the float64 tensor ``L1.weight``, as `to_torch` names
-    them; ``model.load_state_dict(torch.load(target, weights_only=True))`` reads it. The JSON is
-    read by `tinygrad_edu.checkpoint.read` (never pickle); ``torch.save`` writes the target,
-    atomically (any old file stays whole if the write fails).
-
-    Raises:
-        CheckpointError: as `tinygrad_edu.checkpoint.read`, or names that are not whole
-            tensors' entries in row-major order, or a number too large for a float64.
-        OSError: as `tinygrad_edu.checkpoint.save`, for either file.
-    """
-    state = _state_dict(checkpoint.read(source), source)
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return atomic_write(target, buffer.getvalue())
-
-
-class _Named:
-    """Named numbers as the parameters `checkpoint.save` writes."""
-
-    def __init__(self, named: list[tuple[str, Value]]) -> None:
-        self.named = named
-
-    def named_parameters(self) -> list[tuple[str, Value]]:
-        return self.named
-
-
-def checkpoint_from_torch(
-    source: str | os.PathLike[str],
-    target: str | os.PathLike[str],
-    *,
-    max_bytes: int = checkpoint.MAX_BYTES,
-) -> Path:
-    """Convert a PyTorch ``state_dict`` file to a `tinygrad_edu.checkpoint` file; its path.
-
-    The file is read with ``torch.load(..., weights_only=True)`` (PyTorch's restricted
-    unpickler: tensors and containers only, no code), of at most ``max_bytes`` from a regular
-    file, as `checkpoint.load` reads. Tensor ``L1.weight`` becomes the entries
-    ``L1.weight[j][i]`` in row-major order, each a Python float (exact from float64 and
-    float32); a 0-d tensor keeps its name. The JSON is written by `checkpoint.save`.
-
-    Raises:
-        CheckpointError: the file is not a regular file, too large, not a PyTorch file, not a
-            mapping of names to real floating tensors, or has an empty tensor.
-        FileNotFoundError, IsADirectoryError, OSError: as `checkpoint.load` and `checkpoint.save`.
-    """
-    raw = checkpoint._read(source, max_bytes)
-    try:
-        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # torch's long message suggests weights_only=False: not here
-        raise checkpoint.CheckpointError(
-            f"{source}: torch.load(weights_only=True) refused it: not a file torch.save wrote, "
-            "or one holding more than tensors in containers"
-        ) from None
-    except (RuntimeError, EOFError, ValueError) as err:  # a truncated or corrupt archive
-        raise checkpoint.CheckpointError(
-            f"{source}: not a PyTorch file torch.load reads: {str(err).splitlines()[0]}"
-        ) from None
-    if not isinstance(state, Mapping):
-        raise checkpoint.CheckpointError(
-            f"{source}: holds a {type(state).__name__}, not a state_dict (a mapping of names "
-            "to tensors, as torch.save(model.state_dict(), path) writes)"
-        )
-    named: list[tuple[str, Value]] = []
-    for key, tensor in state.items():
-        if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
-            raise checkpoint.CheckpointError(
-                f"{source}: entry {key!r} is a {type(tensor).__name__}; a state_dict maps "
-                "names (str) to tensors"
-            )
-        if not tensor.dtype.is_floating_point or tensor.numel() == 0:
-            raise checkpoint.CheckpointError(
-                f"{source}: tensor {key!r} ({tensor.dtype}, shape {tuple(tensor.shape)}) must be "
-                "a non-empty real floating tensor"
-            )
-        flat = tensor.detach().to(torch.float64).reshape(-1).tolist()
-        indices = itertools.product(*(range(n) for n in tensor.shape))
-        for index, x in zip(indices, flat, strict=True):
-            named.append((key + "".join(f"[{i}]" for i in index), Value(x)))
-    if not named:
-        raise checkpoint.CheckpointError(f"{source}: the state_dict holds no tensors")
-    return checkpoint.save(_Named(named), target)
