@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 import sympy as sp
+import torch
+from array_api_compat import array_namespace
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -110,8 +112,13 @@ def test_every_reading_of_the_derivative_agrees(name: str, data: Any) -> None:
         for k, d in enumerate(op.derivative):
             assert eval(python(d, names), scope) == local[i + k]  # our own source
             arrays = [np.array([x], dtype=float) for x in env]
-            got = float(np.asarray(array_of(d, np, arrays)).reshape(-1)[0])
+            found = np.asarray(array_of(d, np, arrays))
+            assert found.dtype.kind in "fiub"  # numbers, not an object array of Fractions
+            got = float(found.reshape(-1)[0])
             assert got == pytest.approx(float(local[i + k]), rel=1e-12, abs=1e-300)
+            tensors = [torch.tensor([x], dtype=torch.float64) for x in env]
+            on_torch = torch.as_tensor(array_of(d, array_namespace(tensors[0]), tensors))
+            assert float(on_torch.reshape(-1)[0]) == pytest.approx(got, nan_ok=True)
 
 
 def _python_scope() -> dict[str, Any]:

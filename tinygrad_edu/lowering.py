@@ -136,8 +136,8 @@ def array_of(e: Expr, xp: Any, args: Sequence[Any]) -> Any:
     (the result last); ``where`` is ``xp.where``, so both branches are computed."""
     if isinstance(e, Var):
         return args[e.index]
-    if isinstance(e, Const):
-        return e.value
+    if isinstance(e, Const):  # arrays hold floats: an exact ½ is 0.5 there (numpy: not object)
+        return float(e.value) if isinstance(e.value, Fraction) else e.value
     if isinstance(e, Where):
         cond = e.cond
         left, right = array_of(cond.left, xp, args), array_of(cond.right, xp, args)
