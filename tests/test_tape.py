@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, define_op, dot, engine, losses, nn, optim, total
+from tinygrad_edu import Value, define_op, dot, engine, losses, nn, ops, optim, total
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.tape import COMPILE_AFTER, GuardError, Tape, TraceError, trace
 
@@ -658,3 +658,16 @@ def test_a_batch_computes_relu_as_eager_down_to_the_sign_of_zero() -> None:
     rows = [[x] for x in xs]
     for batch in (np.array(rows), torch.tensor(rows, dtype=torch.float64)):
         assert [repr(float(v)) for v in tape(batch, ieee=True).tolist()] == expected
+
+
+@pytest.mark.parametrize("name", ["int", "float", "type", "div", "power", "maximum", "P", "nan"])
+def test_an_op_cannot_take_a_name_the_generated_code_calls(name: str) -> None:
+    """A user's op called ``int`` would be bound over Python's ``int`` in a tape's source (x / 4
+    replayed with δ 0.75): define_op refuses such names and registers nothing."""
+    before = dict(ops.OPS)
+    with pytest.raises(ValueError, match="choose another name"):
+        define_op(name, forward=lambda x: 3 * x, derivative=lambda x, out: (3,))
+    assert dict(ops.OPS) == before
+    tape = trace(lambda v: v / 4, [1.0], compile=False)
+    tape(1.0)
+    assert tape.backward() == [0.25]

@@ -23,6 +23,7 @@ from ._expr import OPS, Call, Op, Var
 from ._numbers import Number
 from ._readings import calls, render_arrays, render_python
 from .engine import Value
+from .ops import READING_NAMES
 
 __all__ = [
     "ArrayPatterns",
@@ -269,11 +270,7 @@ def _op_names() -> set[str]:
     return {op.pycode.split("(", 1)[0] for op in OPS.values()}
 
 
-_RESERVED = {
-    *("P", "values", "gradient", "forward", "backward", "Fraction", "K", "nan", "inf"),
-    *("where", "total", "θ", "dθ", "X", "zeros", "stack", "add_at", "fromiter", "setattr"),
-    *("repeat", "getdata", "getgrad", "consume"),
-}
+_RESERVED = READING_NAMES
 
 
 def _where(xp: Any) -> Callable[[Any, Any, Any], Any]:

@@ -13,6 +13,7 @@ differentiable namespace (as HIPS/autograd writes its vjps with its own numpy).
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import math
 import operator
@@ -94,7 +95,8 @@ def define_op(
     Raises:
         TypeError: an argument has the wrong type, or ``derivative`` returns the wrong number of
             expressions or something else than expressions and numbers.
-        ValueError: ``name`` is not an identifier or is a built-in op's.
+        ValueError: ``name`` is not an identifier, is a built-in op's, or is a name the
+            table's Python readings use (Python's built-ins such as ``int``, ``maximum``, ``P``).
 
     Example:
         >>> import math
@@ -113,6 +115,14 @@ def define_op(
         raise ValueError(f"an op's name must be a Python identifier, got {name!r}")
     if name in OPS and OPS[name] in BUILTIN:
         raise ValueError(f"{name!r} is a built-in op; choose another name")
+    if name in READING_NAMES or hasattr(builtins, name) or any(
+        op.pycode.startswith(f"{name}(") for op in BUILTIN
+    ):
+        raise ValueError(
+            f"{name!r} is a name the op table's Python readings (a tape's source) call for "
+            f"themselves: Python's own, a built-in op's call or a name of the generated code; "
+            f"choose another name"
+        )
     for what, f in (("forward", forward), ("derivative", derivative)):
         if not callable(f):
             raise TypeError(f"{what} must be a function, got {type(f).__name__}")
@@ -126,6 +136,17 @@ def define_op(
     # Finished first: a wrong derivative registers nothing. Defining a user's op again replaces
     # it, as re-running a notebook cell would; the nodes made before keep the op that made them.
     return register(finish(op), replace=True)
+
+
+# Names that the Python readings of the table use for themselves, beside each op's call name
+# (a tape's source and its fused form): a user's op so named would shadow one there.
+READING_NAMES = frozenset(
+    {
+        *("P", "values", "gradient", "forward", "backward", "Fraction", "K", "nan", "inf"),
+        *("where", "total", "θ", "dθ", "X", "zeros", "stack", "add_at", "fromiter", "setattr"),
+        *("repeat", "getdata", "getgrad", "consume"),
+    }
+)
 
 
 def _call(name: str, arity: int) -> str:
