@@ -671,3 +671,21 @@ def test_an_op_cannot_take_a_name_the_generated_code_calls(name: str) -> None:
     tape = trace(lambda v: v / 4, [1.0], compile=False)
     tape(1.0)
     assert tape.backward() == [0.25]
+
+
+def test_a_call_that_raises_leaves_nothing_for_backward() -> None:
+    """After a call that raised (a domain error, a wrong input, a batch of the wrong width),
+    backward and value() refuse, as after no call: they never run on an earlier call's values."""
+    w = Value(2.0)
+    tape = trace(lambda x: (w * x).log(), [1.0])
+    for bad in ((-1.0,), ("3",), (np.array([[1.0, 2.0]]),), (np.array([[1.0], [-1.0]]),)):
+        tape(np.array([[1.0], [2.0], [3.0]]))
+        tape(1.0)
+        w.grad = 0.0
+        with pytest.raises((ValueError, TypeError)):
+            tape(*bad)
+        with pytest.raises(RuntimeError, match="call the tape"):
+            tape.backward()
+        with pytest.raises(RuntimeError, match="call the tape"):
+            tape.value(w)
+        assert w.grad == 0.0

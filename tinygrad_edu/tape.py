@@ -200,6 +200,7 @@ class Tape:
             The ops' own errors (ValueError, ZeroDivisionError, OverflowError) outside their
             domains, as eager raises them.
         """
+        self._values = None  # a call that raises leaves no values for backward or value()
         if len(xs) == 1 and getattr(xs[0], "ndim", 0) == 2:
             return self._call_batch(xs[0], ieee)
         self._batch = None
