@@ -194,6 +194,12 @@ def test_auto_interprets_the_first_calls_then_compiles(monkeypatch: pytest.Monke
     monkeypatch.undo()
     with pytest.raises(ValueError, match="compile must be True, False or 'auto', got 'yes'"):
         trace(lambda x: x * 2, [1.0], compile="yes")
+    for bad in (1, 0, 1.0, "always"):  # 1 == True, but it would interpret for ever
+        with pytest.raises(ValueError, match="compile must be True, False or 'auto'"):
+            trace(lambda x: x * 2, [1.0], compile=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="compile must be True, False or 'auto'"):
+            tape.compile = bad  # type: ignore[assignment]
+        assert tape.compile == "auto"
 
 
 fma = define_op("fma_for_tape", lambda a, b, c: a * b + c, lambda a, b, c, out: (b, a, 1))
@@ -689,3 +695,13 @@ def test_a_call_that_raises_leaves_nothing_for_backward() -> None:
         with pytest.raises(RuntimeError, match="call the tape"):
             tape.value(w)
         assert w.grad == 0.0
+
+
+@pytest.mark.parametrize("compile_", [False, True])
+def test_an_input_as_the_root_takes_the_seed_as_eager_does(compile_: bool) -> None:
+    """Eager adds the seed to a leaf root's δ: 0 + -0.0 is 0.0."""
+    x = Value(2.0)
+    x.backward(-0.0)
+    tape = trace(lambda v: v, [2.0], compile=compile_)
+    tape(2.0)
+    assert [repr(d) for d in tape.backward(-0.0)] == [repr(x.grad)] == ["0.0"]

@@ -50,7 +50,8 @@ class Interpreter:
         self._inputs = [(slot[i], inputs.index(names[i])) for i in kept if kinds[i] == "input"]
         params = [i for i in kept if kinds[i] == "param"]
         self._params = [(slot[i], k) for k, i in enumerate(params)]
-        self._root_is_param = kinds[-1] == "param"
+        # A leaf root adds the seed to its δ as eager does (0 + -0.0 is 0.0 for an input).
+        self._root_is_leaf = kinds[-1] in ("param", "input")
         used = {names[i]: slot[i] for i in kept if kinds[i] == "input"}
         self._deltas = [used.get(name) for name in inputs]  # None: an input f did not use
         # (slot, forward, a, b): forward(s[a], s[b]); b = -1: forward(s[a]); -2: forward(*a(s)).
@@ -150,7 +151,7 @@ class Interpreter:
         for at, k in self._params:
             d[at] = P[k].grad
         root = self._size - 1
-        d[root] = d[root] + gradient if self._root_is_param else gradient
+        d[root] = d[root] + gradient if self._root_is_leaf else gradient
         for at, rule, a, b, t, u in self._backward:
             g = d[at]
             if rule is None:
@@ -174,7 +175,7 @@ class Interpreter:
         for at, k in self._params:
             d[at] = P[k].grad
         root = self._size - 1
-        d[root] = ieee.add(d[root], gradient) if self._root_is_param else gradient
+        d[root] = ieee.add(d[root], gradient) if self._root_is_leaf else gradient
         for (at, rule, a, b, t, u), (op, term, pair) in zip(self._backward, self._terms):  # noqa: B905
             g = d[at]
             try:

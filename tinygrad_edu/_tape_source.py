@@ -165,7 +165,9 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
         lines.append(f"    δ{names[i]} = {'0' if arrays else f'P[{k}].grad'}")
         has[i] = True
     root = len(order) - 1
-    lines.append(f"    δ{names[root]} = {'δ' + names[root] + ' + ' if has[root] else ''}gradient")
+    # A leaf root adds the seed to its δ, as eager does (for an input, 0 + -0.0 is 0.0).
+    start = f"δ{names[root]} + " if has[root] else "0 + " if kinds[root] == "input" else ""
+    lines.append(f"    δ{names[root]} = {start}gradient")
     has[root] = True
     for i in range(root, -1, -1):
         op = order[i].definition

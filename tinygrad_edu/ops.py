@@ -115,8 +115,10 @@ def define_op(
         raise ValueError(f"an op's name must be a Python identifier, got {name!r}")
     if name in OPS and OPS[name] in BUILTIN:
         raise ValueError(f"{name!r} is a built-in op; choose another name")
-    if name in READING_NAMES or hasattr(builtins, name) or any(
-        op.pycode.startswith(f"{name}(") for op in BUILTIN
+    if (
+        name in READING_NAMES
+        or hasattr(builtins, name)
+        or any(op.pycode.startswith(f"{name}(") for op in BUILTIN)
     ):
         raise ValueError(
             f"{name!r} is a name the op table's Python readings (a tape's source) call for "

@@ -82,8 +82,7 @@ def trace(
         >>> tape(5.0), tape.backward(), w.grad
         (15.0, [3.0], 5.0)
     """
-    if compile not in (True, False, "auto"):
-        raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
+    _check_compile(compile)
     inputs = [Value(check_number(x, f"example_inputs[{i}]")) for i, x in enumerate(example_inputs)]
     created: list[Value] = []
     guards: list[Guard] = []
@@ -176,7 +175,7 @@ class Tape:
         self._interpreter: Interpreter | None = None  # made on first use
         self._last: tuple[Any, Any] = (None, None)  # the passes of the last call on numbers
         self._calls = 0  # calls on numbers so far
-        self.compile: bool | str = "auto"
+        self._compile: bool | str = "auto"
         self.compiled = False
         self.compile_seconds = 0.0
         self._values: tuple[Number, ...] | None = None
@@ -255,6 +254,15 @@ class Tape:
             return None
         rows = [xp.broadcast_to(xp.asarray(d, dtype=self._dtype), (n,)) for d in deltas]
         return xp.stack(rows, axis=1)
+
+    @property
+    def compile(self) -> bool | str:
+        """How a call on numbers replays: True, False or "auto" (see the class)."""
+        return self._compile
+
+    @compile.setter
+    def compile(self, how: bool | str) -> None:
+        self._compile = _check_compile(how)
 
     def _without_inputs(self) -> Any:
         """The last batch's backward pass without the inputs' δ, compiled on first use."""
@@ -397,6 +405,13 @@ class Tape:
         self.fused = fuse and made[4] is not self._slots
         self._array_sources, self._array_slots = made[3][:2], made[4]
         return made[0], made[1], made[2]
+
+
+def _check_compile(how: Any) -> bool | str:
+    """``how`` if it is True, False or "auto" (not 1 or 0, which would equal True or False)."""
+    if how is True or how is False or (isinstance(how, str) and how == "auto"):
+        return how
+    raise ValueError(f"compile must be True, False or 'auto', got {how!r}")
 
 
 def _kind(node: Value, given: dict[int, int], created: set[int]) -> str:
