@@ -632,6 +632,14 @@ def test_batches_of_every_kind_replay_as_the_loop() -> None:
     hidden = trace(lambda x: x.log().exp(), [2.0])
     with pytest.raises(ValueError, match="sample 1 of the batch: log is undefined"):
         hidden(np.array([[2.0], [0.0]]))  # exp(log 0) is 0: finite, yet eager raises
+    import torch  # the torch extra: no error flags there, the pass's values are checked
+
+    for f in (lambda x: x.log().exp(), lambda x: x.log() ** 0, lambda x: (1 / x).tanh()):
+        with pytest.raises((ValueError, ZeroDivisionError), match="sample 1 of the batch"):
+            trace(f, [2.0])(torch.tensor([[2.0], [0.0]], dtype=torch.float64))
+    assert trace(lambda x: x.log().exp(), [2.0])(
+        torch.tensor([[0.0]], dtype=torch.float64), ieee=True
+    ).tolist() == [0.0]
 
     def labelled(x: Value, name: str) -> Value:
         x.label = name

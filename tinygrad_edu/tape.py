@@ -22,6 +22,7 @@ go the other way; what cannot be re-checked is refused while tracing (`TraceErro
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -326,12 +327,14 @@ class Tape:
         if width != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
         extra = (batch,) if self.fused else ()  # the fused program slices it
-        flagged: list[str] = []  # numpy's floating-point errors (elsewhere: a non-finite output)
+        flagged: list[str] = []  # numpy's floating-point errors (elsewhere: a non-finite value)
         with quiet(xp, flagged):
             values = forward(*(batch[:, k] for k in range(width)), self.params, *extra)
         self._values, self._batch, self._dtype = values, n, batch.dtype
         self._check_guards()
         out = xp.broadcast_to(xp.asarray(values[-1], dtype=batch.dtype), (n,))
+        if not numpy and not ieee and not _all_finite(xp, values):
+            flagged.append("a value that is not finite")  # log(0) inside exp(...) as well
         if not ieee and (flagged or not bool(xp.all(xp.isfinite(out)))):
             replay = self._on_numbers()[0]
             for i in range(n):  # as eager: the first sample outside an op's domain raises
@@ -405,6 +408,18 @@ class Tape:
         self.fused = fuse and made[4] is not self._slots
         self._array_sources, self._array_slots = made[3][:2], made[4]
         return made[0], made[1], made[2]
+
+
+def _all_finite(xp: Any, values: Sequence[Any]) -> bool:
+    """Whether every value of a forward pass (numbers and arrays of ``xp``) is finite: where
+    numpy's error flags are missing, how an op that left its domain inside the pass shows."""
+    for v in values:
+        if isinstance(v, (int, float)):
+            if not math.isfinite(v):
+                return False
+        elif not bool(xp.all(xp.isfinite(v))):
+            return False
+    return True
 
 
 def _check_compile(how: Any) -> bool | str:
