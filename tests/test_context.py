@@ -237,3 +237,32 @@ def test_no_grad_refuses_an_async_generator_function() -> None:
 
     with pytest.raises(TypeError, match="cannot decorate an async generator function 'numbers'"):
         no_grad()(numbers)
+
+
+def test_a_block_around_a_yield_in_a_decorated_generator_stays_in_the_generator() -> None:
+    # The decorator's block ended after each step while the generator's own block was still
+    # open: a false "out of order" RuntimeError on the first next().
+    @no_grad()
+    def gen() -> Iterator[Value]:
+        with layer_scope("L"):
+            yield Value(1) * 2
+            yield Value(3) * 2
+        yield Value(5) * 2
+
+    it = gen()
+    first = next(it)
+    assert (first.layer, first.parents) == ("L", ())
+    between = Value(1) * 2  # the caller, between two steps, in its own state
+    assert (between.layer, len(between.parents)) == ("", 2)
+    second = next(it)
+    assert (second.layer, second.parents) == ("L", ())
+    third = next(it)
+    assert (third.layer, third.parents) == ("", ())  # its block closed: no_grad only
+    assert list(it) == []
+    assert is_grad_enabled()
+    assert _layer() == ""
+    closed = gen()
+    next(closed)
+    closed.close()  # closed inside its block: the block exits inside the generator
+    assert is_grad_enabled()
+    assert _layer() == ""

@@ -119,23 +119,19 @@ class _Changed:
 
             @functools.wraps(func)
             def generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-                inner = func(*args, **kwargs)
+                step = _Step(func(*args, **kwargs), fields)
                 try:
-                    with _Changed(**fields):
-                        response = inner.send(None)
+                    response = step.run("send", None)
                     while True:
                         try:
                             request = yield response
                         except GeneratorExit:
-                            with _Changed(**fields):
-                                inner.close()
+                            step.run("close", None)
                             raise
                         except BaseException as error:  # thrown in by the caller: pass it on
-                            with _Changed(**fields):
-                                response = inner.throw(error)
+                            response = step.run("throw", error)
                         else:
-                            with _Changed(**fields):
-                                response = inner.send(request)
+                            response = step.run("send", request)
                 except StopIteration as stop:
                     return stop.value
 
@@ -147,6 +143,40 @@ class _Changed:
                 return func(*args, **kwargs)
 
         return call  # type: ignore[return-value]  # the same signature
+
+
+class _Step:
+    """Runs a decorated generator one step at a time, each within the decorator's block on the
+    caller's state of the moment; a block the generator opened itself and left open at a
+    ``yield`` is kept for its next step (and its caller, meanwhile, has its own state)."""
+
+    def __init__(self, inner: Generator[Any, Any, Any], fields: dict[str, Any]) -> None:
+        self._inner = inner
+        self._fields = fields
+        self._held: Recording | None = None  # the generator's state with its own blocks open
+
+    def run(self, action: str, arg: Any) -> Any:
+        """``inner.send(arg)``, ``inner.throw(arg)`` or ``inner.close()`` within the block."""
+        base = RECORDING.get()
+        mine = self._held
+        if mine is None:
+            mine = base._replace(**self._fields, previous=base, owner=self)
+        RECORDING.set(mine)
+        try:
+            if action == "close":
+                return self._inner.close()
+            return getattr(self._inner, action)(arg)
+        finally:
+            self._held = None
+            now: Recording | None = RECORDING.get()
+            # Blocks of its own still open (a yield inside one): kept for the next step.
+            if now is not None and now.owner is not self:
+                open_blocks = now
+                while now is not None and now.owner is not self:
+                    now = now.previous
+                if now is not None:  # this step's block is under them: they are the generator's
+                    self._held = open_blocks
+            RECORDING.set(base)
 
 
 def no_grad() -> _Changed:
