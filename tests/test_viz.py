@@ -21,7 +21,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, _views, layer_scope, ops, total, viz
+from tinygrad_edu import Value, _layout, _views, layer_scope, ops, total, viz
 from tinygrad_edu._dot import HIGHLIGHT, MISMATCH, NAN_FILL, html, number, visible
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.viz import GraphvizNotFound, _repr_svg_, draw, render, to_dot
@@ -450,6 +450,28 @@ def test_no_graph_collapses_to_more_than_the_bound(
         assert len(nodes) <= max(min(max_nodes, viz.COLLAPSED_NODES), 2)
     else:
         assert sorted(int(v[1:]) for v in nodes if not v.endswith("_op")) == list(range(n))
+
+
+def test_a_shared_leaf_across_a_long_chain_is_drawn_collapsed_by_default(tmp_path: Path) -> None:
+    # A weight shared by 50 steps (an unrolled recurrence): 102 Values, within max_nodes=500,
+    # but its full view ran dot for more than 30 s (its edges cross 4,900 ranks).
+    a, x = Value(0.9, label="a"), Value(1.0)
+    for _ in range(50):
+        x = (x * a).tanh()
+    x.backward()
+    assert _layout.span(topological_order(x)) == 4900
+    dot = to_dot(x)
+    assert len(drawn_nodes(dot)) <= viz.COLLAPSED_NODES
+    assert "102 Values, with edges across 4900 ranks &gt; 2000: " in dot
+    assert "<I>50 results of tanh</I>" in dot
+    assert len(drawn_nodes(to_dot(x, max_nodes=None))) == 102 + 100  # the full view, if asked
+    assert "v101_op" in to_dot(x, check=True)  # the check overlay asks for the full view
+    svg = render(x, tmp_path / "chain.svg")  # in a fraction of a second
+    assert "50 results of tanh" in svg.read_text(encoding="utf-8")
+    y, b = Value(1.0), Value(0.9)
+    for _ in range(20):  # 760 ranks (dot 0.2 s): drawn in full
+        y = (y * b).tanh()
+    assert "v41_op" in to_dot(y)
 
 
 def test_the_inline_picture_of_micrograds_demo_loss_stays_small() -> None:

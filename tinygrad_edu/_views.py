@@ -16,15 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ._dot import MISMATCH, edge_attrs, exact, fills, html, magnitude, node_attrs, number
+from ._layout import COLLAPSED_NODES, MAX_SPAN, span
 from .check import GradcheckRow, _graph_rows
 from .engine import Value, topological_order
 
-__all__ = ["COLLAPSED_NODES", "Options", "StepMarks", "body"]
-
-# The collapsed view draws at most this many nodes (fewer if max_nodes is smaller). `dot`'s
-# time grows much faster than the node count when one node (the inputs, "other") has an edge
-# to every layer: measured for such a graph, 40 nodes 0.3 s, 50 nodes 2.3 s, 60 nodes 22 s.
-COLLAPSED_NODES = 40
+__all__ = ["Options", "StepMarks", "body"]
 
 
 @dataclass(frozen=True)
@@ -61,14 +57,20 @@ def body(root: Value, o: Options, step: StepMarks | None = None) -> list[str]:
         "\tnode [fontname=Helvetica shape=box style=rounded]\n",
         "\tedge [fontname=Helvetica fontsize=10]\n",
     ]
-    if o.max_nodes is None or len(order) <= o.max_nodes:
+    if o.max_nodes is None:
         return head + _full(order, hot, o, step)
+    if len(order) <= o.max_nodes:
+        cost = 0 if o.check else span(order)  # check=True asks for the full view
+        if cost <= MAX_SPAN:
+            return head + _full(order, hot, o, step)
+        why = f"{len(order)} Values, with edges across {cost} ranks &gt; {MAX_SPAN}"
+        return head + _collapsed(order, hot, o, why)
     if o.check:
         raise ValueError(
             f"check=True needs the full view, but the graph has {len(order)} Values "
             f"> max_nodes={o.max_nodes}: pass a larger max_nodes, or max_nodes=None"
         )
-    return head + _collapsed(order, hot, o)
+    return head + _collapsed(order, hot, o, f"{len(order)} Values &gt; max_nodes={o.max_nodes}")
 
 
 def _on_path(order: Sequence[Value], target: Value | None) -> list[bool]:
@@ -230,7 +232,7 @@ def _check_summary(order: Sequence[Value], rows: Mapping[int, GradcheckRow]) -> 
 # ---- the collapsed view ------------------------------------------------------------------------
 
 
-def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[str]:
+def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options, why: str) -> list[str]:
     """At most ``max(min(o.max_nodes, COLLAPSED_NODES), 2)`` nodes: each layer as one node
     ``g<k>`` (its scalar count and Σ|δ|), and the Values without a layer as they are, or, if
     they do not fit beside the layers, as one node per kind ("600 inputs", "results of relu")
@@ -239,7 +241,7 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
 
     Beyond the room left for layers, layers are collapsed by depth: the first and the last, in
     the order the graph reaches them, keep a node each, and the ones between them are one node,
-    "N layers: first … last"."""
+    "N layers: first … last". ``why`` (HTML) says why the graph is collapsed, in its label."""
     assert o.max_nodes is not None  # body collapses only a graph beyond a max_nodes
     room = min(o.max_nodes, COLLAPSED_NODES)
     index = {id(node): i for i, node in enumerate(order)}
@@ -334,6 +336,6 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options) -> list[
         times_label = f"×{times}" if times > 1 else None
         lines.append(f"\t{source} -> {target}{edge_attrs(label=times_label, hot=bool(on_path))}\n")
     per = "one node per layer and per kind of Value" if nouns else "one node per layer"
-    note = f"{len(order)} Values > max_nodes={o.max_nodes}: {per}"
-    lines.append(f"\tgraph [label=<{html(note + ' (max_nodes=None draws every Value)')}>]\n")
+    note = html(f": {per} (max_nodes=None draws every Value)")
+    lines.append(f"\tgraph [label=<{why}{note}>]\n")
     return lines

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._drawing import Drawing, run_dot
 from ._files import atomic_write
-from ._views import COLLAPSED_NODES, Options, body
+from ._layout import COLLAPSED_NODES
+from ._views import Options, body
 from .engine import Value
 
 if TYPE_CHECKING:
