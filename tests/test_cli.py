@@ -337,3 +337,50 @@ def test_a_model_too_large_is_refused_before_it_is_built(capsys: Any) -> None:
     err = capsys.readouterr().err
     # (2 + 1)·10000 + (10000 + 1)·10000 + (10000 + 1)·1 weights and biases
     assert "--sizes 10000,10000 makes a model of 100,050,001 parameters; at most 1,000,000" in err
+
+
+def test_a_run_too_large_per_step_is_refused_before_training(capsys: Any) -> None:
+    # 1,000,000 points through a 1,000,000-parameter model: each step a graph of ~10**12
+    # parameter uses (~35 bytes each), which ran until a MemoryError.
+    argv = ["train", "--n", "1000000", "--sizes", "700,700", "--no-progress", "--no-plots"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        "1,000,000 points through 493,501 parameters is 493,501,000,000 parameter uses a step; "
+        "at most 20,000,000" in err
+    )
+    assert "--n" in err
+    assert "--sizes" in err
+
+
+def test_ctrl_c_ends_the_command_with_a_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    from tinygrad_edu import train
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train", interrupted)
+    saved = tmp_path / "model.json"
+    argv = ["train", "--save", str(saved), "--no-progress", "--no-plots"]
+    assert main(argv) == 130  # 128 + SIGINT, as a shell reports it
+    err = capsys.readouterr().err
+    assert err == "tinygrad-edu train: interrupted (nothing saved or drawn after this point)\n"
+    assert not saved.exists()
+
+
+def test_huge_losses_are_printed_in_a_few_characters(monkeypatch: Any, capsys: Any) -> None:
+    from tinygrad_edu import train
+
+    real = train.train
+
+    def diverged(*args: Any, **kwargs: Any) -> train.History:
+        history = real(*args, **kwargs)
+        history.final_loss = 1e300
+        return history
+
+    monkeypatch.setattr(train, "train", diverged)
+    argv = ["train", "--n", "10", "--steps", "1", "--sizes", "2", "--no-progress", "--no-plots"]
+    assert main(argv) == 0
+    assert "after 1 steps: loss 1e+300, training accuracy" in capsys.readouterr().out

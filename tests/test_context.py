@@ -4,8 +4,10 @@ separate graphs in separate threads are independent."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -134,3 +136,133 @@ def test_separate_graphs_in_separate_threads_are_independent() -> None:
         t.join()
     for k, out in enumerate(results):
         assert out == [(2 * k, (), f"T{k}", True)] * 200
+
+
+# ---- one block shared by threads and asyncio tasks; async functions ----------------------------
+
+
+def test_one_no_grad_shared_by_two_threads_is_per_thread() -> None:
+    # One instance entered by thread A, then by B, exited by A, then by B: each thread has its
+    # own state, so A's exit is the innermost in A (a shared stack called it out of order).
+    shared = no_grad()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def a() -> None:
+        try:
+            with shared:
+                a_in.set()
+                b_in.wait(5)
+                seen["a inside"] = is_grad_enabled()
+            seen["a after"] = is_grad_enabled()
+        except RuntimeError as e:
+            seen["a error"] = e
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(5)
+        try:
+            with shared:
+                b_in.set()
+                a_out.wait(5)
+                seen["b inside"] = is_grad_enabled()
+            seen["b after"] = is_grad_enabled()
+        except RuntimeError as e:
+            seen["b error"] = e
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"a inside": False, "a after": True, "b inside": False, "b after": True}
+    assert is_grad_enabled()
+
+
+def test_one_no_grad_shared_by_two_asyncio_tasks_is_per_task() -> None:
+    shared = no_grad()
+
+    async def task(pauses: int) -> tuple[bool, bool]:
+        with shared:
+            for _ in range(pauses):
+                await asyncio.sleep(0)  # the other task enters and leaves meanwhile
+            inside = is_grad_enabled()
+        return inside, is_grad_enabled()
+
+    async def main() -> list[tuple[bool, bool]]:
+        # A enters, B enters, A exits, B exits: out of order for one shared stack.
+        return list(await asyncio.gather(task(1), task(2)))
+
+    assert asyncio.run(main()) == [(False, True), (False, True)]
+
+
+def test_out_of_order_in_one_context_still_raises_with_a_shared_instance() -> None:
+    shared, inner = no_grad(), layer_scope("L1")
+    shared.__enter__()
+    inner.__enter__()
+    with pytest.raises(RuntimeError, match="exited out of order"):
+        shared.__exit__(None, None, None)
+    assert is_grad_enabled()
+    assert _layer() == ""
+
+
+def test_no_grad_on_an_async_function_covers_its_execution() -> None:
+    @no_grad()
+    async def scaled(x: Value) -> Value:
+        await asyncio.sleep(0)  # suspended: other tasks run with their own state
+        with layer_scope("L1"):  # a block around an await inside it nests as usual
+            await asyncio.sleep(0)
+            y = x * 3
+        return y
+
+    async def other() -> bool:
+        await asyncio.sleep(0)
+        return is_grad_enabled()
+
+    async def main() -> tuple[Value, bool, bool]:
+        y, others = await asyncio.gather(scaled(Value(2)), other())
+        return y, others, is_grad_enabled()
+
+    y, others, after = asyncio.run(main())
+    assert (y.data, y.parents, y.layer) == (6, (), "L1")  # made under no_grad: a leaf
+    assert others is True
+    assert after is True
+    assert inspect.iscoroutinefunction(scaled)
+    assert scaled.__name__ == "scaled"
+
+
+def test_no_grad_refuses_an_async_generator_function() -> None:
+    async def numbers() -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="cannot decorate an async generator function 'numbers'"):
+        no_grad()(numbers)
+
+
+def test_a_block_around_a_yield_in_a_decorated_generator_stays_in_the_generator() -> None:
+    # The decorator's block ended after each step while the generator's own block was still
+    # open: a false "out of order" RuntimeError on the first next().
+    @no_grad()
+    def gen() -> Iterator[Value]:
+        with layer_scope("L"):
+            yield Value(1) * 2
+            yield Value(3) * 2
+        yield Value(5) * 2
+
+    it = gen()
+    first = next(it)
+    assert (first.layer, first.parents) == ("L", ())
+    between = Value(1) * 2  # the caller, between two steps, in its own state
+    assert (between.layer, len(between.parents)) == ("", 2)
+    second = next(it)
+    assert (second.layer, second.parents) == ("L", ())
+    third = next(it)
+    assert (third.layer, third.parents) == ("", ())  # its block closed: no_grad only
+    assert list(it) == []
+    assert is_grad_enabled()
+    assert _layer() == ""
+    closed = gen()
+    next(closed)
+    closed.close()  # closed inside its block: the block exits inside the generator
+    assert is_grad_enabled()
+    assert _layer() == ""

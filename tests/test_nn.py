@@ -572,3 +572,59 @@ def test_ten_thousand_nested_sequentials_round_trip_a_checkpoint(tmp_path: Path)
     other = nested(F(5))
     checkpoint.load(other, path)
     assert [p.data for p in other.parameters()] == [F(1, 3)]
+
+
+# ---- cycles and shared layers -------------------------------------------------------------------
+
+
+def test_a_sequential_inside_itself_is_refused_by_every_walk(tmp_path: Path) -> None:
+    # Only a change to ``layers`` after construction can make a cycle; every walk hung before
+    # (forward grew its stack without end).
+    from tinygrad_edu import checkpoint
+
+    inner = Sequential(Linear(1, 1, weights=[[F(1, 2)]]), name="inner")
+    model = Sequential(Identity(), inner, name="model")
+    inner.layers.append(model)
+    message = r"model\.inner\.model is model again: a Sequential contains itself"
+    for walk in (model.named_parameters, model.parameters, model.zero_grad):
+        with pytest.raises(ValueError, match=message):
+            walk()
+    with pytest.raises(ValueError, match=message):
+        model([1])
+    assert (model.inputs, model.output) == ([], [])  # the failed call records nothing
+    path = tmp_path / "cycle.json"
+    with pytest.raises(ValueError, match=message):
+        checkpoint.save(model, path)
+    assert list(tmp_path.iterdir()) == []
+    # repr never raises (a debugger shows it): the repeat is "...", as Python's own reprs do.
+    assert repr(model) == (
+        "Sequential(Identity(name='L1'), Sequential(Linear(1, 1, name='L1'), ..., "
+        "name='inner'), name='model')"
+    )
+    alone = Sequential(name="m")
+    alone.layers.append(alone)
+    with pytest.raises(ValueError, match=r"m\.m is m again"):
+        alone([1])
+    with pytest.raises(ValueError, match=r"m\.m is m again"):
+        alone.parameters()
+    assert repr(alone) == "Sequential(..., name='m')"
+
+
+def test_a_layer_shared_in_two_places_runs_twice_and_its_parameters_are_listed_once() -> None:
+    # Not a cycle: weight tying. As in PyTorch, each parameter is listed once, under its
+    # first name, so that an optimizer (which refuses a parameter given twice) takes them.
+    from tinygrad_edu.optim import SGD
+
+    hidden = Linear(1, 1, weights=[[F(2)]], name="hidden")
+    first, second = Sequential(hidden, name="a"), Sequential(hidden, name="b")
+    model = Sequential(first, ReLU(), second, name="model")
+    (y,) = model([3])
+    assert y.data == 12  # 2 · relu(2 · 3)
+    names = ["a.hidden.weight[0][0]", "a.hidden.bias[0]"]
+    assert [n for n, _ in model.named_parameters()] == names
+    assert model.parameters() == hidden.parameters()
+    y.backward()
+    assert [p.grad for p in model.parameters()] == [6 + 2 * 3, 1 + 2]  # both uses add up
+    SGD(model.parameters(), lr=F(1, 10)).step()
+    assert [p.data for p in hidden.parameters()] == [F(2) - F(12, 10), F(-3, 10)]
+    assert repr(model).count("Linear(1, 1, name='hidden')") == 2

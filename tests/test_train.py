@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import math
 from fractions import Fraction as F
+from typing import Any
 
 import pytest
 
@@ -118,15 +120,14 @@ def test_progress_is_one_line_on_stderr_without_tqdm(capsys: pytest.CaptureFixtu
     inputs, labels = make_moons(12, noise=0.1, seed=0)
     model = nn.MLP(2, [4, 1], seed=1)
     train.train(model, inputs, labels, steps=3, progress=True)
-    err = capsys.readouterr().err
-    assert err.startswith("\r")
+    err = capsys.readouterr().err  # not a terminal: whole lines, no "\r"
     assert err.endswith("\n")
-    last = err.split("\r")[-1]
+    last = err.splitlines()[-1]
     assert last.startswith("train 3/3 steps, ")
     assert ": loss " in last
     assert ", accuracy " in last
     train.train(model, inputs, labels, steps=2, progress=True, tape=True)  # the same line
-    assert capsys.readouterr().err.split("\r")[-1].startswith("train 2/2 steps, ")
+    assert capsys.readouterr().err.splitlines()[-1].startswith("train 2/2 steps, ")
     code = (  # tqdm made unimportable: training and its progress line need nothing but Python
         "import sys; sys.modules['tqdm'] = None\n"
         "from tinygrad_edu import nn, train, data\n"
@@ -134,7 +135,75 @@ def test_progress_is_one_line_on_stderr_without_tqdm(capsys: pytest.CaptureFixtu
         "train.train(nn.MLP(2, [2, 1], seed=1), x, y, steps=2, progress=True)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
-    assert done.stderr.decode().split("\r")[-1].startswith("train 2/2 steps, ")
+    assert done.stderr.decode().splitlines()[-1].startswith("train 2/2 steps, ")
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, recording what is written to it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_off_a_terminal_is_a_few_whole_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    # A log file or a CI log got a "\r"-joined line 10 times a second: 36,000 a training hour.
+    inputs, labels = make_moons(12, noise=0.1, seed=0)
+    train.train(nn.MLP(2, [4, 1], seed=1), inputs, labels, steps=50, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.count("\n") == 1  # 50 fast steps: only the last line (else one per 10 s)
+    assert err.startswith("train 50/50 steps, ")
+
+
+def test_progress_on_a_terminal_clears_what_a_longer_line_left(monkeypatch: Any) -> None:
+    screen = Terminal()
+    monkeypatch.setattr(train.sys, "stderr", screen)
+    monkeypatch.setattr(train._Progress, "INTERVAL", 0.0)  # each update shows
+    bar = train._Progress(3)
+    bar.update(1, 0.123456789, 0.5)
+    bar.update(2, math.nan, 1.0)
+    bar.update(3, 1e300, 1.0)  # a diverging run: 1e+300, not 301 digits
+    writes = screen.getvalue().split("\r")[1:]
+    assert writes[0].startswith("train 1/3 steps, ")
+    assert "loss 0.1235, accuracy 50%" in writes[0]
+    assert "loss nan, accuracy 100%" in writes[1]
+    assert len(writes[1]) == len(writes[0])  # padded with spaces over the longer line before
+    assert writes[1].rstrip(" ").endswith("accuracy 100%")
+    assert writes[2].endswith("loss 1e+300, accuracy 100%\n")
+
+
+def test_an_interrupted_training_ends_its_progress_line(monkeypatch: Any) -> None:
+    # Ctrl-C mid-run: the traceback (or the shell's prompt) started inside the progress line.
+    screen = Terminal()
+    monkeypatch.setattr(train.sys, "stderr", screen)
+    monkeypatch.setattr(train._Progress, "INTERVAL", 0.0)
+    inputs, labels = make_moons(12, noise=0.1, seed=0)
+    model = nn.MLP(2, [4, 1], seed=1)
+    steps = 0
+
+    def step(self: optim.Optimizer) -> None:
+        nonlocal steps
+        steps += 1
+        if steps == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(optim.SGD, "step", step)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(model, inputs, labels, steps=10, progress=True)
+    assert screen.getvalue().split("\r")[-1].startswith("train 2/10 steps, ")
+    assert screen.getvalue().endswith("\n")
+
+
+def test_progress_never_stops_training(monkeypatch: Any) -> None:
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")  # stderr piped into `head`, gone
+
+    inputs, labels = make_moons(12, noise=0.1, seed=0)
+    for stream in (Closed(), None):  # None: pythonw, or a closed stderr
+        monkeypatch.setattr(train.sys, "stderr", stream)
+        history = train.train(nn.MLP(2, [4, 1], seed=1), inputs, labels, steps=3, progress=True)
+        assert len(history.loss) == 3
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, _views, layer_scope, ops, total, viz
+from tinygrad_edu import Value, _layout, _views, layer_scope, ops, total, viz
 from tinygrad_edu._dot import HIGHLIGHT, MISMATCH, NAN_FILL, html, number, visible
+from tinygrad_edu.engine import topological_order
 from tinygrad_edu.viz import GraphvizNotFound, _repr_svg_, draw, render, to_dot
 
 F = Fraction
@@ -327,6 +328,7 @@ def test_escaping_covers_what_graphviz_would_misread() -> None:
 def test_beyond_max_nodes_each_layer_is_one_node_with_merged_edges() -> None:
     dot = to_dot(layered(), max_nodes=3)
     assert dot == HEAD + textwrap.dedent("""\
+        \tgraph [nslimit=4 nslimit1=4]
         \tg0 [label=<<B>L1</B><BR/>3 scalars<BR/>Σ|δ| 2>]
         \tg1 [label=<<B>Loss</B><BR/>1 scalar<BR/>Σ|δ| 1>]
         \tv0 [label=<<B>a</B><BR/>2<BR/>δ 0.0001475>]
@@ -341,9 +343,10 @@ def test_beyond_max_nodes_each_layer_is_one_node_with_merged_edges() -> None:
 
 
 def test_values_without_a_layer_are_lumped_when_still_too_many() -> None:
-    dot = to_dot(layered(), max_nodes=2)
-    assert "\tg2 [label=<<I>other</I><BR/>1 scalar<BR/>Σ|δ| 0.0001475>]\n" in dot
-    assert "\tg2 -> g0\n" in dot
+    dot = to_dot(layered(), max_nodes=2)  # 2 layers and a Value without one: 3 nodes > 2
+    assert drawn_nodes(dot) == ["g0", "g1"]
+    assert "\tg0 [label=<<I>2 layers: L1 … Loss</I><BR/>4 scalars<BR/>Σ|δ| 3>]\n" in dot
+    assert "\tg1 [label=<<I>1 input</I><BR/>Σ|δ| 0.0001475>]\n\tg1 -> g0\n" in dot
     assert "v0" not in dot
 
 
@@ -362,19 +365,19 @@ def test_many_nested_layers_collapse_by_depth_beyond_the_limit(tmp_path: Path) -
             scopes.enter_context(layer_scope(f"L{k}"))
             x = x + 1
     x.backward()
-    dot = to_dot(x, max_nodes=50)
+    dot = to_dot(x, max_nodes=30)
     groups = re.findall(r"\tg\d+ \[label=<(.*?)>\]", dot)
-    assert len(groups) == 51  # 50 for the layers, one for the leaf 1 without a layer
+    assert len(groups) == 30  # 29 for the layers, one for the leaf 1 without a layer
     assert groups[0] == "<B>L0</B><BR/>2 scalars<BR/>Σ|δ| 2"  # the constant 1 and x + 1
-    assert groups[23].startswith("<B>L23</B>")
-    assert groups[24] == "<I>19951 layers: L24 … L19974</I><BR/>39902 scalars<BR/>Σ|δ| 3.99e+04"
-    assert groups[25].startswith("<B>L19975</B>")
-    assert groups[49].startswith("<B>L19999</B>")
-    assert groups[50] == "<I>other</I><BR/>1 scalar<BR/>Σ|δ| 1"
-    assert "\tg23 -> g24\n\tg24 -> g25\n" in dot
-    assert len(dot.splitlines()) < 2 * 50 + 10
-    svg = render(x, tmp_path / "deep.svg")  # the default max_nodes=500: rendered in seconds
-    assert "19501 layers: L249 … L19749" in svg.read_text(encoding="utf-8")
+    assert groups[13].startswith("<B>L13</B>")
+    assert groups[14] == "<I>19972 layers: L14 … L19985</I><BR/>39944 scalars<BR/>Σ|δ| 3.994e+04"
+    assert groups[15].startswith("<B>L19986</B>")
+    assert groups[28].startswith("<B>L19999</B>")
+    assert groups[29] == "<I>1 input</I><BR/>Σ|δ| 1"  # used in L0 only
+    assert "\tg13 -> g14\n\tg14 -> g15\n" in dot
+    assert len(dot.splitlines()) < 2 * 30 + 10
+    svg = render(x, tmp_path / "deep.svg")  # the default: at most COLLAPSED_NODES, in seconds
+    assert "19962 layers: L19 … L19980" in svg.read_text(encoding="utf-8")
 
 
 def test_values_without_a_layer_collapse_by_kind() -> None:
@@ -397,6 +400,78 @@ def test_values_without_a_layer_collapse_by_kind() -> None:
     assert "other" not in dot
     assert "<I>other</I>" in to_dot(loss, max_nodes=6)  # no room for the kinds: one node
     assert "one node per layer and per kind of Value" in dot
+
+
+def drawn_nodes(dot: str) -> list[str]:
+    """The names of the nodes a DOT text declares (one statement ``\t<name> [label=...]``)."""
+    return [name for name in re.findall(r"^\t+(\w+) \[label=", dot, re.M) if name != "graph"]
+
+
+def test_the_collapsed_view_bounds_the_total_number_of_nodes(tmp_path: Path) -> None:
+    # 600 layers, each fed one of 600 inputs made outside any layer: the collapsed view had 500
+    # layer nodes and one "other" node with an edge to each, and `dot` ran for minutes on it.
+    inputs = [Value(float(k)) for k in range(600)]
+    x = Value(1.0)
+    for k in range(600):
+        with layer_scope(f"L{k}"):
+            x = (x * 0.5 + inputs[k]).relu()
+    x.backward()
+    dot = to_dot(x)
+    nodes = drawn_nodes(dot)
+    assert len(nodes) == viz.COLLAPSED_NODES == 40
+    assert "<I>601 inputs</I>" in dot  # the 600 and the first x, each used in a layer only
+    assert "<I>562 layers: L19 … L580</I>" in dot  # 19 + 1 + 19 layers and the inputs: 40
+    # one call away: the 601 inputs; per layer the constant 0.5, and 3 results with their ops
+    assert len(drawn_nodes(to_dot(x, max_nodes=None))) == 601 + 600 * 7
+    assert len(drawn_nodes(draw(x, max_nodes=None).source)) == 601 + 600 * 7
+    svg = render(x, tmp_path / "wide.svg")  # in about a second: minutes before
+    assert "601 inputs" in svg.read_text(encoding="utf-8")
+    assert _repr_svg_(x) is not None
+
+
+@given(
+    st.integers(0, 120),  # layers
+    st.integers(0, 120),  # Values outside layers
+    st.sampled_from(["exp", "tanh", "relu", "sigmoid", "__neg__"]),
+    st.integers(1, 600),  # max_nodes
+)
+def test_no_graph_collapses_to_more_than_the_bound(
+    layers: int, loose: int, op: str, max_nodes: int
+) -> None:
+    x = Value(0.5)
+    for k in range(loose):  # results of several kinds outside layers, each used further on
+        x = getattr(x * 0.5 + Value(k), op if k % 2 else "tanh")()
+    for k in range(layers):
+        with layer_scope(f"L{k}"):
+            x = x * 0.5 + 1
+    n = len(topological_order(x))
+    nodes = drawn_nodes(to_dot(x, max_nodes=max_nodes))
+    if n > max_nodes:  # collapsed: at most the bound (2 when there are layers and other Values)
+        assert len(nodes) <= max(min(max_nodes, viz.COLLAPSED_NODES), 2)
+    else:
+        assert sorted(int(v[1:]) for v in nodes if not v.endswith("_op")) == list(range(n))
+
+
+def test_a_shared_leaf_across_a_long_chain_is_drawn_collapsed_by_default(tmp_path: Path) -> None:
+    # A weight shared by 50 steps (an unrolled recurrence): 102 Values, within max_nodes=500,
+    # but its full view ran dot for more than 30 s (its edges cross 4,900 ranks).
+    a, x = Value(0.9, label="a"), Value(1.0)
+    for _ in range(50):
+        x = (x * a).tanh()
+    x.backward()
+    assert _layout.span(topological_order(x)) == 4900
+    dot = to_dot(x)
+    assert len(drawn_nodes(dot)) <= viz.COLLAPSED_NODES
+    assert "102 Values, with edges across 4900 ranks &gt; 2000: " in dot
+    assert "<I>50 results of tanh</I>" in dot
+    assert len(drawn_nodes(to_dot(x, max_nodes=None))) == 102 + 100  # the full view, if asked
+    assert "v101_op" in to_dot(x, check=True)  # the check overlay asks for the full view
+    svg = render(x, tmp_path / "chain.svg")  # in a fraction of a second
+    assert "50 results of tanh" in svg.read_text(encoding="utf-8")
+    y, b = Value(1.0), Value(0.9)
+    for _ in range(20):  # 760 ranks (dot 0.2 s): drawn in full
+        y = (y * b).tanh()
+    assert "v41_op" in to_dot(y)
 
 
 def test_the_inline_picture_of_micrograds_demo_loss_stays_small() -> None:

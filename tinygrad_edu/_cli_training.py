@@ -43,6 +43,9 @@ MAX_STEPS = 10_000_000
 MAX_POINTS = 1_000_000
 MAX_WIDTH = 10_000
 MAX_PARAMETERS = 1_000_000
+# Each step's graph holds every parameter once per point (as an operand of a dot node), about
+# 35 bytes each (measured: 34-91 B, from 337 to 4,417 parameters): this bounds it to ~1 GB.
+MAX_USES = 20_000_000
 
 
 def _count(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -101,6 +104,13 @@ def _setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list
             f"--sizes {','.join(map(str, args.sizes))} makes a model of {count:,} parameters; "
             f"at most {MAX_PARAMETERS:,} (each is a scalar Value)"
         )
+    uses = len(inputs) * count
+    if uses > MAX_USES:
+        raise ValueError(
+            f"--n {args.n} and --sizes {','.join(map(str, args.sizes))}: {len(inputs):,} points "
+            f"through {count:,} parameters is {uses:,} parameter uses a step; at most "
+            f"{MAX_USES:,} (each is held by the step's graph): give a smaller --n or --sizes"
+        )
     model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=seed)
     return inputs, labels, model, loss
 
@@ -137,7 +147,7 @@ def _train(args: argparse.Namespace) -> int:
         tape=args.tape,
     )
     print(
-        f"after {args.steps} steps: loss {history.final_loss:.6f}, "
+        f"after {args.steps} steps: loss {history.final_loss:.6g}, "
         f"training accuracy {history.final_accuracy:.0%} ({len(inputs)} points)"
     )
     if args.save:
@@ -157,7 +167,7 @@ def _eval(args: argparse.Namespace) -> int:
         value, _ = train.objective(model, inputs, labels, loss, args.alpha)
     accuracy = train.accuracy(train.predict(model, inputs, loss), labels)
     print(
-        f"{args.checkpoint} on {len(inputs)} {args.dataset} points: loss {float(value.data):.6f}, "
+        f"{args.checkpoint} on {len(inputs)} {args.dataset} points: loss {float(value.data):.6g}, "
         f"accuracy {accuracy:.0%}"
     )
     folder = _plot_folder(args.plots)

@@ -233,7 +233,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for a file or value it cannot use).
+    """Run the command line; returns the exit status (2 for a file or value it cannot use, 130
+    when interrupted with Ctrl-C).
 
     Bad arguments are argparse's usage errors: SystemExit(2) with the usage on stderr.
     """
@@ -244,4 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:  # bad input the argument types could not see
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback; 130 = 128 + SIGINT
+        note = "nothing saved or drawn after this point"
+        print(f"{parser.prog} {args.command}: interrupted ({note})", file=sys.stderr)
+        return 130
     return status

@@ -287,12 +287,18 @@ class Sequential(Module):
 
         Nested Sequentials are run from one loop with a stack of their positions, not by
         recursion, so any depth works (each still in its own `layer_scope`, as it creates no
-        Values itself, and each still records its ``inputs`` and ``output``)."""
+        Values itself, and each still records its ``inputs`` and ``output``).
+
+        Raises:
+            ValueError: the model contains itself (a cycle of Sequentials), named by its path.
+        """
         frames: list[tuple[Sequential, int, list[list[Value]]]] = [(self, 0, [])]
+        running = {id(self)}  # the Sequentials on the stack: meeting one again is a cycle
         while frames:
             seq, k, inputs = frames[-1]
             if k == len(seq.layers):
                 frames.pop()
+                running.discard(id(seq))
                 if frames and not seq.layers:  # an empty inner model's output is a new list
                     x = list(x)
                 seq.inputs, seq.output = inputs, x
@@ -301,43 +307,89 @@ class Sequential(Module):
             layer = seq.layers[k]
             inputs.append(x)
             if _plain(layer, "forward"):
+                if id(layer) in running:
+                    raise _cycle([f[0] for f in frames], layer)
+                running.add(id(layer))
                 frames.append((cast(Sequential, layer), 0, []))
             else:
                 x = layer._run(x)  # x is the previous layer's new list of Values: no check, no copy
         return x
 
     def named_parameters(self) -> list[tuple[str, Value]]:
-        """Each layer's, prefixed with its name: ``L2.weight[0][1]`` (iterative, any depth)."""
+        """Each layer's, prefixed with its name: ``L2.weight[0][1]`` (iterative, any depth).
+
+        A layer shared by two places in the tree runs in both, but its parameters are listed
+        once, under the first name met (as PyTorch does): an optimizer takes each once.
+
+        Raises:
+            ValueError: the model contains itself (a cycle of Sequentials), named by its path.
+        """
         named: list[tuple[str, Value]] = []
-        stack: list[tuple[str, Module]] = [(self.name + ".", self)]
+        listed: set[int] = set()  # id of each parameter listed
+        path: list[Module] = []  # the Sequentials from self down to the current one
+        on_path: set[int] = set()  # their ids
+        stack: list[tuple[str, Module] | None] = [(self.name + ".", self)]  # None: leave one
         while stack:
-            prefix, module = stack.pop()
+            item = stack.pop()
+            if item is None:
+                on_path.discard(id(path.pop()))
+                continue
+            prefix, module = item
             if module is self or _plain(module, "named_parameters"):
+                if id(module) in on_path:
+                    raise _cycle(path, module)
+                path.append(module)
+                on_path.add(id(module))
                 layers = cast(Sequential, module).layers
                 inner = "" if module is self else prefix
+                stack.append(None)
                 stack.extend((f"{inner}{lay.name}.", lay) for lay in reversed(layers))
             else:
-                named.extend((prefix + n, p) for n, p in module.named_parameters())
+                for n, p in module.named_parameters():
+                    if id(p) not in listed:
+                        listed.add(id(p))
+                        named.append((prefix + n, p))
         return named
 
     def __repr__(self) -> str:
-        """``Sequential(<each layer's repr>, name='model')`` (iterative, any depth)."""
+        """``Sequential(<each layer's repr>, name='model')`` (iterative, any depth); a Sequential
+        inside itself is shown as ``...`` where it repeats, as Python's reprs show a list
+        inside itself."""
         parts: list[str] = []
-        stack: list[str | Module] = [self]
+        path: list[Module] = []  # the Sequentials from self down to the current one
+        on_path: set[int] = set()  # their ids
+        stack: list[str | Module | None] = [self]  # None: the end of the innermost Sequential
         while stack:
             item = stack.pop()
-            if isinstance(item, str):
+            if item is None:
+                on_path.discard(id(path.pop()))
+            elif isinstance(item, str):
                 parts.append(item)
+            elif id(item) in on_path:
+                parts.append("...")
             elif item is self or _plain(item, "__repr__"):
+                path.append(item)
+                on_path.add(id(item))
                 layers = cast(Sequential, item).layers
-                todo: list[str | Module] = [f"{type(item).__name__}("]
+                todo: list[str | Module | None] = [f"{type(item).__name__}("]
                 for k, layer in enumerate(layers):
                     todo += [", ", layer] if k else [layer]
-                todo.append(f", name={item.name!r})")
+                todo += [f", name={item.name!r})", None]
                 stack.extend(reversed(todo))
             else:
                 parts.append(repr(item))
         return "".join(parts)
+
+
+def _cycle(path: Sequence[Module], again: Module) -> ValueError:
+    """The error for meeting ``again``, a Sequential already on ``path`` (from the model down)."""
+    names = [m.name for m in path]
+    first = next(k for k, m in enumerate(path) if m is again)
+    return ValueError(
+        f"{'.'.join([*names, again.name])} is {'.'.join(names[: first + 1])} again: a Sequential "
+        "contains itself (a cycle of modules), so its layers never end; remove it from its "
+        "own layers (a layer may be shared by two places, but not be inside itself)"
+    )
 
 
 def _plain(layer: Module, method: str) -> bool:

@@ -100,7 +100,8 @@ def train(
         lr: a number, or a function of the step index (0-based). Default: micrograd's
             1.0 − 0.9·k/steps for SGD, 0.01 for Adam.
         weight_decay: the α of the L2 term α·Σp² added to the loss (micrograd's 1e-4).
-        progress: show a progress line on stderr with the step, loss and accuracy.
+        progress: show a progress line on stderr with the step, loss and accuracy (rewritten
+            in place on a terminal; elsewhere a whole line every 10 s and at the end).
         tape: trace one sample's loss once (`tinygrad_edu.tape`) and replay it on the whole
             set at each step, fused, on numpy arrays (numpy needed): the same steps as eager
             to float tolerance (sums run in another order), in a fraction of the time.
@@ -132,15 +133,19 @@ def train(
         return _train_on_tape(model, inputs, labels, loss, opt, steps, weight_decay, progress)
     history = History()
     bar = _Progress(steps) if progress else None
-    for k in range(steps):
-        value, scores = objective(model, inputs, labels, loss, weight_decay)
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-        history.loss.append(float(value.data))
-        history.accuracy.append(accuracy([_predicted_class(s, loss) for s in scores], labels))
+    try:
+        for k in range(steps):
+            value, scores = objective(model, inputs, labels, loss, weight_decay)
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+            history.loss.append(float(value.data))
+            history.accuracy.append(accuracy([_predicted_class(s, loss) for s in scores], labels))
+            if bar is not None:
+                bar.update(k + 1, history.loss[-1], history.accuracy[-1])
+    finally:  # interrupted (Ctrl-C): the progress line ends first
         if bar is not None:
-            bar.update(k + 1, history.loss[-1], history.accuracy[-1])
+            bar.close()
     with no_grad():
         value, scores = objective(model, inputs, labels, loss, weight_decay)
     history.final_loss = float(value.data)
@@ -206,36 +211,76 @@ def _train_on_tape(
 
     history = History()
     bar = _Progress(steps) if progress else None
-    for k in range(steps):
-        value, right = evaluate()
-        opt.zero_grad()
-        traced.backward(reduction="mean", inputs=False)
-        if decay:
-            for p in params:
-                p.grad += 2 * decay * p.data
-        opt.step()
-        history.loss.append(value)
-        history.accuracy.append(right)
+    try:
+        for k in range(steps):
+            value, right = evaluate()
+            opt.zero_grad()
+            traced.backward(reduction="mean", inputs=False)
+            if decay:
+                for p in params:
+                    p.grad += 2 * decay * p.data
+            opt.step()
+            history.loss.append(value)
+            history.accuracy.append(right)
+            if bar is not None:
+                bar.update(k + 1, value, right)
+    finally:  # interrupted (Ctrl-C): the progress line ends first
         if bar is not None:
-            bar.update(k + 1, value, right)
+            bar.close()
     history.final_loss, history.final_accuracy = evaluate()
     return history
 
 
 class _Progress:
-    """One line on stderr, rewritten in place at most every 0.1 s and at the last step:
-    ``train 37/100 steps, 1.9 s: loss 0.1234, accuracy 95%`` (in place of tqdm, a dependency)."""
+    """The progress line on stderr, ``train 37/100 steps, 1.9 s: loss 0.1234, accuracy 95%``
+    (in place of tqdm, a dependency). On a terminal, one line rewritten in place at most every
+    `INTERVAL` s and at the last step, padded over what a longer line left; elsewhere (a log
+    file, a pipe), whole lines at most every `LOG_INTERVAL` s and at the last step. It never
+    stops training: a missing stderr, or one that fails (a pipe whose reader exited), drops
+    the line."""
+
+    INTERVAL = 0.1
+    LOG_INTERVAL = 10.0
 
     def __init__(self, steps: int) -> None:
         self.steps = steps
         self.start = self.shown = time.monotonic()
+        self.stream = sys.stderr
+        try:
+            self.live = self.stream is not None and self.stream.isatty()
+        except (AttributeError, OSError, ValueError):  # not a stream, or a closed one
+            self.live = False
+        self.width = 0  # the length of the line on the terminal, while it is open
 
     def update(self, done: int, loss: float, accuracy: float) -> None:
         now = time.monotonic()
-        if now - self.shown < 0.1 and done < self.steps:
+        last = done == self.steps
+        if not last and now - self.shown < (self.INTERVAL if self.live else self.LOG_INTERVAL):
             return
         self.shown = now
-        line = f"train {done}/{self.steps} steps, {now - self.start:.1f} s: loss {loss:.4f}, "
-        end = "\n" if done == self.steps else ""
-        sys.stderr.write(f"\r{line}accuracy {accuracy:.0%}{end}")
-        sys.stderr.flush()
+        # .4g: a diverging loss is 1e+300, not 301 digits wrapping the terminal's line.
+        line = (
+            f"train {done}/{self.steps} steps, {now - self.start:.1f} s: loss {loss:.4g}, "
+            f"accuracy {accuracy:.0%}"
+        )
+        if not self.live:
+            self._write(line + "\n")
+            return
+        self._write("\r" + line.ljust(self.width) + ("\n" if last else ""))
+        self.width = 0 if last else len(line)
+
+    def close(self) -> None:
+        """End a terminal line left open (training interrupted), so that what follows (a
+        traceback, the shell's prompt) starts on a line of its own."""
+        if self.width:
+            self.width = 0
+            self._write("\n")
+
+    def _write(self, text: str) -> None:
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a broken pipe, a closed stream: no more progress
+            self.stream = None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._drawing import Drawing, run_dot
 from ._files import atomic_write
+from ._layout import COLLAPSED_NODES
 from ._views import Options, body
 from .engine import Value
 
@@ -36,6 +37,7 @@ _MISSING: tuple[type[Exception], ...] = (FileNotFoundError,)
 _MISSING += () if graphviz is None else (graphviz.ExecutableNotFound,)
 
 __all__ = [
+    "COLLAPSED_NODES",
     "FORMATS",
     "RANKDIRS",
     "DrawOptions",
@@ -60,7 +62,9 @@ class DrawOptions(TypedDict, total=False):
     color_by_grad: bool  # fill each node by |δ| relative to the largest |δ| (default False)
     highlight: Value | None  # emphasise the paths from this node up to the root (default None)
     check: bool  # show each leaf's numeric limit beside its δ, mark mismatches (default False)
-    max_nodes: int | None  # collapse layers beyond this many Values; None: never (default 500)
+    # Beyond this many Values, draw the collapsed view, of at most min(max_nodes,
+    # COLLAPSED_NODES) nodes (2 if smaller); None: never collapse (default 500).
+    max_nodes: int | None
 
 
 _NAMES = tuple(Options.__dataclass_fields__)
