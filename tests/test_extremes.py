@@ -194,3 +194,14 @@ def test_sqrt_and_tanh_of_exact_numbers_beyond_the_floats_range() -> None:
     assert Value(10**400).sqrt().data == 1e200
     assert Value(-(10**400)).tanh().data == -1.0
     assert Value(Fraction(10**400, 3)).tanh().data == 1.0
+
+
+def test_log_of_nan_is_nan_as_every_op_of_nan() -> None:
+    """log and log1p of nan give nan (they raised 'undefined for x <= 0', which is untrue);
+    their backward gives nan and raises nothing."""
+    for op in ("log", "log1p", "sqrt", "exp", "tanh"):
+        x = Value(math.nan)
+        y = getattr(x, op)()
+        assert math.isnan(y.data)
+        y.backward()
+        assert math.isnan(x.grad)

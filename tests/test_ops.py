@@ -339,9 +339,10 @@ def test_log1p_of_exact_numbers_is_logs_domain_and_precision_shifted_by_one() ->
     x = Value(near)
     x.log1p().backward()  # 1/(1 + x), exactly
     assert x.grad == 2**1100
-    for bad in (-1, Fraction(-3, 2), -1.0, -(10**400), math.nan):
+    for bad in (-1, Fraction(-3, 2), -1.0, -(10**400)):
         with pytest.raises(ValueError, match=r"log1p is undefined for x <= -1: got x = .*x > -1"):
             Value(bad).log1p()
+    assert math.isnan(Value(math.nan).log1p().data)  # nan is not <= -1: nan, as log's
     assert ops.log1p.ieee(-1) == -math.inf
     assert math.isnan(ops.log1p.ieee(-2.0))
     assert ops.log1p.ieee(math.inf) == math.inf

@@ -290,13 +290,13 @@ def _exp(x: Number) -> float:
 
 
 def _log(x: Number) -> float:
-    if not x > 0:
+    if x <= 0:  # nan is not: its log is nan, as every op's of nan
         raise ValueError(f"log is undefined for x <= 0: got x = {show(x)}; log accepts x > 0")
     return ieee.log(x)
 
 
 def _log1p(x: Number) -> float:
-    if not x > -1:
+    if x <= -1:  # nan's is nan
         raise ValueError(f"log1p is undefined for x <= -1: got x = {show(x)}; log1p accepts x > -1")
     return ieee.log1p(x)
 
