@@ -16,7 +16,7 @@ from tinygrad_edu.article import build_model, run_sample
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.explain import explain, formula
 
-from .graphs import programs
+from .graphs import on_a_kink, programs
 
 
 def _same(x: Any, y: Any) -> bool:
@@ -83,7 +83,7 @@ def test_formulas_differentiate_as_sympy_and_evaluate_to_backwards_delta(
     leaves = data.draw(st.lists(st.fractions(-4, 4, max_denominator=12), min_size=1, max_size=3))
     values = [Value(x, f"x{k}") for k, x in enumerate(leaves)]
     out = data.draw(programs(leaves, rational=True))(*values)
-    assume(not _on_a_kink(out))
+    assume(not on_a_kink(out))
     out.backward()
     whole = formula(out)
     point = {sp.Symbol(v.label, real=True): sp.Rational(str(v.data)) for v in values}
@@ -106,18 +106,6 @@ def test_formula_keeps_unlabelled_numbers_or_names_every_leaf() -> None:
         formula(half, wrt=half)
     with pytest.raises(ValueError, match="leaves must be 'labelled' or 'all', got 'some'"):
         formula(half, leaves="some")
-
-
-def _on_a_kink(out: Value) -> bool:
-    """A relu or abs at 0, or a max or min at a tie: each op's convention is one choice of its
-    subgradient, and the choices need not compose to sympy's derivative of the whole."""
-    for node in topological_order(out):
-        data = [p.data for p in node.parents]
-        if node.op in ("relu", "abs") and data[0] == 0:
-            return True
-        if node.op in ("max", "min") and data[0] == data[1]:
-            return True
-    return False
 
 
 # ---- renderings, formulas, layers ---------------------------------------------------------------
@@ -148,7 +136,7 @@ def test_each_steps_formula_evaluates_to_its_delta(data: st.DataObject) -> None:
     leaves = data.draw(st.lists(st.fractions(-4, 4, max_denominator=12), min_size=1, max_size=3))
     values = [Value(x, f"x{k}") for k, x in enumerate(leaves)]
     out = data.draw(programs(leaves, rational=True))(*values)
-    assume(not _on_a_kink(out))
+    assume(not on_a_kink(out))
     point = {sp.Symbol(v.label, real=True): sp.Rational(str(v.data)) for v in values}
     try:
         steps = explain(out, formulas=True).steps

@@ -15,21 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _explain_text
+from ._explain_formulas import delta_formulas, formula
 from ._expr import Const, Expr, Op, Var
 from ._numbers import Number
-from ._readings import text
+from ._readings import kink, text
 from .engine import Value, topological_order
-from .lowering import _sympy_number, graph_sympy, sympy_of, sympy_op
 from .nn import Sequential
 
 __all__ = ["EVERY_NODE_LIMIT", "Explanation", "LayerDelta", "Step", "Term", "explain", "formula"]
-
-_KINKS = {
-    "relu": "relu'(0) = 0, as in PyTorch",
-    "abs": "|x|' = 0 at 0, as in PyTorch",
-    "max": "a tie in max splits δ half and half, as in PyTorch",
-    "min": "a tie in min splits δ half and half, as in PyTorch",
-}
 
 
 @dataclass(frozen=True)
@@ -168,12 +161,12 @@ def explain(
         g = deltas[i]
         env = [names[position[id(p)]] for p in node.parents]
         rules = _rules(op, env, names[i])
-        kink = _kink(op.name, [p.data for p in node.parents])
+        convention = kink(op, [p.data for p in node.parents])
         for k, (parent, d) in enumerate(zip(node.parents, node.local_grads(), strict=True)):
             j = position[id(parent)]
             deltas[j] = deltas.get(j, 0) + d * g  # the sum backward makes, in its order
-            terms.setdefault(j, []).append(Term(names[i], rules[k], d, g, d * g, kink, i, k))
-    shapes = _formulas(order, gradient) if formulas else None
+            terms.setdefault(j, []).append(Term(names[i], rules[k], d, g, d * g, convention, i, k))
+    shapes = delta_formulas(order, gradient) if formulas else None
     steps = []
     for i in range(len(order) - 1, -1, -1):
         if i not in deltas:
@@ -227,52 +220,6 @@ def _layer_deltas(
     return rows
 
 
-def _formulas(order: Sequence[Value], gradient: Number) -> list[Any]:
-    """∂root/∂node for each node, simplified: the chain rule on sympy expressions, where each
-    labelled node is a symbol and the others are expanded (unlabelled leaves as numbers)."""
-    sp = _sympy()
-    position = {id(n): i for i, n in enumerate(order)}
-    forms: list[Any] = []
-    for node in order:
-        op = node.definition
-        if node.label:
-            forms.append(sp.Symbol(node.label, real=True))
-        elif op is None:
-            forms.append(_sympy_number(node.data))
-        else:
-            forms.append(sympy_op(op, *(forms[position[id(p)]] for p in node.parents)))
-    deltas: list[Any] = [sp.S.Zero] * len(order)
-    deltas[-1] = _sympy_number(gradient)
-    for i in range(len(order) - 1, -1, -1):
-        node = order[i]
-        op = node.definition
-        if op is None:
-            continue
-        args = [forms[position[id(p)]] for p in node.parents]
-        for k, parent in enumerate(node.parents):
-            j = position[id(parent)]
-            try:
-                deltas[j] = deltas[j] + deltas[i] * _local(op, args, forms[i], k)
-            except (TypeError, ArithmeticError) as e:  # e.g. a relu's Piecewise under ** 0
-                raise ValueError(
-                    f"formulas=True: sympy cannot write ∂v{i}/∂v{j} through {op.name!r} "
-                    f"here ({type(e).__name__}: {e}); explain without formulas works"
-                ) from e
-    return deltas
-
-
-def _local(op: Op, args: Sequence[Any], out: Any, k: int) -> Any:
-    """∂out/∂(operand k) in sympy, from ``op``'s derivative rule (written on stand-in symbols,
-    then the operands' formulas replace them)."""
-    sp = _sympy()
-    if op.arity is None:  # an n-ary op: its rule for one term of ``group`` operands
-        start = k - k % op.group
-        args, k = args[start : start + op.group], k % op.group
-    stand_ins = sp.symbols(f"_a0:{len(args) + 1}", real=True)
-    rule = sympy_of(op.derivative[k], stand_ins)
-    return rule.subs(dict(zip(stand_ins, [*args, out], strict=True)), simultaneous=True)
-
-
 def _rules(op: Op, env: Sequence[str], out: str) -> list[str]:
     """Each parent's local derivative as text, with the nodes' names; bracketed unless it is a
     single name or number."""
@@ -289,68 +236,3 @@ def _rules(op: Op, env: Sequence[str], out: str) -> list[str]:
         for i in range(0, len(env), width)
         for k in range(width)
     ]
-
-
-def _kink(op: str, data: Sequence[Number]) -> str | None:
-    """The convention used when ``op``'s rule is taken at its kink, if it is."""
-    if op in ("relu", "abs") and data[0] == 0:
-        return _KINKS[op]
-    if op in ("max", "min") and data[0] == data[1]:
-        return _KINKS[op]
-    return None
-
-
-def formula(v: Value, wrt: Value | None = None, leaves: str = "labelled") -> Any:
-    """The explicit formula of ``v`` in terms of the leaves of its graph, or of ∂v/∂``wrt``.
-
-    Args:
-        v: the node.
-        wrt: a leaf of its graph: the formula is then that of ∂v/∂wrt, simplified by sympy
-            (the article: "from an explicit formula for f, we are able to compute an explicit
-            formula for ∂f/∂X").
-        leaves: ``"labelled"`` (the default): each labelled leaf, and ``wrt``, is a real sympy
-            symbol named by its label, every other leaf its number (the 2 of ``x / 2``);
-            ``"all"``: every leaf is a symbol, an unlabelled one named ``v<i>`` (i its index in
-            topological order, as in `explain` and the drawings). Fractions become Rationals.
-
-    Raises:
-        TypeError: ``v`` or ``wrt`` is not a Value.
-        ValueError: ``wrt`` is not a leaf (a leaf outside the graph gives 0), or ``leaves`` is
-            not one of ``"labelled"``, ``"all"``.
-        ImportError: sympy is not installed (``pip install 'tinygrad_edu[symbolic]'``).
-
-    Example:
-        >>> x, y = Value(3, "x"), Value(1, "y")
-        >>> d = x - y
-        >>> formula(d * d / 2), formula(d * d / 2, wrt=x)
-        ((x - y)**2/2, x - y)
-    """
-    if not isinstance(v, Value):
-        raise TypeError(f"v must be a Value, got {type(v).__name__}")
-    if wrt is not None and not isinstance(wrt, Value):
-        raise TypeError(f"wrt must be a Value or None, got {type(wrt).__name__}")
-    if leaves not in ("labelled", "all"):
-        raise ValueError(f"leaves must be 'labelled' or 'all', got {leaves!r}")
-    if wrt is not None and wrt.definition is not None:
-        raise ValueError(f"wrt must be a leaf (a Value no op made), got {wrt!r} made by {wrt.op}")
-    order = topological_order(v)
-    sp = _sympy()
-    if wrt is not None and all(n is not wrt for n in order):
-        return sp.S.Zero  # v does not depend on wrt
-    symbols = {
-        node: sp.Symbol(node.label or f"v{i}", real=True)
-        for i, node in enumerate(order)
-        if node.definition is None and (node.label or leaves == "all" or node is wrt)
-    }
-    expr, _ = graph_sympy(v, symbols)
-    return expr if wrt is None else sp.simplify(sp.diff(expr, symbols[wrt]))
-
-
-def _sympy() -> Any:
-    try:
-        import sympy  # type: ignore[import-untyped]  # sympy ships no type information
-    except ImportError as e:  # an optional extra
-        raise ImportError(
-            "formula needs sympy: pip install 'tinygrad_edu[symbolic]' (or pip install sympy)"
-        ) from e
-    return sympy
