@@ -8,7 +8,7 @@ extra ``symbolic``, imported only when a formula is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._expr import Op
@@ -19,50 +19,69 @@ from .lowering import _sympy_number, graph_sympy, sympy_of, sympy_op
 __all__ = ["delta_formulas", "formula"]
 
 
-def delta_formulas(order: Sequence[Value], gradient: Number) -> list[Any]:
-    """∂root/∂node for each node, simplified: the chain rule on sympy expressions, where each
-    labelled node is a symbol and the others are expanded (unlabelled leaves as numbers)."""
+def delta_formulas(
+    order: Sequence[Value], names: Sequence[str], gradient: Number, simplify: bool = False
+) -> list[Any]:
+    """∂root/∂node for each node: the chain rule on sympy expressions, each labelled node a
+    symbol and the others expanded (unlabelled leaves as numbers), simplified by sympy if
+    ``simplify`` (else with its automatic simplifications only). Never raises where backward
+    did not: where sympy cannot write a node, a local derivative or a sum (it refuses to
+    compare zoo, say), a symbol stands for it, ``⟨v3⟩``, ``⟨∂v3/∂v1⟩`` or ``⟨δ(v1)⟩``, and the
+    rest is still written."""
     sp = _sympy()
     position = {id(n): i for i, n in enumerate(order)}
     forms: list[Any] = []
-    for node in order:
+    for i, node in enumerate(order):
         op = node.definition
         if node.label:
             forms.append(sp.Symbol(node.label, real=True))
         elif op is None:
             forms.append(_sympy_number(node.data))
         else:
-            forms.append(sympy_op(op, *(forms[position[id(p)]] for p in node.parents)))
+            args = [forms[position[id(p)]] for p in node.parents]
+            forms.append(_written(f"⟨{names[i]}⟩", sympy_op, op, *args))
     deltas: list[Any] = [sp.S.Zero] * len(order)
     deltas[-1] = _sympy_number(gradient)
     for i in range(len(order) - 1, -1, -1):
-        node = order[i]
-        op = node.definition
+        op = order[i].definition
         if op is None:
             continue
-        args = [forms[position[id(p)]] for p in node.parents]
-        for k, parent in enumerate(node.parents):
+        args = [forms[position[id(p)]] for p in order[i].parents]
+        for k, parent in enumerate(order[i].parents):
             j = position[id(parent)]
-            try:
-                deltas[j] = deltas[j] + deltas[i] * _local(op, args, forms[i], k)
-            except (TypeError, ArithmeticError) as e:  # e.g. a relu's Piecewise under ** 0
-                raise ValueError(
-                    f"formulas=True: sympy cannot write ∂v{i}/∂v{j} through {op.name!r} "
-                    f"here ({type(e).__name__}: {e}); explain without formulas works"
-                ) from e
-    return deltas
+            local = _written(f"⟨∂{names[i]}/∂{names[j]}⟩", _local, op, args, forms[i], k)
+            deltas[j] = _written(f"⟨δ({names[j]})⟩", _chain, deltas[j], deltas[i], local)
+    return [_simplified(d) for d in deltas] if simplify else deltas
+
+
+def _chain(total: Any, user_delta: Any, local: Any) -> Any:
+    return total + user_delta * local
+
+
+def _written(marker: str, make: Callable[..., Any], *args: Any) -> Any:
+    """``make(*args)``, or, where sympy refuses (a comparison of zoo, say), the symbol
+    ``marker`` standing for what it could not write."""
+    try:
+        return make(*args)
+    except (TypeError, ValueError, ArithmeticError, RecursionError):
+        return _sympy().Symbol(marker, real=True)
+
+
+def _simplified(e: Any) -> Any:
+    """``e`` simplified by sympy (deterministic for a given input), or as it is where sympy
+    fails to simplify it."""
+    try:
+        return _sympy().simplify(e)
+    except (TypeError, ValueError, ArithmeticError, RecursionError):
+        return e
 
 
 def _local(op: Op, args: Sequence[Any], out: Any, k: int) -> Any:
-    """∂out/∂(operand k) in sympy, from ``op``'s derivative rule (written on stand-in symbols,
-    then the operands' formulas replace them)."""
-    sp = _sympy()
+    """∂out/∂(operand k) in sympy: ``op``'s derivative rule read on the operands' formulas."""
     if op.arity is None:  # an n-ary op: its rule for one term of ``group`` operands
         start = k - k % op.group
-        args, k = args[start : start + op.group], k % op.group
-    stand_ins = sp.symbols(f"_a0:{len(args) + 1}", real=True)
-    rule = sympy_of(op.derivative[k], stand_ins)
-    return rule.subs(dict(zip(stand_ins, [*args, out], strict=True)), simultaneous=True)
+        return sympy_of(op.derivative[k % op.group], args[start : start + op.group])
+    return sympy_of(op.derivative[k], [*args, out])
 
 
 def formula(v: Value, wrt: Value | None = None, leaves: str = "labelled") -> Any:

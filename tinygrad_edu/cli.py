@@ -70,14 +70,14 @@ def _article(args: argparse.Namespace) -> int:
 
 def explain_article(exact: bool = True, kink: str = "pytorch", formulas: bool = False) -> str:
     """`explain` of the article's model on each sample, grouped by layer in its notation (with
-    each δ's formula if ``formulas``: δ4 = o3 - y)."""
+    each δ's formula, simplified by sympy, if ``formulas``: δ4 = o3 - y)."""
     model = build_model(exact, kink)
     parts = []
     for k in (1, 2, 3):
         loss, result = run_sample(model, k, exact)
         x = ", ".join(map(fmt, result.x))
         parts += ["", f"sample {k}, explained: x = ({x}), y = {fmt(result.y)}"]
-        parts.append(str(explain(loss, model=model, formulas=formulas)))
+        parts.append(str(explain(loss, model=model, formulas=formulas, simplify=formulas)))
     return "\n".join(parts[1:])  # no blank line first
 
 

@@ -108,6 +108,7 @@ def explain(
     model: Sequential | None = None,
     every_node: bool | None = None,
     formulas: bool = False,
+    simplify: bool = False,
 ) -> Explanation:
     """How backward finds the δ of every node of the graph of ``root``, step by step.
 
@@ -122,16 +123,18 @@ def explain(
             layer, and each layer ends with the article's δk = ∂Loss/∂X^k and ∂Loss/∂W.
         every_node: with a model, show every node (True) or one row per layer (False); by
             default every node up to ``EVERY_NODE_LIMIT`` nodes.
-        formulas: add each δ as a formula (sympy; its automatic simplifications only) of the
-            labelled nodes, e.g. δ(o3) = o3 - y; unlabelled leaves are their numbers.
+        formulas: add each δ as a formula (sympy) of the labelled nodes, e.g. δ(o3) = o3 - y;
+            unlabelled leaves are their numbers. It never raises where backward did not: a
+            part sympy cannot write (it refuses to compare zoo, say) is a symbol, ``⟨∂v3/∂v1⟩``.
+        simplify: with ``formulas``, simplify each by sympy (deterministic; about a second for
+            the article's model, much longer for large Piecewise formulas); else only sympy's
+            automatic simplifications (``(o3 - y)*Piecewise((0, o2 <= 0), (1, True))``).
 
     Raises:
         TypeError: ``root`` is not a Value, ``model`` not a Sequential, ``every_node`` not a
             bool or None.
-        ValueError: ``model``'s last call is not in the graph of ``root``.
+        ValueError: ``model``'s last call is not in the graph of root.
         ImportError: ``formulas=True`` without sympy.
-        ValueError: ``formulas=True`` where sympy fails on a rule (a relu's Piecewise raised to
-            the power 0 makes it compare ``0**-1``).
 
     Example:
         >>> a, b = Value(2, "a"), Value(3, "b")
@@ -166,7 +169,7 @@ def explain(
             j = position[id(parent)]
             deltas[j] = deltas.get(j, 0) + d * g  # the sum backward makes, in its order
             terms.setdefault(j, []).append(Term(names[i], rules[k], d, g, d * g, convention, i, k))
-    shapes = delta_formulas(order, gradient) if formulas else None
+    shapes = delta_formulas(order, names, gradient, simplify) if formulas else None
     steps = []
     for i in range(len(order) - 1, -1, -1):
         if i not in deltas:
