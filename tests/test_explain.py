@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from tinygrad_edu import Value, define_op
 from tinygrad_edu.article import build_model, run_sample
 from tinygrad_edu.engine import topological_order
-from tinygrad_edu.explain import explain, formula
+from tinygrad_edu.explain import Step, explain, formula
 
 from .graphs import on_a_kink, programs
 
@@ -144,6 +145,7 @@ def test_formulas_never_raise_and_each_evaluates_to_its_delta(
     # all (relu's 0 if x ≤ 0 else 1), not sympy's derivative of the whole.
     steps = explain(out, formulas=True).steps
     point = {sp.Symbol(v.label, real=True): sp.Rational(v.data) for v in values}
+    point.update(_markers(out, steps))
     for step in steps:
         value = step.formula.subs(point)
         if not rational or isinstance(step.delta, float):
@@ -190,6 +192,16 @@ def test_a_part_sympy_cannot_write_is_a_named_symbol_and_the_rest_is_written() -
     local = by_name["v1"].terms[0].local  # the numeric ∂v2/∂v1 the symbol stands for
     assert by_name["x"].formula.subs(marker, local) == x.grad == 6
     assert "    as a formula: δ(x) = 3*⟨∂v2/∂v1⟩" in str(explain(out, formulas=True)).splitlines()
+    # Found by the test below: sympy refuses to compare |Piecewise((zoo, |x| ≤ 0), (1/|x|, True))|
+    # with 0 ("Invalid NaN comparison"), the condition of abs's rule; that rule is the symbol.
+    y = Value(1.0, "y")
+    out = abs(1 / abs(abs(abs(y))).relu())
+    out.backward()
+    steps = explain(out, formulas=True).steps
+    (step,) = [s for s in steps if s.name == "y"]
+    assert "⟨∂v7/∂v6⟩" in str(step.formula)
+    point = {sp.Symbol("y", real=True): 1, **_markers(out, steps)}
+    assert float(step.formula.subs(point)) == y.grad == -1
 
 
 def test_formulas_are_simplified_when_asked_and_keep_their_value() -> None:
@@ -207,6 +219,26 @@ def test_formulas_are_simplified_when_asked_and_keep_their_value() -> None:
     point = {sp.Symbol(n.label, real=True): sp.Rational(n.data) for n in order if n.label}
     for name, shape in raw.items():
         assert simple[name].subs(point) == shape.subs(point)
+
+
+def _markers(out: Value, steps: Sequence[Step]) -> dict[Any, Any]:
+    """What each symbol standing for a part sympy could not write is, at the data: a node's
+    value ``⟨v3⟩``, a local derivative ``⟨∂v3/∂v1⟩`` (by operand where it is one twice), a δ."""
+    order = topological_order(out)
+    found: dict[Any, Any] = {}
+    for s in steps:
+        found[f"⟨{s.name}⟩"] = order[s.index].data
+        found[f"⟨δ({s.name})⟩"] = s.delta
+        for t in s.terms:
+            found[f"⟨∂{t.user}/∂{s.name}⟩"] = t.local
+            found[f"⟨∂{t.user}/∂{s.name}, operand {t.operand + 1}⟩"] = t.local
+    return {sp.Symbol(k, real=True): _exact(v) for k, v in found.items()}
+
+
+def _exact(x: Any) -> Any:
+    if math.isfinite(x):
+        return sp.Rational(x)
+    return sp.nan if x != x else sp.oo if x > 0 else -sp.oo
 
 
 @given(data=st.data())
@@ -281,6 +313,36 @@ def test_a_large_model_explains_one_row_per_layer() -> None:
     (row,) = [row for row in e.layers if row.name == "∂Loss/∂weight of L1"]
     assert row.values == tuple(p.grad for line in weight for p in line)
     assert not explain(loss, model=model, every_node=True).by_layer
+
+
+def test_a_large_graph_explains_one_row_per_layer_from_its_nodes_layers_alone() -> None:
+    from tinygrad_edu.losses import half_squared_error
+    from tinygrad_edu.nn import MLP
+
+    model = MLP(2, [28, 28, 1], seed=0)
+    loss = half_squared_error(model([Fraction(1, 2), Fraction(-1, 3)])[0], 1)
+    e = explain(loss)  # no model: the layer each node was recorded in (as the drawing's boxes)
+    assert len(topological_order(loss)) > 1000
+    assert e.by_layer
+    lines = str(e).splitlines()
+    assert len(lines) < 40  # not node by node
+    assert lines[:2] == ["== Loss ==", "δ(Loss) = ∂Loss/∂(output of Loss) = (1)"]
+    assert [line[3:-3] for line in lines if line.startswith("== ")] == [
+        "Loss", "L5", "L4", "L3", "L2", "L1"
+    ]  # fmt: skip
+    with_model = {row.name: row.values for row in explain(loss, model=model).layers}
+    graph = {row.name: row.values for row in e.layers}
+    for k in range(1, len(model.layers) + 1):  # the output of layer k is X^(k+1)
+        assert graph[f"δ(L{k})"] == with_model[f"δ{k + 1}"]
+    for k in (1, 3, 5):  # the Linear layers' parameters
+        for group in ("weight", "bias"):
+            name = f"∂Loss/∂{group} of L{k}"
+            assert graph[name] == with_model[name]
+    assert not explain(loss, every_node=True).by_layer
+    x = Value(2)
+    assert str(explain(x * x, every_node=True)) == str(explain(x * x))  # no layers: as before
+    with pytest.raises(ValueError, match="every_node=False: no node of this graph was recorded"):
+        explain(x * x, every_node=False)
 
 
 def test_explain_refuses_a_model_it_cannot_use() -> None:

@@ -27,7 +27,7 @@ def delta_formulas(
     ``simplify`` (else with its automatic simplifications only). Never raises where backward
     did not: where sympy cannot write a node, a local derivative or a sum (it refuses to
     compare zoo, say), a symbol stands for it, ``⟨v3⟩``, ``⟨∂v3/∂v1⟩`` or ``⟨δ(v1)⟩``, and the
-    rest is still written."""
+    rest is still written (``⟨∂v2/∂a, operand 2⟩`` where ``a`` is an operand twice)."""
     sp = _sympy()
     position = {id(n): i for i, n in enumerate(order)}
     forms: list[Any] = []
@@ -49,7 +49,9 @@ def delta_formulas(
         args = [forms[position[id(p)]] for p in order[i].parents]
         for k, parent in enumerate(order[i].parents):
             j = position[id(parent)]
-            local = _written(f"⟨∂{names[i]}/∂{names[j]}⟩", _local, op, args, forms[i], k)
+            twice = sum(p is parent for p in order[i].parents) > 1  # a * a: say which one
+            marker = f"⟨∂{names[i]}/∂{names[j]}" + (f", operand {k + 1}⟩" if twice else "⟩")
+            local = _written(marker, _local, op, args, forms[i], k)
             deltas[j] = _written(f"⟨δ({names[j]})⟩", _chain, deltas[j], deltas[i], local)
     return [_simplified(d) for d in deltas] if simplify else deltas
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _explain_text
 from ._explain_formulas import delta_formulas, formula
+from ._explain_layers import graph_rows, model_rows
 from ._expr import Const, Expr, Op, Var
 from ._numbers import Number
 from ._readings import kink, text
@@ -153,7 +154,7 @@ def explain(
     order = topological_order(root)
     names = [n.label or f"v{i}" for i, n in enumerate(order)]
     position = {id(n): i for i, n in enumerate(order)}
-    layers = _layer_deltas(model, order, names, position) if model is not None else None
+    layers = model_rows(model, order, position) if model is not None else None
     deltas: dict[int, Number] = {len(order) - 1: gradient}
     terms: dict[int, list[Term]] = {}
     for i in range(len(order) - 1, -1, -1):  # as backward: users before the nodes they use
@@ -178,7 +179,15 @@ def explain(
         layer = order[mine[-1].user_index if mine else i].layer
         shape = shapes[i] if shapes is not None else None
         steps.append(Step(names[i], deltas[i], mine, i, layer, shape))
-    if layers is None:
+    by_layer = len(order) > EVERY_NODE_LIMIT if every_node is None else not every_node
+    if layers is None and by_layer:  # one row per layer, from the layer each node was made in
+        layers = graph_rows(order, position)
+        if not layers and every_node is False:
+            raise ValueError(
+                "every_node=False: no node of this graph was recorded in a layer (a Module's "
+                "call, or layer_scope); explain it node by node, or pass the model"
+            )
+    if not layers:
         return Explanation(tuple(steps), digits)
     rows = tuple(
         LayerDelta(
@@ -191,36 +200,7 @@ def explain(
         )
         for lay, name, of, js in layers
     )
-    by_layer = len(order) > EVERY_NODE_LIMIT if every_node is None else not every_node
     return Explanation(tuple(steps), digits, rows, grouped=True, by_layer=by_layer)
-
-
-_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _layer_deltas(
-    model: Sequential, order: Sequence[Value], names: Sequence[str], position: dict[int, int]
-) -> list[tuple[str, str, str, list[int]]]:
-    """The article's rows of ``model``: (layer, name, of, node indices), from the loss down."""
-    if not model.output or any(id(v) not in position for v in model.output):
-        raise ValueError(
-            f"model {model.name!r}: its last call's output is not in the graph of root; "
-            "call the model, then explain the loss made from its output"
-        )
-    n = len(model.layers)
-    top = "X" + str(n + 1).translate(_SUPERSCRIPTS)
-    rows = [("", f"δ{n + 1}", top, [position[id(v)] for v in model.output])]
-    for k in range(n, 0, -1):
-        layer = model.layers[k - 1]
-        xs = [position[id(v)] for v in model.inputs[k - 1] if id(v) in position]
-        rows.append((layer.name, f"δ{k}", "X" + str(k).translate(_SUPERSCRIPTS), xs))
-        weights = [(name, p) for name, p in layer.named_parameters() if id(p) in position]
-        for group in dict.fromkeys(name.split("[")[0] for name, _ in weights):
-            js = [position[id(p)] for name, p in weights if name.split("[")[0] == group]
-            rows.append(
-                (layer.name, f"∂Loss/∂{group} of {layer.name}", f"{layer.name}.{group}", js)
-            )
-    return rows
 
 
 def _rules(op: Op, env: Sequence[str], out: str) -> list[str]:
