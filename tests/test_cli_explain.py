@@ -107,3 +107,12 @@ def test_a_checkpoint_explains_one_point_of_its_dataset(tmp_path: Path, capsys: 
     assert main(["explain", "--checkpoint", str(wide), "--html", str(html)]) == 2
     assert f"--html draws one picture per step, at most {MAX_FRAMES}" in capsys.readouterr().err
     assert not html.exists()
+
+
+def test_the_readmes_expression_command_runs(capsys: Any) -> None:
+    import shlex
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (line,) = [x for x in readme.splitlines() if x.startswith("python -m tinygrad_edu explain --e")]
+    assert main(shlex.split(line)[3:]) == 0
+    assert capsys.readouterr().out.startswith("tanh(a*b + c) + a:\nδ(v6) = 1")
