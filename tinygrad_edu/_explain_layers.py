@@ -61,9 +61,12 @@ def graph_rows(order: Sequence[Value], position: dict[int, int]) -> list[Row]:
     rows: list[Row] = []
     for layer, nodes in members.items():
         made = [i for i in reversed(nodes) if order[i].parents and i in outside]
-        rows.append((layer, f"δ({layer})", f"(output of {layer})", made))
-        leaves = [i for i in reversed(nodes) if not order[i].parents and order[i].label]
-        for group in dict.fromkeys(order[i].label.split("[")[0] for i in leaves):
-            js = [i for i in leaves if order[i].label.split("[")[0] == group]
+        if made:  # a layer of parameters only has no output of its own
+            rows.append((layer, f"δ({layer})", f"(output of {layer})", made))
+        groups: dict[str, list[int]] = {}
+        for i in reversed(nodes):
+            if not order[i].parents and order[i].label:
+                groups.setdefault(order[i].label.split("[")[0], []).append(i)
+        for group, js in groups.items():
             rows.append((layer, f"∂Loss/∂{group} of {layer}", f"{layer}.{group}", js))
     return rows
