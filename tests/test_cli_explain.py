@@ -59,6 +59,11 @@ def test_an_expressions_step_through_page_has_a_frame_per_step(tmp_path: Path) -
         (["--expr", "a < 2", "--at", "a=1"], "cannot use 'a < 2' in an expression"),
         (["--expr", "a", "--at", "a=1/0"], None),  # refused by argparse: see below
         (["--at", "a=1"], "--at gives the values of an expression's names: pass --expr too"),
+        (
+            ["--expr", "a * 1e999999999", "--at", "a=1"],
+            "'1e999999999': a number's exponent must be at most 1000",
+        ),
+        (["--expr", "a * 1e999", "--at", "a=1", "--float"], "'1e999' is too large for a float"),
         (["--sample", "4"], "the article's model has samples 1, 2 and 3; got --sample 4"),
     ],
 )

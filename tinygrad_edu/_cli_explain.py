@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -35,18 +36,25 @@ MAX_FRAMES = 150
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
 
+_EXPONENT = re.compile(r"[eE]\s*([+-]?\d+)")
+MAX_EXPONENT = 1000  # 1e1000 is read at once; 1e999999999 would take minutes to make exact
+
+
 def _number(text: str, exact: bool) -> Number:
     """``2``, ``-0.5``, ``1e-3`` or ``1/3``: exact (an int or a Fraction) unless not ``exact``."""
+    exponent = _EXPONENT.search(text)
+    if exponent is not None and abs(int(exponent.group(1))) > MAX_EXPONENT:
+        raise ValueError(f"{text!r}: a number's exponent must be at most {MAX_EXPONENT} in size")
     try:
         value = Fraction(text.strip())
+        return float(value) if not exact else value.numerator if value.denominator == 1 else value
     except (ValueError, ZeroDivisionError):
         raise ValueError(
             f"not a number: {text!r} (give an integer, a decimal such as -0.5, or a fraction "
             "such as 1/3)"
         ) from None
-    if not exact:
-        return float(value)
-    return value.numerator if value.denominator == 1 else value
+    except OverflowError:
+        raise ValueError(f"{text!r} is too large for a float; leave out --float") from None
 
 
 def _binding(text: str) -> tuple[str, str]:
@@ -127,10 +135,10 @@ def _apply(
     if isinstance(node, ast.Name):
         return leaves[node.id]
     if isinstance(node, ast.Constant):
-        try:  # as written: 0.1 is 1/10, not the float nearest to it
-            return _number(ast.get_source_segment(text.strip(), node) or "", exact)
-        except ValueError:  # 1_000, 0x10: Python's reading of it
-            return _number(repr(node.value), exact)
+        if isinstance(node.value, int):  # 0x10 and 1_000 as Python reads them
+            return _number(str(node.value), exact)
+        literal = ast.get_source_segment(text.strip(), node) or repr(node.value)
+        return _number(literal.replace("_", ""), exact)  # as written: 0.1 is 1/10
     if isinstance(node, ast.UnaryOp):
         op = OPS["neg"] if isinstance(node.op, ast.USub) else None
     elif isinstance(node, ast.BinOp):
