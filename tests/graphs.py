@@ -20,6 +20,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from tinygrad_edu import Value
+from tinygrad_edu._readings import kink
+from tinygrad_edu.engine import topological_order
 
 Op = Callable[..., Any]
 HALF = Fraction(1, 2)
@@ -201,3 +203,11 @@ def exact_gradient(program: Program, leaves: Sequence[Any]) -> list[Any]:
         duals = [Dual(x, 1 if j == i else 0) for j, x in enumerate(leaves)]
         grads.append(program(*duals).dx)
     return grads
+
+
+def on_a_kink(out: Value) -> bool:
+    """Is a node of the graph of ``out`` on its op's kink (`tinygrad_edu._readings.kink`: a relu
+    or abs at 0, a max or min at a tie)? There each op's convention is one choice of its own
+    subgradient, and such choices need not compose to the derivative of the whole (|a|² is a²,
+    yet its second derivative is 0 at 0; min(|x|, x) is x, yet its δ is 1/2 at 0)."""
+    return any(kink(n.definition, [p.data for p in n.parents]) for n in topological_order(out))

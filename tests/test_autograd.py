@@ -22,7 +22,7 @@ from tinygrad_edu.check import gradcheck
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.lowering import graph_sympy
 
-from .graphs import programs
+from .graphs import on_a_kink, programs
 from .test_gradients import BINARY, UNARY
 
 # Leaves are 0 or at least 1e-100 in size: below that, a derivative of a**0 multiplies its 0 by
@@ -30,20 +30,6 @@ from .test_gradients import BINARY, UNARY
 # float64 engine; see README, "Derivatives of derivatives".
 floats = st.floats(-3, 3, allow_nan=False).filter(lambda x: x == 0 or abs(x) >= 1e-100)
 fractions = st.fractions(min_value=-4, max_value=4, max_denominator=12)
-KINKS = {"relu", "abs", "max", "min"}
-
-
-def _on_a_kink(out: Value) -> bool:
-    """Is a relu or abs evaluated at 0, or a max or min at a tie, in the graph of ``out``?
-    There each op's convention is one choice of its own subgradient, and such choices need not
-    compose to the derivative of the whole (|a|² is a², yet its second derivative is 0 at 0);
-    the conventions are tested at kinks on their own (below)."""
-    for node in topological_order(out):
-        if node.op in KINKS:
-            data = [p.data for p in node.parents]
-            if (len(data) == 1 and data[0] == 0) or (len(data) == 2 and data[0] == data[1]):
-                return True
-    return False
 
 
 def _derivative(f: Any, i: int) -> Any:
@@ -179,7 +165,7 @@ def test_hessians_of_rational_graphs_are_exact(data: st.DataObject) -> None:
     program = data.draw(programs(leaves, rational=True))
     values = [Value(x) for x in leaves]
     out = program(*values)
-    assume(not _on_a_kink(out))
+    assume(not on_a_kink(out))
     expected = _sympy_hessian(out, values, exact=True)
     got = hessian(program, leaves)
     for row, expected_row in zip(got, expected, strict=True):

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tinygrad_edu import Value, define_op, dot, grad, hessian, ops, stop_gradient, to_dot, total
 from tinygrad_edu._dot import html
-from tinygrad_edu._readings import python, text
+from tinygrad_edu._readings import KINKS, kink, python, text
 from tinygrad_edu.autograd import _local_values
 from tinygrad_edu.check import GradcheckError, gradcheck, graph_numeric_grad
 from tinygrad_edu.lowering import array_of, array_op, graph_sympy, sympy_of, sympy_op
@@ -166,6 +166,18 @@ def test_text_reads_as_the_chain_rule_is_written() -> None:
         "b·a^(b − 1) if b ≠ 0 else b·a^(b − 1) if |a^(b − 1)| < inf else 0"
     )
     assert shown(ops.cos) == ["−sin(x)"]
+
+
+def test_kink_names_the_convention_only_on_a_kink() -> None:
+    assert sorted(KINKS) == ["abs", "max", "min", "relu"]
+    on = {"relu": [0], "abs": [Fraction(0)], "max": [2, 2], "min": [-0.5, -0.5]}
+    for name, data in on.items():
+        assert kink(ops.OPS[name], data) == KINKS[name]
+    off = {"relu": [1e-300], "abs": [-1], "max": [2, 3], "min": [math.nan, math.nan]}
+    for name, data in off.items():
+        assert kink(ops.OPS[name], data) is None
+    assert kink(ops.OPS["**"], [0, 0]) is None  # 0**0: a guard, not a kink (x**0 is 1 around it)
+    assert kink(None, []) is None  # a leaf
 
 
 def test_the_compiled_rule_shows_its_source() -> None:

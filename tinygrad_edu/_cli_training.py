@@ -20,7 +20,7 @@ from .engine import no_grad
 from .nn import ACTIVATIONS
 from .train import LOSSES, OPTIMIZERS
 
-__all__ = ["add_commands", "argument"]
+__all__ = ["add_commands", "argument", "data_options", "load", "model_options", "setup"]
 
 
 def argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -89,7 +89,7 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list[int], nn.MLP, str]:
+def setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list[int], nn.MLP, str]:
     """The dataset, the model (MLP 2-sizes-outputs) and the loss named by the options."""
     inputs, labels = data.generate(args.dataset, args.n, args.noise, args.data_seed)
     classes = max(labels) + 1
@@ -115,7 +115,7 @@ def _setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list
     return inputs, labels, model, loss
 
 
-def _load(model: nn.MLP, path: str, args: argparse.Namespace) -> None:
+def load(model: nn.MLP, path: str, args: argparse.Namespace) -> None:
     """Set the model's parameters from the checkpoint; the error says how the model was built."""
     try:
         checkpoint.load(model, path)
@@ -130,9 +130,9 @@ def _load(model: nn.MLP, path: str, args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> int:
     if args.save:  # a path save would refuse is reported before training, not after
         check_writable(args.save)
-    inputs, labels, model, loss = _setup(args, args.seed)
+    inputs, labels, model, loss = setup(args, args.seed)
     if args.resume:
-        _load(model, args.resume, args)
+        load(model, args.resume, args)
         print(f"resumed from {args.resume}")
     history = train.train(
         model,
@@ -161,8 +161,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    inputs, labels, model, loss = _setup(args, 0)  # its weights come from the checkpoint
-    _load(model, args.checkpoint, args)
+    inputs, labels, model, loss = setup(args, 0)  # its weights come from the checkpoint
+    load(model, args.checkpoint, args)
     with no_grad():
         value, _ = train.objective(model, inputs, labels, loss, args.alpha)
     accuracy = train.accuracy(train.predict(model, inputs, loss), labels)
@@ -191,7 +191,7 @@ def _plot_folder(plots: str | None) -> Path | None:
     return folder
 
 
-def _data_options(sub: argparse.ArgumentParser) -> None:
+def data_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--data",
         "--dataset",
@@ -205,7 +205,7 @@ def _data_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--data-seed", type=int, default=0, help="seed of the data")
 
 
-def _model_options(sub: argparse.ArgumentParser) -> None:
+def model_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--sizes", type=_sizes, default=[16, 16], help="widths of the hidden layers")
     sub.add_argument(
         "--activation", choices=tuple(ACTIVATIONS), default="relu", help="after each hidden layer"
@@ -234,8 +234,8 @@ def _plot_options(sub: argparse.ArgumentParser, default: str, files: str) -> Non
 def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """Add ``train`` and ``eval``; ``command(name, text)`` makes a subcommand's parser."""
     fit = command("train", "train an MLP (default: micrograd's moons demo)")
-    _data_options(fit)
-    _model_options(fit)
+    data_options(fit)
+    model_options(fit)
     fit.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd", help="the update")
     fit.add_argument(
         "--lr", type=positive, default=None, help="default: 1.0 - 0.9 k/steps (sgd), 0.01 (adam)"
@@ -258,7 +258,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None
 
     check = command("eval", "a saved model's loss, accuracy and decision boundary on a dataset")
     check.add_argument("checkpoint", metavar="PATH", help="parameters saved by train --save")
-    _data_options(check)
-    _model_options(check)
+    data_options(check)
+    model_options(check)
     _plot_options(check, "eval-plots", "boundary.svg")
     check.set_defaults(run=_eval)

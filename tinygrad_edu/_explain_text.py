@@ -76,6 +76,8 @@ def lines(e: Explanation, times: str = "·") -> list[str]:
     layer rows when grouped."""
     out: list[str] = []
     for heading, steps, rows in sections(e):
+        if e.by_layer and not rows:  # a section of steps only (outside any layer): none shown
+            continue
         if heading is not None:
             out.append(f"== {heading} ==")
         if not e.by_layer:
@@ -149,6 +151,8 @@ def html_table(e: Explanation) -> str:
 
     out = ['<table class="tinygrad-edu-explain">', cells("th", ["node", "δ", "how", "note"])]
     for heading, steps, rows in sections(e):
+        if e.by_layer and not rows:
+            continue
         if heading is not None:
             out.append(f'<tr><th colspan="4">{escape(heading)}</th></tr>')
         if not e.by_layer:

@@ -18,9 +18,11 @@ from ._expr import COMPARE, Call, Cond, Const, Expr, Local, Op, Var, Where
 from ._numbers import Number
 
 __all__ = [
+    "KINKS",
     "calls",
     "compile_local",
     "evaluate",
+    "kink",
     "local_values",
     "python",
     "render_arrays",
@@ -321,3 +323,27 @@ def local_values(op: Op, data: Sequence[Number], out: Number) -> list[Number]:
         for i in range(0, len(data), width)
         for k in range(width)
     ]
+
+
+# ---- kinks: where an op's rule takes a convention ---------------------------------------------
+
+# The ops whose forward has a kink, and the subgradient their rule picks there (as PyTorch).
+KINKS = {
+    "relu": "relu'(0) = 0, as in PyTorch",
+    "abs": "|x|' = 0 at 0, as in PyTorch",
+    "max": "a tie in max splits δ half and half, as in PyTorch",
+    "min": "a tie in min splits δ half and half, as in PyTorch",
+}
+
+
+def kink(op: Op | None, data: Sequence[Number]) -> str | None:
+    """The convention of `KINKS` that ``op``'s rule takes at the operands ``data``, if they are
+    on its kink: where the first condition of its derivative (relu's ``x ≤ 0``, max's
+    ``a > b``) compares two equal numbers; None elsewhere, and for ops without a kink."""
+    convention = KINKS.get(op.name) if op is not None else None
+    rule = op.derivative[0] if op is not None and convention is not None else None
+    if not isinstance(rule, Where):
+        return None
+    env = [*data, math.nan]  # the result last: no kink's condition reads it
+    left, right = (evaluate(side, env) for side in (rule.cond.left, rule.cond.right))
+    return convention if left == right else None

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from ._cli_explain import add_command as add_explain
 from ._cli_training import add_commands, argument
 from ._files import atomic_write
 from .article import KINKS, build_model, fmt, format_report, kink_note, run, run_sample
@@ -70,39 +71,15 @@ def _article(args: argparse.Namespace) -> int:
 
 def explain_article(exact: bool = True, kink: str = "pytorch", formulas: bool = False) -> str:
     """`explain` of the article's model on each sample, grouped by layer in its notation (with
-    each δ's formula if ``formulas``: δ4 = o3 - y)."""
+    each δ's formula, simplified by sympy, if ``formulas``: δ4 = o3 - y)."""
     model = build_model(exact, kink)
     parts = []
     for k in (1, 2, 3):
         loss, result = run_sample(model, k, exact)
         x = ", ".join(map(fmt, result.x))
         parts += ["", f"sample {k}, explained: x = ({x}), y = {fmt(result.y)}"]
-        parts.append(str(explain(loss, model=model, formulas=formulas)))
+        parts.append(str(explain(loss, model=model, formulas=formulas, simplify=formulas)))
     return "\n".join(parts[1:])  # no blank line first
-
-
-def _explain(args: argparse.Namespace) -> int:
-    """Explain the article's model on one sample; with ``--html``, write its step-through page."""
-    from .stepthrough import write_page  # only this command draws frames
-
-    exact = not args.float
-    model = build_model(exact, args.kink)
-    loss, _ = run_sample(model, args.sample, exact)
-    print(explain(loss, model=model))
-    if args.html is not None:
-        title = f"The article's model, sample {args.sample}: backward, step by step"
-        try:
-            path = write_page(loss, args.html, model, title)
-        except GraphvizNotFound as err:
-            raise ValueError(str(err)) from err
-        print(f"wrote the step-through of sample {args.sample} to {path}")
-    return 0
-
-
-def _html_file(text: str) -> str:
-    if Path(text).suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"the page's file must end in .html, got {text!r}")
-    return text
 
 
 def _write_graph(args: argparse.Namespace) -> int:
@@ -208,15 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     article.set_defaults(run=_article)
     graph.set_defaults(run=_write_graph)
 
-    explained = command("explain", "explain backward on the article's model, step by step")
-    explained.add_argument("--float", action="store_true", help="float64, not exact Fractions")
-    explained.add_argument("--sample", type=int, choices=(1, 2, 3), default=3, help="the sample")
-    explained.add_argument("--kink", choices=KINKS, default="pytorch", help="L3's derivative at 0")
-    explained.add_argument(
-        "--html", type=argument(_html_file), help="write the step-through page to this .html file"
-    )
-    explained.set_defaults(run=_explain)
-
+    add_explain(command)
     add_commands(command)
 
     convert = command("checkpoint", "convert a checkpoint to or from a PyTorch state_dict file")

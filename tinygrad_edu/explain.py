@@ -15,21 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _explain_text
+from ._explain_formulas import delta_formulas, formula
+from ._explain_layers import graph_rows, model_rows
 from ._expr import Const, Expr, Op, Var
 from ._numbers import Number
-from ._readings import text
+from ._readings import kink, text
 from .engine import Value, topological_order
-from .lowering import _sympy_number, graph_sympy, sympy_of, sympy_op
 from .nn import Sequential
 
 __all__ = ["EVERY_NODE_LIMIT", "Explanation", "LayerDelta", "Step", "Term", "explain", "formula"]
-
-_KINKS = {
-    "relu": "relu'(0) = 0, as in PyTorch",
-    "abs": "|x|' = 0 at 0, as in PyTorch",
-    "max": "a tie in max splits δ half and half, as in PyTorch",
-    "min": "a tie in min splits δ half and half, as in PyTorch",
-}
 
 
 @dataclass(frozen=True)
@@ -115,6 +109,7 @@ def explain(
     model: Sequential | None = None,
     every_node: bool | None = None,
     formulas: bool = False,
+    simplify: bool = False,
 ) -> Explanation:
     """How backward finds the δ of every node of the graph of ``root``, step by step.
 
@@ -129,16 +124,18 @@ def explain(
             layer, and each layer ends with the article's δk = ∂Loss/∂X^k and ∂Loss/∂W.
         every_node: with a model, show every node (True) or one row per layer (False); by
             default every node up to ``EVERY_NODE_LIMIT`` nodes.
-        formulas: add each δ as a formula (sympy; its automatic simplifications only) of the
-            labelled nodes, e.g. δ(o3) = o3 - y; unlabelled leaves are their numbers.
+        formulas: add each δ as a formula (sympy) of the labelled nodes, e.g. δ(o3) = o3 - y;
+            unlabelled leaves are their numbers. It never raises where backward did not: a
+            part sympy cannot write (it refuses to compare zoo, say) is a symbol, ``⟨∂v3/∂v1⟩``.
+        simplify: with ``formulas``, simplify each by sympy (deterministic; about a second for
+            the article's model, much longer for large Piecewise formulas); else only sympy's
+            automatic simplifications (``(o3 - y)*Piecewise((0, o2 <= 0), (1, True))``).
 
     Raises:
         TypeError: ``root`` is not a Value, ``model`` not a Sequential, ``every_node`` not a
             bool or None.
-        ValueError: ``model``'s last call is not in the graph of ``root``.
+        ValueError: ``model``'s last call is not in the graph of root.
         ImportError: ``formulas=True`` without sympy.
-        ValueError: ``formulas=True`` where sympy fails on a rule (a relu's Piecewise raised to
-            the power 0 makes it compare ``0**-1``).
 
     Example:
         >>> a, b = Value(2, "a"), Value(3, "b")
@@ -157,7 +154,7 @@ def explain(
     order = topological_order(root)
     names = [n.label or f"v{i}" for i, n in enumerate(order)]
     position = {id(n): i for i, n in enumerate(order)}
-    layers = _layer_deltas(model, order, names, position) if model is not None else None
+    layers = model_rows(model, order, position) if model is not None else None
     deltas: dict[int, Number] = {len(order) - 1: gradient}
     terms: dict[int, list[Term]] = {}
     for i in range(len(order) - 1, -1, -1):  # as backward: users before the nodes they use
@@ -168,12 +165,12 @@ def explain(
         g = deltas[i]
         env = [names[position[id(p)]] for p in node.parents]
         rules = _rules(op, env, names[i])
-        kink = _kink(op.name, [p.data for p in node.parents])
+        convention = kink(op, [p.data for p in node.parents])
         for k, (parent, d) in enumerate(zip(node.parents, node.local_grads(), strict=True)):
             j = position[id(parent)]
             deltas[j] = deltas.get(j, 0) + d * g  # the sum backward makes, in its order
-            terms.setdefault(j, []).append(Term(names[i], rules[k], d, g, d * g, kink, i, k))
-    shapes = _formulas(order, gradient) if formulas else None
+            terms.setdefault(j, []).append(Term(names[i], rules[k], d, g, d * g, convention, i, k))
+    shapes = delta_formulas(order, names, gradient, simplify) if formulas else None
     steps = []
     for i in range(len(order) - 1, -1, -1):
         if i not in deltas:
@@ -182,7 +179,15 @@ def explain(
         layer = order[mine[-1].user_index if mine else i].layer
         shape = shapes[i] if shapes is not None else None
         steps.append(Step(names[i], deltas[i], mine, i, layer, shape))
-    if layers is None:
+    by_layer = len(order) > EVERY_NODE_LIMIT if every_node is None else not every_node
+    if layers is None and by_layer:  # one row per layer, from the layer each node was made in
+        layers = graph_rows(order, position)
+        if not layers and every_node is False:
+            raise ValueError(
+                "every_node=False: no node of this graph was recorded in a layer (a Module's "
+                "call, or layer_scope); explain it node by node, or pass the model"
+            )
+    if not layers:
         return Explanation(tuple(steps), digits)
     rows = tuple(
         LayerDelta(
@@ -195,82 +200,7 @@ def explain(
         )
         for lay, name, of, js in layers
     )
-    by_layer = len(order) > EVERY_NODE_LIMIT if every_node is None else not every_node
     return Explanation(tuple(steps), digits, rows, grouped=True, by_layer=by_layer)
-
-
-_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _layer_deltas(
-    model: Sequential, order: Sequence[Value], names: Sequence[str], position: dict[int, int]
-) -> list[tuple[str, str, str, list[int]]]:
-    """The article's rows of ``model``: (layer, name, of, node indices), from the loss down."""
-    if not model.output or any(id(v) not in position for v in model.output):
-        raise ValueError(
-            f"model {model.name!r}: its last call's output is not in the graph of root; "
-            "call the model, then explain the loss made from its output"
-        )
-    n = len(model.layers)
-    top = "X" + str(n + 1).translate(_SUPERSCRIPTS)
-    rows = [("", f"δ{n + 1}", top, [position[id(v)] for v in model.output])]
-    for k in range(n, 0, -1):
-        layer = model.layers[k - 1]
-        xs = [position[id(v)] for v in model.inputs[k - 1] if id(v) in position]
-        rows.append((layer.name, f"δ{k}", "X" + str(k).translate(_SUPERSCRIPTS), xs))
-        weights = [(name, p) for name, p in layer.named_parameters() if id(p) in position]
-        for group in dict.fromkeys(name.split("[")[0] for name, _ in weights):
-            js = [position[id(p)] for name, p in weights if name.split("[")[0] == group]
-            rows.append(
-                (layer.name, f"∂Loss/∂{group} of {layer.name}", f"{layer.name}.{group}", js)
-            )
-    return rows
-
-
-def _formulas(order: Sequence[Value], gradient: Number) -> list[Any]:
-    """∂root/∂node for each node, simplified: the chain rule on sympy expressions, where each
-    labelled node is a symbol and the others are expanded (unlabelled leaves as numbers)."""
-    sp = _sympy()
-    position = {id(n): i for i, n in enumerate(order)}
-    forms: list[Any] = []
-    for node in order:
-        op = node.definition
-        if node.label:
-            forms.append(sp.Symbol(node.label, real=True))
-        elif op is None:
-            forms.append(_sympy_number(node.data))
-        else:
-            forms.append(sympy_op(op, *(forms[position[id(p)]] for p in node.parents)))
-    deltas: list[Any] = [sp.S.Zero] * len(order)
-    deltas[-1] = _sympy_number(gradient)
-    for i in range(len(order) - 1, -1, -1):
-        node = order[i]
-        op = node.definition
-        if op is None:
-            continue
-        args = [forms[position[id(p)]] for p in node.parents]
-        for k, parent in enumerate(node.parents):
-            j = position[id(parent)]
-            try:
-                deltas[j] = deltas[j] + deltas[i] * _local(op, args, forms[i], k)
-            except (TypeError, ArithmeticError) as e:  # e.g. a relu's Piecewise under ** 0
-                raise ValueError(
-                    f"formulas=True: sympy cannot write ∂v{i}/∂v{j} through {op.name!r} "
-                    f"here ({type(e).__name__}: {e}); explain without formulas works"
-                ) from e
-    return deltas
-
-
-def _local(op: Op, args: Sequence[Any], out: Any, k: int) -> Any:
-    """∂out/∂(operand k) in sympy, from ``op``'s derivative rule (written on stand-in symbols,
-    then the operands' formulas replace them)."""
-    sp = _sympy()
-    if op.arity is None:  # an n-ary op: its rule for one term of ``group`` operands
-        start = k - k % op.group
-        args, k = args[start : start + op.group], k % op.group
-    stand_ins = sp.symbols(f"_a0:{len(args) + 1}", real=True)
-    rule = sympy_of(op.derivative[k], stand_ins)
-    return rule.subs(dict(zip(stand_ins, [*args, out], strict=True)), simultaneous=True)
 
 
 def _rules(op: Op, env: Sequence[str], out: str) -> list[str]:
@@ -289,68 +219,3 @@ def _rules(op: Op, env: Sequence[str], out: str) -> list[str]:
         for i in range(0, len(env), width)
         for k in range(width)
     ]
-
-
-def _kink(op: str, data: Sequence[Number]) -> str | None:
-    """The convention used when ``op``'s rule is taken at its kink, if it is."""
-    if op in ("relu", "abs") and data[0] == 0:
-        return _KINKS[op]
-    if op in ("max", "min") and data[0] == data[1]:
-        return _KINKS[op]
-    return None
-
-
-def formula(v: Value, wrt: Value | None = None, leaves: str = "labelled") -> Any:
-    """The explicit formula of ``v`` in terms of the leaves of its graph, or of ∂v/∂``wrt``.
-
-    Args:
-        v: the node.
-        wrt: a leaf of its graph: the formula is then that of ∂v/∂wrt, simplified by sympy
-            (the article: "from an explicit formula for f, we are able to compute an explicit
-            formula for ∂f/∂X").
-        leaves: ``"labelled"`` (the default): each labelled leaf, and ``wrt``, is a real sympy
-            symbol named by its label, every other leaf its number (the 2 of ``x / 2``);
-            ``"all"``: every leaf is a symbol, an unlabelled one named ``v<i>`` (i its index in
-            topological order, as in `explain` and the drawings). Fractions become Rationals.
-
-    Raises:
-        TypeError: ``v`` or ``wrt`` is not a Value.
-        ValueError: ``wrt`` is not a leaf (a leaf outside the graph gives 0), or ``leaves`` is
-            not one of ``"labelled"``, ``"all"``.
-        ImportError: sympy is not installed (``pip install 'tinygrad_edu[symbolic]'``).
-
-    Example:
-        >>> x, y = Value(3, "x"), Value(1, "y")
-        >>> d = x - y
-        >>> formula(d * d / 2), formula(d * d / 2, wrt=x)
-        ((x - y)**2/2, x - y)
-    """
-    if not isinstance(v, Value):
-        raise TypeError(f"v must be a Value, got {type(v).__name__}")
-    if wrt is not None and not isinstance(wrt, Value):
-        raise TypeError(f"wrt must be a Value or None, got {type(wrt).__name__}")
-    if leaves not in ("labelled", "all"):
-        raise ValueError(f"leaves must be 'labelled' or 'all', got {leaves!r}")
-    if wrt is not None and wrt.definition is not None:
-        raise ValueError(f"wrt must be a leaf (a Value no op made), got {wrt!r} made by {wrt.op}")
-    order = topological_order(v)
-    sp = _sympy()
-    if wrt is not None and all(n is not wrt for n in order):
-        return sp.S.Zero  # v does not depend on wrt
-    symbols = {
-        node: sp.Symbol(node.label or f"v{i}", real=True)
-        for i, node in enumerate(order)
-        if node.definition is None and (node.label or leaves == "all" or node is wrt)
-    }
-    expr, _ = graph_sympy(v, symbols)
-    return expr if wrt is None else sp.simplify(sp.diff(expr, symbols[wrt]))
-
-
-def _sympy() -> Any:
-    try:
-        import sympy  # type: ignore[import-untyped]  # sympy ships no type information
-    except ImportError as e:  # an optional extra
-        raise ImportError(
-            "formula needs sympy: pip install 'tinygrad_edu[symbolic]' (or pip install sympy)"
-        ) from e
-    return sympy

@@ -82,14 +82,22 @@ def sympy_of(e: Expr, args: Sequence[Any]) -> Any:
         return _sympy_number(e.value)
     if isinstance(e, Where):
         cond = _sympy_cond(e.cond, args)
+        if cond is sp.true or cond is sp.false:  # decided: only the branch taken is written, as
+            # backward evaluates it (the other may be 0·zoo, 0 ** -1 under a guard that skips it)
+            return sympy_of(e.if_true if cond is sp.true else e.if_false, args)
         return sp.Piecewise((sympy_of(e.if_true, args), cond), (sympy_of(e.if_false, args), True))
     assert isinstance(e, Call)  # the kinds of expression are Var, Const, Where and Call
     return sympy_op(e.op, *(sympy_of(a, args) for a in e.args))
 
 
 def _sympy_cond(cond: Cond, args: Sequence[Any]) -> Any:
-    relation = getattr(_sympy(), _SYMPY_COMPARE[cond.kind])
-    return relation(sympy_of(cond.left, args), sympy_of(cond.right, args))
+    """The comparison in sympy; with a nan side, decided as on floats (only ``!=`` holds), where
+    sympy would refuse to compare."""
+    sp = _sympy()
+    left, right = sympy_of(cond.left, args), sympy_of(cond.right, args)
+    if left is sp.nan or right is sp.nan:
+        return sp.true if cond.kind == "!=" else sp.false
+    return getattr(sp, _SYMPY_COMPARE[cond.kind])(left, right)
 
 
 def graph_sympy(root: Value, leaves: Mapping[Value, Any] | None = None) -> tuple[Any, list[Any]]:

@@ -1,0 +1,123 @@
+"""The ``explain`` command on any graph the command line builds: an expression or a checkpoint."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tinygrad_edu import Value, checkpoint, data, train
+from tinygrad_edu._cli_explain import MAX_FRAMES, expression
+from tinygrad_edu.cli import main
+from tinygrad_edu.explain import explain
+from tinygrad_edu.nn import MLP
+
+
+def test_an_expression_explains_as_the_same_graph_built_by_hand(capsys: Any) -> None:
+    assert main(["explain", "--expr", "tanh(a*b + c) + a", "--at", "a=2", "b=-3", "c=1/2"]) == 0
+    a, b, c = Value(2, "a"), Value(-3, "b"), Value(Fraction(1, 2), "c")
+    out = (a * b + c).tanh() + a
+    out.backward()
+    assert capsys.readouterr().out == f"tanh(a*b + c) + a:\n{explain(out)}\n"
+    # Exact by default (0.1 is 1/10, as written); floats with --float.
+    x = Value(Fraction(1, 3), "x")
+    exact = x.relu() ** 2 / Fraction(1, 10) - x
+    assert str(expression("relu(x)**2 / 0.1 - x", {"x": Fraction(1, 3)})) == str(exact)
+    assert main(["explain", "--expr", "max(x, 1e-3) * x", "--at", "x=0.5", "--float"]) == 0
+    y = Value(0.5, "x")
+    floats = y.maximum(0.001) * y
+    floats.backward()
+    assert capsys.readouterr().out == f"max(x, 1e-3) * x:\n{explain(floats)}\n"
+
+
+def test_an_expressions_step_through_page_has_a_frame_per_step(tmp_path: Path) -> None:
+    page = tmp_path / "expr.html"
+    argv = ["explain", "--expr", "-a * a + sigmoid(b)", "--at", "a=1", "b=0"]
+    assert main([*argv, "--html", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    a, b = Value(1, "a"), Value(0, "b")
+    out = -a * a + b.sigmoid()
+    nodes = re.findall(r'<div class="frame" data-node="(v\d+)">', text)
+    assert nodes == [f"v{s.index}" for s in explain(out).steps]
+    assert "<title>-a * a + sigmoid(b): backward, step by step</title>" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--expr", "a +", "--at", "a=1"], "cannot read the expression 'a +'"),
+        (["--expr", "a * b", "--at", "a=1"], "the expression uses 'b', which --at gives no value"),
+        (["--expr", "a.data", "--at", "a=1"], "cannot use 'a.data' in an expression"),
+        (["--expr", "__import__('os')"], "unknown function '__import__'"),
+        (["--expr", "f(a)", "--at", "a=1"], "unknown function 'f' in 'f(a)'; the ops are abs, "),
+        (["--expr", "relu(a, a)", "--at", "a=1"], "in 'relu(a, a)': relu takes 1 operand(s)"),
+        (["--expr", "log(a - 1)", "--at", "a=1"], "in 'log(a - 1)': log is undefined for x <= 0"),
+        (["--expr", "1 / (a - a)", "--at", "a=1"], "in '1 / (a - a)': division by zero"),
+        (["--expr", "a < 2", "--at", "a=1"], "cannot use 'a < 2' in an expression"),
+        (["--expr", "a", "--at", "a=1/0"], None),  # refused by argparse: see below
+        (["--at", "a=1"], "--at gives the values of an expression's names: pass --expr too"),
+        (
+            ["--expr", "a * 1e999999999", "--at", "a=1"],
+            "'1e999999999': a number's exponent must be at most 1000",
+        ),
+        (["--expr", "a * 1e999", "--at", "a=1", "--float"], "'1e999' is too large for a float"),
+        (["--sample", "4"], "the article's model has samples 1, 2 and 3; got --sample 4"),
+    ],
+)
+def test_bad_input_is_a_clear_error(argv: list[str], message: str | None, capsys: Any) -> None:
+    if message is None:
+        with pytest.raises(SystemExit):
+            main(["explain", *argv])
+        assert "argument --at: not a number: '1/0'" in capsys.readouterr().err
+        return
+    assert main(["explain", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"tinygrad-edu explain: error: {message}" in captured.err
+
+
+def test_at_takes_name_equals_number(capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        main(["explain", "--expr", "a", "--at", "a"])
+    assert "--at takes NAME=NUMBER, such as a=2 or w=-1/3, got 'a'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["explain", "--expr", "a", "--checkpoint", "m.json"])
+    assert "not allowed with argument --expr" in capsys.readouterr().err
+
+
+def test_a_checkpoint_explains_one_point_of_its_dataset(tmp_path: Path, capsys: Any) -> None:
+    model = MLP(2, [3, 1], seed=5)
+    path = checkpoint.save(model, tmp_path / "model.json")
+    argv = ["explain", "--checkpoint", str(path), "--sizes", "3", "--data", "moons", "--n", "10"]
+    assert main([*argv, "--sample", "4"]) == 0
+    inputs, labels = data.generate("moons", 10, 0.1, 0)
+    loss, _ = train.objective(model, [inputs[3]], [labels[3]], "hinge", weight_decay=0)
+    loss.backward()
+    head, _, body = capsys.readouterr().out.partition(":\n")
+    assert head.startswith(f"{path} on moons point 4, (")
+    assert body == f"{explain(loss, model=model)}\n"
+    assert "δ3 = ∂Loss/∂X³ = " in body  # the article's notation, layer by layer
+    assert main([*argv, "--by-layer"]) == 0
+    assert not any(line.startswith("δ(") for line in capsys.readouterr().out.splitlines())
+    assert main([*argv, "--sample", "11"]) == 2
+    assert "--sample must be from 1 to 10 (the points of moons), got 11" in capsys.readouterr().err
+    assert main([*argv[:-4], "--sizes", "4"]) == 2  # not the model it was saved from
+    assert "(the model here is built from --sizes 4" in capsys.readouterr().err
+    big = MLP(2, [16, 16, 1], seed=0)
+    wide = checkpoint.save(big, tmp_path / "big.json")
+    html = tmp_path / "big.html"
+    assert main(["explain", "--checkpoint", str(wide), "--html", str(html)]) == 2
+    assert f"--html draws one picture per step, at most {MAX_FRAMES}" in capsys.readouterr().err
+    assert not html.exists()
+
+
+def test_the_readmes_expression_command_runs(capsys: Any) -> None:
+    import shlex
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (line,) = [x for x in readme.splitlines() if x.startswith("python -m tinygrad_edu explain --e")]
+    assert main(shlex.split(line)[3:]) == 0
+    assert capsys.readouterr().out.startswith("tanh(a*b + c) + a:\nδ(v6) = 1")
