@@ -412,6 +412,11 @@ NOTES = [
     "- *free*: the time of dropping the graph's last reference (*del*), plus, when that leaves "
     "cyclic garbage, the extra time of the `gc.collect()` that reclaims it (over a collection of "
     "the clean heap right after). W2's *step* is forward + backward + update + free.",
+    "- Tapes: W2's and W5's tape and batched-PyTorch steps are timed as a training loop runs "
+    "them, 10 consecutive steps per measurement (the time per step), after a `gc.collect()`; "
+    "micrograd's step is timed alone. Timed one at a time, right after the other engines' steps "
+    "(as RESULTS.md did up to 4276dcd), a sub-millisecond step starts from cold caches: W2's "
+    "fused step read 1.13 ms that way, 0.3-0.4 ms in a loop; PyTorch's 1.38 ms, 0.4-0.5 ms.",
     "- micrograd's backward is recursive: W1 and W3 raise the recursion limit for micrograd alone "
     "(restored after); W4 keeps the default for every engine, as that is what it measures.",
     "- torch: 0-d float64 tensors, leaves with `requires_grad=True`, the same scalar ops in the "
