@@ -628,3 +628,15 @@ def test_a_layer_shared_in_two_places_runs_twice_and_its_parameters_are_listed_o
     SGD(model.parameters(), lr=F(1, 10)).step()
     assert [p.data for p in hidden.parameters()] == [F(2) - F(12, 10), F(-3, 10)]
     assert repr(model).count("Linear(1, 1, name='hidden')") == 2
+
+
+def test_parameters_of_shared_sequentials_take_time_linear_in_the_modules() -> None:
+    """One Linear shared through 40 levels of two Sequentials each holding the level below (2**40
+    paths): its 2 parameters are listed once, at once (the walk re-walked every path)."""
+    inner: Module = Linear(1, 1, seed=0)
+    for k in range(40):
+        inner = Sequential(Sequential(inner, name="a"), Sequential(inner, name="b"), name=f"s{k}")
+    names = [n for n, _ in inner.named_parameters()]
+    assert len(names) == 2
+    assert names[0].endswith("weight[0][0]")
+    assert len(inner.parameters()) == 2

@@ -328,16 +328,21 @@ class Sequential(Module):
         listed: set[int] = set()  # id of each parameter listed
         path: list[Module] = []  # the Sequentials from self down to the current one
         on_path: set[int] = set()  # their ids
+        done: set[int] = set()  # ids of the Sequentials walked whole: met again, nothing new
         stack: list[tuple[str, Module] | None] = [(self.name + ".", self)]  # None: leave one
         while stack:
             item = stack.pop()
             if item is None:
-                on_path.discard(id(path.pop()))
+                left = id(path.pop())
+                on_path.discard(left)
+                done.add(left)
                 continue
             prefix, module = item
             if module is self or _plain(module, "named_parameters"):
                 if id(module) in on_path:
                     raise _cycle(path, module)
+                if id(module) in done:  # shared: its parameters are listed already (a DAG of
+                    continue  # shared Sequentials is walked once each, not once per path)
                 path.append(module)
                 on_path.add(id(module))
                 layers = cast(Sequential, module).layers
