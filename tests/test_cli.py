@@ -353,6 +353,13 @@ def test_a_run_too_large_per_step_is_refused_before_training(capsys: Any) -> Non
     assert "--sizes" in err
 
 
+def test_the_per_step_bound_is_for_eager_graphs_only(capsys: Any) -> None:
+    """A tape builds no graph per step: 100,000 points through 337 parameters train on one."""
+    argv = ["train", "--tape", "--n", "100000", "--sizes", "16,16", "--steps", "1"]
+    assert main([*argv, "--no-progress", "--no-plots"]) == 0
+    assert "parameter uses" not in capsys.readouterr().err
+
+
 def test_ctrl_c_ends_the_command_with_a_message_not_a_traceback(
     tmp_path: Path, monkeypatch: Any, capsys: Any
 ) -> None:

@@ -89,8 +89,11 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list[int], nn.MLP, str]:
-    """The dataset, the model (MLP 2-sizes-outputs) and the loss named by the options."""
+def setup(
+    args: argparse.Namespace, seed: int, graph: bool = False
+) -> tuple[list[list[float]], list[int], nn.MLP, str]:
+    """The dataset, the model (MLP 2-sizes-outputs) and the loss named by the options; with
+    ``graph`` (each step builds the whole batch's graph) their size is bounded by MAX_USES."""
     inputs, labels = data.generate(args.dataset, args.n, args.noise, args.data_seed)
     classes = max(labels) + 1
     loss = args.loss or ("cross_entropy" if classes > 2 else "hinge")
@@ -105,7 +108,7 @@ def setup(args: argparse.Namespace, seed: int) -> tuple[list[list[float]], list[
             f"at most {MAX_PARAMETERS:,} (each is a scalar Value)"
         )
     uses = len(inputs) * count
-    if uses > MAX_USES:
+    if graph and uses > MAX_USES:
         raise ValueError(
             f"--n {args.n} and --sizes {','.join(map(str, args.sizes))}: {len(inputs):,} points "
             f"through {count:,} parameters is {uses:,} parameter uses a step; at most "
@@ -130,7 +133,7 @@ def load(model: nn.MLP, path: str, args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> int:
     if args.save:  # a path save would refuse is reported before training, not after
         check_writable(args.save)
-    inputs, labels, model, loss = setup(args, args.seed)
+    inputs, labels, model, loss = setup(args, args.seed, graph=not args.tape)
     if args.resume:
         load(model, args.resume, args)
         print(f"resumed from {args.resume}")
