@@ -353,6 +353,24 @@ def test_a_run_too_large_per_step_is_refused_before_training(capsys: Any) -> Non
     assert "--sizes" in err
 
 
+def test_train_saves_before_it_reports(tmp_path: Path, monkeypatch: Any) -> None:
+    """`train --save m.json | head -c0`: stdout's reader has gone when the report is printed;
+    the parameters are saved all the same."""
+
+    class Gone:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Gone())
+    target = tmp_path / "m.json"
+    argv = ["train", "--steps", "2", "--n", "20", "--save", str(target), "--no-progress"]
+    main([*argv, "--no-plots"])
+    assert target.is_file()
+
+
 def test_the_per_step_bound_is_for_eager_graphs_only(capsys: Any) -> None:
     """A tape builds no graph per step: 100,000 points through 337 parameters train on one."""
     argv = ["train", "--tape", "--n", "100000", "--sizes", "16,16", "--steps", "1"]

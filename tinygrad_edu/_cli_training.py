@@ -149,17 +149,20 @@ def _train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         tape=args.tape,
     )
-    print(
+    # The files first, the report after: a reader of stdout that has gone (`| head -c0`) must
+    # not cost the trained parameters.
+    said = [
         f"after {args.steps} steps: loss {history.final_loss:.6g}, "
         f"training accuracy {history.final_accuracy:.0%} ({len(inputs)} points)"
-    )
+    ]
     if args.save:
-        print(f"saved parameters to {checkpoint.save(model, args.save)}")
+        said.append(f"saved parameters to {checkpoint.save(model, args.save)}")
     folder = _plot_folder(args.plots)
     if folder is not None:
         curve = plot.loss_curve(history, folder / "loss.svg")
         boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
-        print(f"wrote the loss curve to {curve} and the decision boundary to {boundary}")
+        said.append(f"wrote the loss curve to {curve} and the decision boundary to {boundary}")
+    print("\n".join(said))
     return 0
 
 
