@@ -205,3 +205,13 @@ def test_log_of_nan_is_nan_as_every_op_of_nan() -> None:
         assert math.isnan(y.data)
         y.backward()
         assert math.isnan(x.grad)
+
+
+@pytest.mark.parametrize("symbol", ["+", "-", "*"])
+def test_an_exact_number_beyond_floats_meeting_a_float_names_the_op(symbol: str) -> None:
+    """10**400 * 1.5 raised Python's 'int too large to convert to float', naming no op."""
+    for a, b in ((10**400, 1.5), (Fraction(10**400, 3), -2.0), (1.5, -(10**400))):
+        with pytest.raises(OverflowError, match=rf"\{symbol} overflows float: .* \{symbol} "):
+            eval(f"a {symbol} b", {"a": Value(a), "b": Value(b)})
+        with pytest.raises(OverflowError, match="exact number beyond the floats' range"):
+            eval(f"a {symbol} b", {"a": Value(a), "b": b})

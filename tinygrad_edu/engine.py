@@ -130,6 +130,14 @@ _div, _pow, _tanh, _sigmoid = (
 )
 
 
+def _overflow(symbol: str, a: Number, b: Number) -> OverflowError:
+    """The error of ``a symbol b`` where an exact number too large for a float met a float."""
+    return OverflowError(
+        f"{symbol} overflows float: {_show(a)} {symbol} {_show(b)} (an exact number beyond the "
+        f"floats' range met a float; keep both exact, or both floats)"
+    )
+
+
 class Value:
     """A scalar node of the computation graph.
 
@@ -208,17 +216,29 @@ class Value:
     def __add__(self, other: Operand) -> Value:
         """``self + other``."""
         other = other if isinstance(other, Value) else _operand(other, "+")
-        return _result(self.data + other.data, (self, other), _ADD)
+        try:
+            data = self.data + other.data
+        except OverflowError:  # an exact number beyond floats met a float
+            raise _overflow("+", self.data, other.data) from None
+        return _result(data, (self, other), _ADD)
 
     def __sub__(self, other: Operand) -> Value:
         """``self - other``."""
         other = other if isinstance(other, Value) else _operand(other, "-")
-        return _result(self.data - other.data, (self, other), _SUB)
+        try:
+            data = self.data - other.data
+        except OverflowError:  # an exact number beyond floats met a float
+            raise _overflow("-", self.data, other.data) from None
+        return _result(data, (self, other), _SUB)
 
     def __mul__(self, other: Operand) -> Value:
         """``self * other``."""
         other = other if isinstance(other, Value) else _operand(other, "*")
-        return _result(self.data * other.data, (self, other), _MUL)
+        try:
+            data = self.data * other.data
+        except OverflowError:  # an exact number beyond floats met a float
+            raise _overflow("*", self.data, other.data) from None
+        return _result(data, (self, other), _MUL)
 
     def __truediv__(self, other: Operand) -> Value:
         """``self / other``. Raises ZeroDivisionError when ``other`` is 0."""
