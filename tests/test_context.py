@@ -266,3 +266,25 @@ def test_a_block_around_a_yield_in_a_decorated_generator_stays_in_the_generator(
     closed.close()  # closed inside its block: the block exits inside the generator
     assert is_grad_enabled()
     assert _layer() == ""
+
+
+def test_a_generators_own_block_reopens_on_its_callers_state_of_the_moment() -> None:
+    """A decorated generator with a block of its own around a yield, resumed inside its caller's
+    no_grad, records nothing in that block or after it (it kept its first step's state)."""
+
+    @layer_scope("g")
+    def gen() -> Iterator[tuple[Value, Value, str]]:
+        with layer_scope("inner"):
+            yield Value(1.0), Value(1.0), ""
+            a = Value(1.0) * 2
+            inside = a.layer
+        b = Value(1.0) * 2
+        yield a, b, inside
+
+    g = gen()
+    next(g)
+    with no_grad():
+        a, b, inside = next(g)
+    assert (a.parents, b.parents) == ((), ())
+    assert inside == "inner"
+    assert is_grad_enabled()

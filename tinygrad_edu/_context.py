@@ -153,29 +153,31 @@ class _Step:
     def __init__(self, inner: Generator[Any, Any, Any], fields: dict[str, Any]) -> None:
         self._inner = inner
         self._fields = fields
-        self._held: Recording | None = None  # the generator's state with its own blocks open
+        # The blocks the generator left open at its last yield, outermost first: reopened on
+        # the caller's state of the next step (not on the state they were opened on).
+        self._held: list[Any] = []
 
     def run(self, action: str, arg: Any) -> Any:
         """``inner.send(arg)``, ``inner.throw(arg)`` or ``inner.close()`` within the block."""
         base = RECORDING.get()
-        mine = self._held
-        if mine is None:
-            mine = base._replace(**self._fields, previous=base, owner=self)
+        mine = base._replace(**self._fields, previous=base, owner=self)
+        for block in self._held:
+            mine = mine._replace(**block._fields, previous=mine, owner=block)
         RECORDING.set(mine)
         try:
             if action == "close":
                 return self._inner.close()
             return getattr(self._inner, action)(arg)
         finally:
-            self._held = None
+            self._held = []
             now: Recording | None = RECORDING.get()
             # Blocks of its own still open (a yield inside one): kept for the next step.
-            if now is not None and now.owner is not self:
-                open_blocks = now
-                while now is not None and now.owner is not self:
-                    now = now.previous
-                if now is not None:  # this step's block is under them: they are the generator's
-                    self._held = open_blocks
+            opened: list[Any] = []
+            while now is not None and now.owner is not self:
+                opened.append(now.owner)
+                now = now.previous
+            if now is not None:  # this step's block is under them: they are the generator's
+                self._held = opened[::-1]
             RECORDING.set(base)
 
 
