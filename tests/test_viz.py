@@ -452,6 +452,19 @@ def test_no_graph_collapses_to_more_than_the_bound(
         assert sorted(int(v[1:]) for v in nodes if not v.endswith("_op")) == list(range(n))
 
 
+def test_the_bound_counts_the_op_circles_of_values_drawn_as_they_are() -> None:
+    """10 layers of 50 Values, then 25 results outside any layer: drawn as they are, each result
+    is two nodes (its op's circle too): 62 nodes were drawn against a bound of 40."""
+    x = Value(1.0)
+    for k in range(10):
+        with layer_scope(f"L{k}"):
+            for _ in range(50):
+                x = x * 1.0001
+    for _ in range(25):
+        x = x.tanh()
+    assert len(drawn_nodes(to_dot(x))) <= viz.COLLAPSED_NODES
+
+
 def test_a_shared_leaf_across_a_long_chain_is_drawn_collapsed_by_default(tmp_path: Path) -> None:
     # A weight shared by 50 steps (an unrolled recurrence): 102 Values, within max_nodes=500,
     # but its full view ran dot for more than 30 s (its edges cross 4,900 ranks).

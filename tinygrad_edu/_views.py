@@ -249,7 +249,8 @@ def _collapsed(order: Sequence[Value], hot: Sequence[bool], o: Options, why: str
     for node in order:
         if node.layer and node.layer not in groups:
             groups[node.layer] = len(groups)
-    n_loose = sum(1 for node in order if not node.layer)
+    # The nodes the Values without a layer draw as they are: a result's op circle counts too.
+    n_loose = sum(2 if node.parents else 1 for node in order if not node.layer)
     names = list(groups)
     # The Values without a layer first: as they are, by kind, or as one node.
     lump = n_loose > 0 and len(names) + n_loose > room
