@@ -22,6 +22,7 @@ module without it raises ModuleNotFoundError saying so; ``import tinygrad_edu`` 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -41,9 +42,11 @@ from ._checks import check_number
 from ._numbers import show, to_float
 from ._torch_checks import (
     FROM_TORCH,
+    NAMES,
     OVERRIDABLE,
     SUPPORTED,
     TO_TORCH,
+    bad_name,
     check_carried,
     check_global_hooks,
     place,
@@ -73,11 +76,18 @@ def _float(x: Number, name: str) -> float:
 
 def _tensor(values: list[Any], dtype: torch.dtype, names: list[Any]) -> torch.Tensor:
     """The tensor of ``values`` (Python floats) in ``dtype``: float64 keeps every bit, a
-    narrower dtype rounds to nearest; a finite value beyond its range (which would be ±inf)
-    is refused with its name (``names`` shaped as ``values``)."""
+    narrower dtype rounds to nearest; a value it cannot hold (a finite one beyond its range,
+    which would be ±inf, nan or, in a saturating float8, its largest value; or ±inf in a dtype
+    without inf) is refused with its name (``names`` shaped as ``values``)."""
     wide = torch.tensor(values, dtype=torch.float64)
     narrow = wide.to(dtype)
-    overflow = torch.isinf(narrow) & torch.isfinite(wide)
+    back = narrow.to(torch.float64)  # isinf/isfinite are not implemented for every dtype
+    info = torch.finfo(dtype)
+    # Rounding to nearest moves a value in range by at most half a unit in the last place at
+    # the largest value; one further out was clamped (float8_e4m3fn saturates to 448).
+    half_ulp = 2.0 ** (math.floor(math.log2(info.max)) + math.log2(info.eps) - 1)
+    beyond = ~torch.isfinite(back) | (wide.abs() - info.max > half_ulp)
+    overflow = (torch.isfinite(wide) & beyond) | (torch.isinf(wide) & torch.isfinite(back))
     if overflow.any():
         index = tuple(int(i) for i in overflow.nonzero()[0])
         name: Any = names
@@ -85,8 +95,8 @@ def _tensor(values: list[Any], dtype: torch.dtype, names: list[Any]) -> torch.Te
             name = name[i]
         raise ValueError(
             f"parameter {name!r} = {wide[index].item()!r} is beyond the range of {dtype} "
-            f"(largest {torch.finfo(dtype).max!r}): it would become inf; export in a wider "
-            "dtype (float64, the default)"
+            f"(largest {info.max!r}): it would become {back[index].item()!r}; export in a "
+            "wider dtype (float64, the default)"
         )
     return narrow
 
@@ -103,14 +113,18 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
     Args:
         module: the model or layer.
         dtype: a floating torch dtype, float64 by default (the engine's floats). A narrower
-            one rounds each weight to nearest; a finite weight beyond its range is refused.
+            one (float32, float16, bfloat16, a float8) rounds each weight to nearest; a weight
+            it cannot hold is refused: a finite one beyond its range (inf, nan or, in a
+            saturating float8, its largest value), or ±inf in a dtype without inf.
 
     Raises:
         TypeError: ``module`` is not a tinygrad_edu module, or it or one of its layers is not
-            of a supported class (the error names it), or ``dtype`` is not a floating dtype.
-        ValueError: an exact weight too large for a float64, a finite weight that would be inf
-            in ``dtype``, a layer name torch refuses (with a '.'), a layer that appears twice
-            (in two nested Sequentials), or a layer with its own ``forward`` set on it.
+            of a supported class (the error names it), or ``dtype`` is not a floating dtype
+            torch converts floats to (not float4_e2m1fn_x2).
+        ValueError: an exact weight too large for a float64, a weight ``dtype`` cannot hold,
+            a layer name torch refuses (with a '.') or that is not a name here (with '[' or
+            ']'), a layer that appears twice (in two nested Sequentials), a parameter Value in
+            two places (both named), or a layer with its own ``forward`` set on it.
 
     Example:
         >>> model = nn.MLP(2, [3, 1], seed=0)
@@ -119,6 +133,14 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
     """
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch dtype (torch.float64), got {dtype!r}")
+    try:  # a packed dtype (float4_e2m1fn_x2) is floating, but torch cannot copy floats into it
+        torch.empty(1, dtype=dtype).copy_(torch.zeros(1, dtype=torch.float64).to(dtype))
+    except (NotImplementedError, RuntimeError) as err:
+        raise TypeError(
+            f"dtype {dtype} cannot hold the weights: torch does not convert floats to it "
+            f"({(str(err).splitlines() or [''])[0]}); give float64, float32, float16, bfloat16 "
+            "or a float8"
+        ) from None
     if not isinstance(module, nn.Module):
         raise TypeError(wrong_side("to_torch", "a tinygrad_edu.nn.Module", module))
     # Children before parents, without recursion: reversed pre-order.
@@ -144,11 +166,33 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
         seen.add(id(m))
         order.append(m)  # type: ignore[arg-type]  # its class was checked above
         if isinstance(m, nn.Sequential):
+            for child in m.layers:
+                if bad_name(child.name):
+                    raise ValueError(
+                        f"layer name {child.name!r} cannot name a torch module: {NAMES}"
+                    )
             stack.extend(m.layers)
+    _check_unshared(order[::-1])  # children before parents, in model order
     built: dict[int, tnn.Module] = {}
     for m in reversed(order):
         built[id(m)] = _module_to_torch(m, built, dtype)
     return built[id(module)]
+
+
+def _check_unshared(layers: list[nn.Module]) -> None:
+    """Refuse a parameter Value in two places: torch would hold two independent copies."""
+    where: dict[int, str] = {}
+    for m in layers:
+        if isinstance(m, nn.Linear):
+            for label, p in m.named_parameters():
+                name = f"{m.name}.{label}"
+                if id(p) in where:
+                    raise ValueError(
+                        f"parameter {where[id(p)]!r} is also {name!r}: one Value in two places "
+                        "would become two independent torch parameters (with their own δ); "
+                        "give each place its own Value"
+                    )
+                where[id(p)] = name
 
 
 def _module_to_torch(m: nn.Module, built: dict[int, tnn.Module], dtype: torch.dtype) -> tnn.Module:
@@ -188,9 +232,12 @@ def from_torch(module: tnn.Module) -> nn.Module:
     ``"L1"``, ...), so that ``L1.weight[0][1]`` is ``state_dict()["L1.weight"][0, 1]``.
 
     What a module here could not carry is refused, never dropped: hooks (forward, backward and
-    their pre-hooks, a module's own or torch's global ones), parametrizations (``weight_norm``,
-    ``register_parametrization``), a ``forward`` set on the instance, and parameters, buffers
-    or child modules other than a Linear's ``weight`` and ``bias``.
+    their pre-hooks, a module's own or torch's global ones, a weight's tensor hooks),
+    parametrizations (``weight_norm``, ``register_parametrization``), a ``forward`` or a call
+    implementation (``_call_impl``, ...) set on the instance, a frozen weight
+    (``requires_grad=False``), a Linear's weight or bias of another shape than
+    (out_features, in_features) and (out_features,), a child name with '[' or ']', and
+    parameters, buffers or child modules other than a Linear's ``weight`` and ``bias``.
 
     Raises:
         TypeError: ``module`` is not a ``torch.nn.Module``, or it or one of its children is not
@@ -216,6 +263,8 @@ def from_torch(module: tnn.Module) -> nn.Module:
     seen: set[int] = set()
     while stack:
         m, name, k, path = stack.pop()
+        if name is not None and bad_name(name):
+            raise ValueError(f"{place(path)}: its name {name!r} cannot name a layer here: {NAMES}")
         check_carried(m, path)
         m = cast(tnn.Module, m)  # its class was checked
         if id(m) in seen:
