@@ -18,8 +18,9 @@ import pytest
 import torch
 from torch import nn as tnn
 
-from tinygrad_edu import _torch_files, checkpoint, nn, pytorch
+from tinygrad_edu import _torch_files, checkpoint, losses, nn, pytorch
 from tinygrad_edu.cli import main
+from tinygrad_edu.engine import Value
 
 torch.set_num_threads(1)
 
@@ -261,7 +262,7 @@ def test_from_torch_refuses_a_child_name_with_brackets() -> None:
         pytorch.from_torch(model)
 
 
-# ---- item 10: messages --------------------------------------------------------------------------
+# ---- item 10: messages and the README ---------------------------------------------------------
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
@@ -279,3 +280,17 @@ def test_a_fifo_source_names_checkpoint_from_torch(tmp_path: Path) -> None:
         checkpoint.CheckpointError, match="checkpoint_from_torch reads regular files only"
     ):
         pytorch.checkpoint_from_torch(source, tmp_path / "o.json")
+
+
+def test_the_readme_says_where_binary_cross_entropy_deltas_differ() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "δ differs wherever p·(1 − p) < 1e-12" in readme
+    bce = pytorch.torch_loss(losses.binary_cross_entropy)
+    for p, ours, theirs in ((1e-20, -1e20, -1e12), (1e-300, 0.0, -1e12), (1e-11, -1e11, -1e11)):
+        v = Value(p)
+        losses.binary_cross_entropy([v], [1.0]).backward()
+        t = torch.tensor([p], dtype=torch.float64, requires_grad=True)
+        bce(t, torch.tensor([1.0], dtype=torch.float64)).backward()  # type: ignore[no-untyped-call]
+        assert v.grad == ours
+        assert t.grad is not None
+        assert t.grad.item() == pytest.approx(theirs, rel=1e-8)  # PyTorch's -1e12 + 4e3
