@@ -126,6 +126,14 @@ def _shape(shape: tuple[int, ...]) -> str:
     return str(shape).replace("(", r"\(").replace(")", r"\)")
 
 
+def test_a_linear_whose_weight_is_a_plain_tensor_is_refused() -> None:
+    layer = linear()
+    del layer.weight
+    layer.weight = torch.ones(1, 2, dtype=torch.float64)  # an attribute torch never trains
+    with pytest.raises(ValueError, match=r"the model \(Linear\): its weight is not a registered"):
+        pytorch.from_torch(layer)
+
+
 # ---- item 4: a parameter shared by two layers -------------------------------------------------
 
 
@@ -294,3 +302,24 @@ def test_the_readme_says_where_binary_cross_entropy_deltas_differ() -> None:
         assert v.grad == ours
         assert t.grad is not None
         assert t.grad.item() == pytest.approx(theirs, rel=1e-8)  # PyTorch's -1e12 + 4e3
+
+
+# ---- seen while checking item 6: two members of one name ------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
+def test_an_archive_with_two_members_of_one_name_is_refused(tmp_path: Path) -> None:
+    # torch.load read the first 'data/0' (w = 1.0), zipfile the second (w = 2.0): both pass
+    # their CRC, so which weight is meant is undecidable.
+    good, source = tmp_path / "good.pt", tmp_path / "dup.pt"
+    torch.save({"w": torch.ones(1, dtype=torch.float64)}, good)
+    with zipfile.ZipFile(good) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(source, "w") as archive:
+        for info, data in members:
+            archive.writestr(info, data)
+        data0 = next(info for info, _ in members if info.filename.endswith("/data/0"))
+        archive.writestr(data0, torch.tensor([2.0], dtype=torch.float64).numpy().tobytes())
+    with pytest.raises(checkpoint.CheckpointError, match=r"member '.*/data/0' appears twice"):
+        pytorch.checkpoint_from_torch(source, tmp_path / "o.json")
+    assert not (tmp_path / "o.json").exists()

@@ -142,9 +142,9 @@ class _Named:
 
 def _check_archive(raw: bytes, source: object) -> None:
     """Refuse a zip archive (torch.save's format) that is not as torch.save writes it: first
-    from its headers alone (TorchScript, a compressed, directory or oversized member), so that
-    nothing is decompressed, then any member that fails its CRC-32: torch.load itself reads a
-    damaged member without noticing."""
+    from its headers alone (TorchScript, a compressed, repeated, directory or oversized
+    member), so that nothing is decompressed, then any member that fails its CRC-32:
+    torch.load itself reads a damaged member without noticing."""
     if not (raw[:4] == b"PK\x03\x04" or zipfile.is_zipfile(io.BytesIO(raw))):
         return  # not a zip: torch.load reads PyTorch's legacy format, or refuses the file
     try:
@@ -174,7 +174,14 @@ def _check_members(members: list[zipfile.ZipInfo], size: int, source: object) ->
             "save its weights with torch.save(module.state_dict(), path), or load it with "
             "torch.jit.load and convert the module's state_dict"
         )
+    seen: set[str] = set()
     for info in members:
+        if info.filename in seen:  # torch.load reads one, the CRC check the other
+            raise checkpoint.CheckpointError(
+                f"{source}: corrupt: member {info.filename!r} appears twice in the archive, "
+                "which torch.save never writes; save it again"
+            )
+        seen.add(info.filename)
         # torch.save stores each member uncompressed as a plain file. PyTorch's reader (miniz)
         # reads a member marked as a directory (the DOS attribute bit 0x10) as other bytes than
         # the ones the CRC covers, so such a mark is damage too.
