@@ -14,7 +14,8 @@ from exact weights gives floats. A float32 tensor's values are exact in float64.
 
 What cannot be carried is refused with a clear error, never dropped: hooks, parametrizations,
 extra tensors (`_torch_checks`), a weight beyond a narrow dtype's range, a damaged ``.pt`` file
-or a key that is not a tensor's name (`_torch_files`, whose two functions this module exports).
+or a key that is not a tensor's name (`_torch_files`, whose two functions this module exports,
+as it exports `_torch_losses`' two).
 
 PyTorch is the optional extra ``torch``: ``pip install 'tinygrad_edu[torch]'``. Importing this
 module without it raises ModuleNotFoundError saying so; ``import tinygrad_edu`` never imports it.
@@ -23,13 +24,11 @@ module without it raises ModuleNotFoundError saying so; ``import tinygrad_edu`` 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any, cast
 
 try:
     import torch
     from torch import nn as tnn
-    from torch.nn import functional as F  # PyTorch's own spelling
 except ImportError as err:
     raise ModuleNotFoundError(
         "tinygrad_edu.pytorch needs PyTorch, the optional extra 'torch': "
@@ -37,9 +36,8 @@ except ImportError as err:
         name="torch",
     ) from err
 
-from . import losses, nn
-from ._checks import check_number
-from ._numbers import show, to_float
+from . import nn
+from ._numbers import show
 from ._torch_checks import (
     FROM_TORCH,
     NAMES,
@@ -54,7 +52,8 @@ from ._torch_checks import (
     wrong_side,
 )
 from ._torch_files import checkpoint_from_torch, checkpoint_to_torch
-from .engine import Number, Value
+from ._torch_losses import LOSSES, torch_loss
+from .engine import Number
 
 __all__ = [
     "LOSSES",
@@ -328,59 +327,3 @@ def _module_from_torch(
         layers = [built[id(child)] for child in m._modules.values()]
         return nn.Sequential(*layers, name=name or "model")  # name is None only at the root
     return FROM_TORCH[type(m)](name)
-
-
-def _half_squared_error(
-    pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
-) -> torch.Tensor:
-    return 0.5 * F.mse_loss(pred, target, reduction=reduction)
-
-
-def _hinge(score: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    # relu, not clamp(min=0): relu's δ at the kink is 0, as here; clamp's is 1.
-    terms = F.relu(1 - target * score)
-    if reduction not in ("mean", "sum", "none"):  # as PyTorch's own losses refuse it
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    return terms.mean() if reduction == "mean" else terms.sum() if reduction == "sum" else terms
-
-
-def _huber(
-    pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean", delta: object = 1.0
-) -> torch.Tensor:
-    # F.huber_loss takes a Python float only; here any real number > 0, as losses.huber takes
-    # (a Fraction, a numpy scalar), checked alike. One beyond the floats is inf: ½ d² for all.
-    limit = to_float(check_number("huber: delta", delta, above=0))
-    return F.huber_loss(pred, target, reduction=reduction, delta=limit)
-
-
-# Each loss of tinygrad_edu.losses, by name, and the PyTorch function computing it on tensors.
-# Called with the same arguments by keyword (reduction=, huber's delta=): pred, target first.
-LOSSES: dict[str, Callable[..., torch.Tensor]] = {
-    "half_squared_error": _half_squared_error,  # ½·F.mse_loss
-    "mse": F.mse_loss,
-    "l1": F.l1_loss,
-    "huber": _huber,  # F.huber_loss, with delta as losses.huber takes it
-    "hinge": _hinge,  # written out: F.relu(1 - y·score), then mean or sum
-    "binary_cross_entropy": F.binary_cross_entropy,
-    "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
-    "cross_entropy": F.cross_entropy,
-}
-
-
-def torch_loss(loss: str | Callable[..., Value]) -> Callable[..., torch.Tensor]:
-    """The PyTorch counterpart of a loss of `tinygrad_edu.losses`, given or named.
-
-    Raises:
-        ValueError: not one of the losses of `tinygrad_edu.losses` (the error lists them).
-
-    Example:
-        >>> from tinygrad_edu import losses
-        >>> torch_loss(losses.mse) is torch.nn.functional.mse_loss
-        True
-    """
-    name = loss if isinstance(loss, str) else getattr(loss, "__name__", repr(loss))
-    if name not in LOSSES or (
-        not isinstance(loss, str) and getattr(losses, name, None) is not loss
-    ):
-        raise ValueError(f"no PyTorch counterpart for {loss!r}: the losses are {sorted(LOSSES)}")
-    return LOSSES[name]
