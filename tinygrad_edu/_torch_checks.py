@@ -2,9 +2,11 @@
 
 `pytorch.to_torch` and `pytorch.from_torch` convert the classes listed in `SUPPORTED`, exactly
 those (a subclass's forward may differ). A torch module must also compute only what its class
-does: hooks, parametrizations (``weight_norm``), a ``forward`` set on the instance, and tensors or
-children besides a Linear's ``weight`` and ``bias`` are refused with the module's path, never
-dropped. Import through `pytorch` (this module imports torch without the extra's friendly error).
+does: hooks (a module's or a weight's), parametrizations (``weight_norm``), a ``forward`` or call
+implementation set on the instance, a frozen weight, a Linear's tensors of other shapes, and
+tensors or children besides a Linear's ``weight`` and ``bias`` are refused with the module's
+path, never dropped. `NAMES` says which names a layer or a tensor may have, both ways and in
+files. Import through `pytorch` (this module imports torch without the extra's friendly error).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from . import nn
 __all__ = [
     "ACTIVATIONS",
     "FROM_TORCH",
+    "NAMES",
     "OVERRIDABLE",
     "SUPPORTED",
     "TO_TORCH",
+    "bad_name",
     "check_carried",
     "check_global_hooks",
     "place",
@@ -52,8 +56,24 @@ def unsupported(module: object, side: str) -> TypeError:
     )
 
 
+# What a layer's name or a state_dict's key may be, both ways and for files: "L1.weight[0][1]"
+# is element [0, 1] of tensor "L1.weight", so a bracket in a name would merge two tensors.
+NAMES = "a name is non-empty, without '[' or ']' (they write the indices of a tensor's entries)"
+
+
+def bad_name(name: str) -> bool:
+    """Whether ``name`` cannot name a layer or a tensor in the bridge (see `NAMES`)."""
+    return not name or "[" in name or "]" in name
+
+
 # Methods whose override on an instance would change what a module computes.
 OVERRIDABLE = ("forward", "__call__", "_run", "named_parameters")
+# The same for a torch module: torch's __call__ runs these.
+_TORCH_OVERRIDABLE = ("_call_impl", "_wrapped_call_impl", "_compiled_call_impl")
+_TENSOR_HOOKS = (
+    ("_backward_hooks", "hook (tensor.register_hook)"),
+    ("_post_accumulate_grad_hooks", "post-accumulate-grad hook"),
+)
 _HOOKS = (
     ("_forward_hooks", "forward hook"),
     ("_forward_pre_hooks", "forward pre-hook"),
@@ -122,12 +142,14 @@ def check_carried(m: object, path: str) -> None:
                 f"{place(path)} ({kind}) has a {what}, which a model here cannot carry; "
                 "remove it (its handle's .remove()) before converting"
             )
-    own = [a for a in OVERRIDABLE if a in vars(m)]
+    own = [a for a in (*OVERRIDABLE, *_TORCH_OVERRIDABLE) if a in vars(m)]
     if own:
         raise ValueError(
             f"{place(path)} ({kind}) has its own {own[0]} set on the instance, which a model "
             f"here would not do; convert a module whose methods are its class's"
         )
+    if isinstance(m, tnn.Linear):
+        _check_linear(m, path)
     allowed = ("weight", "bias") if isinstance(m, tnn.Linear) else ()
     extra = [
         ("parameter", n) for n, p in m._parameters.items() if n not in allowed and p is not None
@@ -146,3 +168,36 @@ def check_carried(m: object, path: str) -> None:
                 else " and no children"
             )
         )
+
+
+def _check_linear(m: tnn.Linear, path: str) -> None:
+    """Refuse a Linear whose weight or bias is not a trainable parameter of its shape, as a
+    Linear here has: weight (out_features, in_features), bias (out_features,) or none."""
+    shapes = {"weight": (m.out_features, m.in_features), "bias": (m.out_features,)}
+    where = f"{place(path)} (Linear)"
+    for name, shape in shapes.items():
+        p = m._parameters.get(name)
+        if getattr(m, name, None) is not p:  # a plain tensor attribute: torch never trains it
+            raise ValueError(f"{where}: its {name} is not a registered parameter")
+        if p is None:
+            if name == "bias":
+                continue  # bias=False
+            raise ValueError(f"{where}: it has no weight")
+        if tuple(p.shape) != shape:
+            raise ValueError(
+                f"{where}: its {name} has shape {tuple(p.shape)}, not {shape}: a "
+                f"Linear({m.in_features}, {m.out_features}) has weight (out_features, "
+                "in_features) and bias (out_features,) here, never broadcast"
+            )
+        for attribute, what in _TENSOR_HOOKS:
+            if getattr(p, attribute, None):
+                raise ValueError(
+                    f"{where}: its {name} has a {what}, which a model here cannot carry; "
+                    "remove it (its handle's .remove()) before converting"
+                )
+        if not p.requires_grad:
+            raise ValueError(
+                f"{where}: its {name} has requires_grad=False (frozen), which a model here "
+                "cannot carry: every parameter here is trained; convert it after "
+                f"{name}.requires_grad_(True), then leave it out of the optimizer here"
+            )

@@ -292,7 +292,7 @@ def _read(path: str | os.PathLike[str], limit: int, reader: str) -> bytes:
             )
         if kind != "a regular file":
             raise CheckpointError(
-                f"{path} is {kind}, not a regular file: load reads regular files only"
+                f"{path} is {kind}, not a regular file: {reader} reads regular files only"
             )
         if info.st_size > limit:
             raise _too_large(path, info.st_size, limit, reader)

@@ -14,7 +14,8 @@ from exact weights gives floats. A float32 tensor's values are exact in float64.
 
 What cannot be carried is refused with a clear error, never dropped: hooks, parametrizations,
 extra tensors (`_torch_checks`), a weight beyond a narrow dtype's range, a damaged ``.pt`` file
-or a key that is not a tensor's name (`_torch_files`, whose two functions this module exports).
+or a key that is not a tensor's name (`_torch_files`, whose two functions this module exports,
+as it exports `_torch_losses`' two).
 
 PyTorch is the optional extra ``torch``: ``pip install 'tinygrad_edu[torch]'``. Importing this
 module without it raises ModuleNotFoundError saying so; ``import tinygrad_edu`` never imports it.
@@ -22,13 +23,12 @@ module without it raises ModuleNotFoundError saying so; ``import tinygrad_edu`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from typing import Any, cast
 
 try:
     import torch
     from torch import nn as tnn
-    from torch.nn import functional as F  # PyTorch's own spelling
 except ImportError as err:
     raise ModuleNotFoundError(
         "tinygrad_edu.pytorch needs PyTorch, the optional extra 'torch': "
@@ -36,14 +36,15 @@ except ImportError as err:
         name="torch",
     ) from err
 
-from . import losses, nn
-from ._checks import check_number
-from ._numbers import show, to_float
+from . import nn
+from ._numbers import show
 from ._torch_checks import (
     FROM_TORCH,
+    NAMES,
     OVERRIDABLE,
     SUPPORTED,
     TO_TORCH,
+    bad_name,
     check_carried,
     check_global_hooks,
     place,
@@ -51,7 +52,8 @@ from ._torch_checks import (
     wrong_side,
 )
 from ._torch_files import checkpoint_from_torch, checkpoint_to_torch
-from .engine import Number, Value
+from ._torch_losses import LOSSES, torch_loss
+from .engine import Number
 
 __all__ = [
     "LOSSES",
@@ -73,11 +75,18 @@ def _float(x: Number, name: str) -> float:
 
 def _tensor(values: list[Any], dtype: torch.dtype, names: list[Any]) -> torch.Tensor:
     """The tensor of ``values`` (Python floats) in ``dtype``: float64 keeps every bit, a
-    narrower dtype rounds to nearest; a finite value beyond its range (which would be ±inf)
-    is refused with its name (``names`` shaped as ``values``)."""
+    narrower dtype rounds to nearest; a value it cannot hold (a finite one beyond its range,
+    which would be ±inf, nan or, in a saturating float8, its largest value; or ±inf in a dtype
+    without inf) is refused with its name (``names`` shaped as ``values``)."""
     wide = torch.tensor(values, dtype=torch.float64)
     narrow = wide.to(dtype)
-    overflow = torch.isinf(narrow) & torch.isfinite(wide)
+    back = narrow.to(torch.float64)  # isinf/isfinite are not implemented for every dtype
+    info = torch.finfo(dtype)
+    # Rounding to nearest moves a value in range by at most half a unit in the last place at
+    # the largest value; one further out was clamped (float8_e4m3fn saturates to 448).
+    half_ulp = 2.0 ** (math.floor(math.log2(info.max)) + math.log2(info.eps) - 1)
+    beyond = ~torch.isfinite(back) | (wide.abs() - info.max > half_ulp)
+    overflow = (torch.isfinite(wide) & beyond) | (torch.isinf(wide) & torch.isfinite(back))
     if overflow.any():
         index = tuple(int(i) for i in overflow.nonzero()[0])
         name: Any = names
@@ -85,8 +94,8 @@ def _tensor(values: list[Any], dtype: torch.dtype, names: list[Any]) -> torch.Te
             name = name[i]
         raise ValueError(
             f"parameter {name!r} = {wide[index].item()!r} is beyond the range of {dtype} "
-            f"(largest {torch.finfo(dtype).max!r}): it would become inf; export in a wider "
-            "dtype (float64, the default)"
+            f"(largest {info.max!r}): it would become {back[index].item()!r}; export in a "
+            "wider dtype (float64, the default)"
         )
     return narrow
 
@@ -103,14 +112,18 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
     Args:
         module: the model or layer.
         dtype: a floating torch dtype, float64 by default (the engine's floats). A narrower
-            one rounds each weight to nearest; a finite weight beyond its range is refused.
+            one (float32, float16, bfloat16, a float8) rounds each weight to nearest; a weight
+            it cannot hold is refused: a finite one beyond its range (inf, nan or, in a
+            saturating float8, its largest value), or ±inf in a dtype without inf.
 
     Raises:
         TypeError: ``module`` is not a tinygrad_edu module, or it or one of its layers is not
-            of a supported class (the error names it), or ``dtype`` is not a floating dtype.
-        ValueError: an exact weight too large for a float64, a finite weight that would be inf
-            in ``dtype``, a layer name torch refuses (with a '.'), a layer that appears twice
-            (in two nested Sequentials), or a layer with its own ``forward`` set on it.
+            of a supported class (the error names it), or ``dtype`` is not a floating dtype
+            torch converts floats to (not float4_e2m1fn_x2).
+        ValueError: an exact weight too large for a float64, a weight ``dtype`` cannot hold,
+            a layer name torch refuses (with a '.') or that is not a name here (with '[' or
+            ']'), a layer that appears twice (in two nested Sequentials), a parameter Value in
+            two places (both named), or a layer with its own ``forward`` set on it.
 
     Example:
         >>> model = nn.MLP(2, [3, 1], seed=0)
@@ -119,6 +132,14 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
     """
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch dtype (torch.float64), got {dtype!r}")
+    try:  # a packed dtype (float4_e2m1fn_x2) is floating, but torch cannot copy floats into it
+        torch.empty(1, dtype=dtype).copy_(torch.zeros(1, dtype=torch.float64).to(dtype))
+    except (NotImplementedError, RuntimeError) as err:
+        raise TypeError(
+            f"dtype {dtype} cannot hold the weights: torch does not convert floats to it "
+            f"({(str(err).splitlines() or [''])[0]}); give float64, float32, float16, bfloat16 "
+            "or a float8"
+        ) from None
     if not isinstance(module, nn.Module):
         raise TypeError(wrong_side("to_torch", "a tinygrad_edu.nn.Module", module))
     # Children before parents, without recursion: reversed pre-order.
@@ -144,11 +165,33 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
         seen.add(id(m))
         order.append(m)  # type: ignore[arg-type]  # its class was checked above
         if isinstance(m, nn.Sequential):
+            for child in m.layers:
+                if bad_name(child.name):
+                    raise ValueError(
+                        f"layer name {child.name!r} cannot name a torch module: {NAMES}"
+                    )
             stack.extend(m.layers)
+    _check_unshared(order[::-1])  # children before parents, in model order
     built: dict[int, tnn.Module] = {}
     for m in reversed(order):
         built[id(m)] = _module_to_torch(m, built, dtype)
     return built[id(module)]
+
+
+def _check_unshared(layers: list[nn.Module]) -> None:
+    """Refuse a parameter Value in two places: torch would hold two independent copies."""
+    where: dict[int, str] = {}
+    for m in layers:
+        if isinstance(m, nn.Linear):
+            for label, p in m.named_parameters():
+                name = f"{m.name}.{label}"
+                if id(p) in where:
+                    raise ValueError(
+                        f"parameter {where[id(p)]!r} is also {name!r}: one Value in two places "
+                        "would become two independent torch parameters (with their own δ); "
+                        "give each place its own Value"
+                    )
+                where[id(p)] = name
 
 
 def _module_to_torch(m: nn.Module, built: dict[int, tnn.Module], dtype: torch.dtype) -> tnn.Module:
@@ -188,9 +231,12 @@ def from_torch(module: tnn.Module) -> nn.Module:
     ``"L1"``, ...), so that ``L1.weight[0][1]`` is ``state_dict()["L1.weight"][0, 1]``.
 
     What a module here could not carry is refused, never dropped: hooks (forward, backward and
-    their pre-hooks, a module's own or torch's global ones), parametrizations (``weight_norm``,
-    ``register_parametrization``), a ``forward`` set on the instance, and parameters, buffers
-    or child modules other than a Linear's ``weight`` and ``bias``.
+    their pre-hooks, a module's own or torch's global ones, a weight's tensor hooks),
+    parametrizations (``weight_norm``, ``register_parametrization``), a ``forward`` or a call
+    implementation (``_call_impl``, ...) set on the instance, a frozen weight
+    (``requires_grad=False``), a Linear's weight or bias of another shape than
+    (out_features, in_features) and (out_features,), a child name with '[' or ']', and
+    parameters, buffers or child modules other than a Linear's ``weight`` and ``bias``.
 
     Raises:
         TypeError: ``module`` is not a ``torch.nn.Module``, or it or one of its children is not
@@ -216,6 +262,8 @@ def from_torch(module: tnn.Module) -> nn.Module:
     seen: set[int] = set()
     while stack:
         m, name, k, path = stack.pop()
+        if name is not None and bad_name(name):
+            raise ValueError(f"{place(path)}: its name {name!r} cannot name a layer here: {NAMES}")
         check_carried(m, path)
         m = cast(tnn.Module, m)  # its class was checked
         if id(m) in seen:
@@ -279,59 +327,3 @@ def _module_from_torch(
         layers = [built[id(child)] for child in m._modules.values()]
         return nn.Sequential(*layers, name=name or "model")  # name is None only at the root
     return FROM_TORCH[type(m)](name)
-
-
-def _half_squared_error(
-    pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
-) -> torch.Tensor:
-    return 0.5 * F.mse_loss(pred, target, reduction=reduction)
-
-
-def _hinge(score: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    # relu, not clamp(min=0): relu's δ at the kink is 0, as here; clamp's is 1.
-    terms = F.relu(1 - target * score)
-    if reduction not in ("mean", "sum", "none"):  # as PyTorch's own losses refuse it
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    return terms.mean() if reduction == "mean" else terms.sum() if reduction == "sum" else terms
-
-
-def _huber(
-    pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean", delta: object = 1.0
-) -> torch.Tensor:
-    # F.huber_loss takes a Python float only; here any real number > 0, as losses.huber takes
-    # (a Fraction, a numpy scalar), checked alike. One beyond the floats is inf: ½ d² for all.
-    limit = to_float(check_number("huber: delta", delta, above=0))
-    return F.huber_loss(pred, target, reduction=reduction, delta=limit)
-
-
-# Each loss of tinygrad_edu.losses, by name, and the PyTorch function computing it on tensors.
-# Called with the same arguments by keyword (reduction=, huber's delta=): pred, target first.
-LOSSES: dict[str, Callable[..., torch.Tensor]] = {
-    "half_squared_error": _half_squared_error,  # ½·F.mse_loss
-    "mse": F.mse_loss,
-    "l1": F.l1_loss,
-    "huber": _huber,  # F.huber_loss, with delta as losses.huber takes it
-    "hinge": _hinge,  # written out: F.relu(1 - y·score), then mean or sum
-    "binary_cross_entropy": F.binary_cross_entropy,
-    "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
-    "cross_entropy": F.cross_entropy,
-}
-
-
-def torch_loss(loss: str | Callable[..., Value]) -> Callable[..., torch.Tensor]:
-    """The PyTorch counterpart of a loss of `tinygrad_edu.losses`, given or named.
-
-    Raises:
-        ValueError: not one of the losses of `tinygrad_edu.losses` (the error lists them).
-
-    Example:
-        >>> from tinygrad_edu import losses
-        >>> torch_loss(losses.mse) is torch.nn.functional.mse_loss
-        True
-    """
-    name = loss if isinstance(loss, str) else getattr(loss, "__name__", repr(loss))
-    if name not in LOSSES or (
-        not isinstance(loss, str) and getattr(losses, name, None) is not loss
-    ):
-        raise ValueError(f"no PyTorch counterpart for {loss!r}: the losses are {sorted(LOSSES)}")
-    return LOSSES[name]
