@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tinygrad_edu import Value, _files, checkpoint
+from tinygrad_edu import Value, _files, checkpoint, nn
 from tinygrad_edu._files import atomic_write
 from tinygrad_edu.checkpoint import CheckpointError, load, save
 
@@ -638,3 +638,18 @@ def test_read_gives_the_named_numbers_without_a_model(tmp_path: Path) -> None:
         checkpoint.read(path)
     with pytest.raises(CheckpointError, match="not valid JSON"):
         checkpoint.read(atomic_write(tmp_path / "bad.json", b"{"))
+
+
+def test_reading_a_small_checkpoint_allocates_its_size_not_the_limit(tmp_path: Path) -> None:
+    """read() allocated the 256 MiB limit for every file (tracemalloc's peak: 268 MB)."""
+    import tracemalloc
+
+    model = nn.MLP(2, [3, 1], seed=0)
+    path = checkpoint.save(model, tmp_path / "m.json")
+    tracemalloc.start()
+    try:
+        checkpoint.read(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000

@@ -297,7 +297,11 @@ def _read(path: str | os.PathLike[str], limit: int, reader: str) -> bytes:
         if info.st_size > limit:
             raise _too_large(path, info.st_size, limit, reader)
         with os.fdopen(os.dup(fd), "rb") as handle:
-            raw = handle.read(limit + 1)  # + 1: a file that grew since fstat is refused too
+            # Its size, not the limit, is what read() allocates; + 1: a file that grew since
+            # fstat is read on, up to the limit, so that one grown past it is refused too.
+            raw = handle.read(info.st_size + 1)
+            if len(raw) > info.st_size:
+                raw += handle.read(limit + 1 - len(raw))
     finally:
         os.close(fd)
     if len(raw) > limit:
