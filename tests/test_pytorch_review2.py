@@ -323,3 +323,11 @@ def test_an_archive_with_two_members_of_one_name_is_refused(tmp_path: Path) -> N
     with pytest.raises(checkpoint.CheckpointError, match=r"member '.*/data/0' appears twice"):
         pytorch.checkpoint_from_torch(source, tmp_path / "o.json")
     assert not (tmp_path / "o.json").exists()
+
+
+def test_to_torch_names_a_cycle_as_a_cycle() -> None:
+    """A Sequential inside itself was refused as 'appears twice … shared layers'."""
+    model = nn.Sequential(nn.Linear(1, 1, seed=0))
+    model.layers.append(model)
+    with pytest.raises(ValueError, match="contains itself"):
+        pytorch.to_torch(model)

@@ -142,6 +142,8 @@ def to_torch(module: nn.Module, *, dtype: torch.dtype = torch.float64) -> tnn.Mo
         ) from None
     if not isinstance(module, nn.Module):
         raise TypeError(wrong_side("to_torch", "a tinygrad_edu.nn.Module", module))
+    if isinstance(module, nn.Sequential):
+        module.named_parameters()  # a Sequential inside itself: refused there, by its path
     # Children before parents, without recursion: reversed pre-order.
     order: list[nn.Module] = []
     stack: list[object] = [module]
