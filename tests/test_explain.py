@@ -354,3 +354,28 @@ def test_explain_refuses_a_model_it_cannot_use() -> None:
         explain(x * x, model=model)
     with pytest.raises(TypeError, match="every_node must be True, False or None, got 1"):
         explain(x * x, every_node=1)  # type: ignore[arg-type]
+
+
+def test_leaves_that_share_a_label_are_distinct_symbols() -> None:
+    """Every Linear labels its parameters weight[i][j]: two layers' weight[0][0] were one sympy
+    symbol, so ∂out/∂w1 differentiated both weights at once (and δ(x) read w², not w1·w2)."""
+    from tinygrad_edu import nn
+
+    a, b = Value(2, "w"), Value(3, "w")
+    assert formula(a * b, wrt=a) == sp.Symbol("w_v1", real=True)  # b, by its index
+    model = nn.Sequential(
+        nn.Linear(1, 1, weights=[[Fraction(2)]]), nn.Linear(1, 1, weights=[[Fraction(3)]])
+    )
+    x = Value(Fraction(5), "x")
+    out = model([x])[0]
+    out.backward()
+    leaves = [n for n in topological_order(out) if not n.parents]
+    point = {
+        sp.Symbol(f"{n.layer}.{n.label}" if n.layer else n.label, real=True): sp.Rational(n.data)
+        for n in leaves
+    }
+    for layer in model.layers:
+        w = layer.weight[0][0]  # type: ignore[attr-defined]
+        assert formula(out, wrt=w).subs(point) == w.grad  # 15 and 10
+    by_name = {s.name: s for s in explain(out, model=model, formulas=True).steps}
+    assert by_name["x"].formula.subs(point) == x.grad == 6

@@ -8,6 +8,7 @@ extra ``symbolic``, imported only when a formula is asked for.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,11 +31,12 @@ def delta_formulas(
     rest is still written (``⟨∂v2/∂a, operand 2⟩`` where ``a`` is an operand twice)."""
     sp = _sympy()
     position = {id(n): i for i, n in enumerate(order)}
+    named = symbol_names(order, [i for i, node in enumerate(order) if node.label])
     forms: list[Any] = []
     for i, node in enumerate(order):
         op = node.definition
         if node.label:
-            forms.append(sp.Symbol(node.label, real=True))
+            forms.append(sp.Symbol(named[i], real=True))
         elif op is None:
             forms.append(_sympy_number(node.data))
         else:
@@ -123,13 +125,32 @@ def formula(v: Value, wrt: Value | None = None, leaves: str = "labelled") -> Any
     sp = _sympy()
     if wrt is not None and all(n is not wrt for n in order):
         return sp.S.Zero  # v does not depend on wrt
-    symbols = {
-        node: sp.Symbol(node.label or f"v{i}", real=True)
+    picked = [
+        i
         for i, node in enumerate(order)
         if node.definition is None and (node.label or leaves == "all" or node is wrt)
-    }
+    ]
+    named = symbol_names(order, picked)
+    symbols = {order[i]: sp.Symbol(named[i], real=True) for i in picked}
     expr, _ = graph_sympy(v, symbols)
     return expr if wrt is None else sp.simplify(sp.diff(expr, symbols[wrt]))
+
+
+def symbol_names(order: Sequence[Value], picked: Sequence[int]) -> dict[int, str]:
+    """A distinct sympy name for each node of ``order`` at the positions ``picked``: its label
+    (``v<i>`` without one). Nodes sharing a label (every Linear's ``weight[0][0]``) are told
+    apart by their layer (``L2.weight[0][0]``), and where that still leaves two alike, by
+    their index (``x_v7``): one symbol for two leaves would differentiate both at once."""
+    names = {i: order[i].label or f"v{i}" for i in picked}
+    counts = Counter(names.values())
+    for i in picked:
+        if counts[names[i]] > 1 and order[i].layer:
+            names[i] = f"{order[i].layer}.{names[i]}"
+    counts = Counter(names.values())
+    for i in picked:
+        if counts[names[i]] > 1:
+            names[i] = f"{names[i]}_v{i}"
+    return names
 
 
 def _sympy() -> Any:
