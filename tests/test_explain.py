@@ -379,3 +379,16 @@ def test_leaves_that_share_a_label_are_distinct_symbols() -> None:
         assert formula(out, wrt=w).subs(point) == w.grad  # 15 and 10
     by_name = {s.name: s for s in explain(out, model=model, formulas=True).steps}
     assert by_name["x"].formula.subs(point) == x.grad == 6
+
+
+def test_explain_computes_where_backward_does_on_numbers_beyond_floats() -> None:
+    """tanh(10**400 · 10**-400): backward gives w an infinite δ in IEEE arithmetic; explain
+    raised Python's OverflowError. Each step now equals backward's δ, as everywhere."""
+    big, w = Value(10**400, "big"), Value(Fraction(1, 10**400), "w")
+    out = (big * w).tanh()
+    steps = {s.name: s for s in explain(out, formulas=True).steps}
+    out.backward()
+    assert steps["w"].delta == w.grad == math.inf
+    assert steps["big"].delta == big.grad == 0.0
+    with pytest.raises(TypeError, match=r"explain\(gradient=...\) takes"):
+        explain(out, gradient="1")  # type: ignore[arg-type]

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _explain_text
+from . import _numbers as ieee
 from ._explain_formulas import delta_formulas, formula
 from ._explain_layers import graph_rows, model_rows
 from ._expr import Const, Expr, Op, Var
-from ._numbers import Number
-from ._readings import kink, text
+from ._numbers import Number, check_number
+from ._readings import kink, local_values, text
 from .engine import Value, topological_order
 from .nn import Sequential
 
@@ -155,7 +156,7 @@ def explain(
     names = [n.label or f"v{i}" for i, n in enumerate(order)]
     position = {id(n): i for i, n in enumerate(order)}
     layers = model_rows(model, order, position) if model is not None else None
-    deltas: dict[int, Number] = {len(order) - 1: gradient}
+    deltas: dict[int, Number] = {len(order) - 1: check_number(gradient, "explain(gradient=...)")}
     terms: dict[int, list[Term]] = {}
     for i in range(len(order) - 1, -1, -1):  # as backward: users before the nodes they use
         node = order[i]
@@ -165,11 +166,17 @@ def explain(
         g = deltas[i]
         env = [names[position[id(p)]] for p in node.parents]
         rules = _rules(op, env, names[i])
-        convention = kink(op, [p.data for p in node.parents])
-        for k, (parent, d) in enumerate(zip(node.parents, node.local_grads(), strict=True)):
+        data = [p.data for p in node.parents]
+        convention = kink(op, data)
+        try:
+            local = node.local_grads()
+        except OverflowError:  # an exact number beyond floats: ±inf, as backward's IEEE pass
+            local = tuple(local_values(op, data, node.data))
+        for k, (parent, d) in enumerate(zip(node.parents, local, strict=True)):
             j = position[id(parent)]
-            deltas[j] = deltas.get(j, 0) + d * g  # the sum backward makes, in its order
-            terms.setdefault(j, []).append(Term(names[i], rules[k], d, g, d * g, convention, i, k))
+            term = ieee.mul(d, g)  # d · g, or ±inf where backward's IEEE pass makes it
+            deltas[j] = ieee.add(deltas.get(j, 0), term)  # the sum backward makes, in its order
+            terms.setdefault(j, []).append(Term(names[i], rules[k], d, g, term, convention, i, k))
     shapes = delta_formulas(order, names, gradient, simplify) if formulas else None
     steps = []
     for i in range(len(order) - 1, -1, -1):
