@@ -392,3 +392,13 @@ def test_explain_computes_where_backward_does_on_numbers_beyond_floats() -> None
     assert steps["big"].delta == big.grad == 0.0
     with pytest.raises(TypeError, match=r"explain\(gradient=...\) takes"):
         explain(out, gradient="1")  # type: ignore[arg-type]
+
+
+def test_explain_and_formula_are_called_from_the_package() -> None:
+    """The issue: ``explain(root)`` exported from tinygrad_edu (it was a lazy module there, not
+    callable), and ``formula`` beside it."""
+    import tinygrad_edu
+
+    a = Value(2, "a")
+    assert str(tinygrad_edu.explain(a * a)) == str(explain(a * a))
+    assert tinygrad_edu.formula(a * a, wrt=a) == formula(a * a, wrt=a)

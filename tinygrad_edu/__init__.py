@@ -24,6 +24,7 @@ from .engine import (
     total,
     zero_grad,
 )
+from .explain import explain, formula
 from .ops import define_op
 from .viz import GraphvizNotFound, draw, render, to_dot
 
@@ -36,6 +37,8 @@ __all__ = [
     "dot",
     "draw",
     "enable_grad",
+    "explain",
+    "formula",
     "grad",
     "hessian",
     "is_grad_enabled",
@@ -62,7 +65,6 @@ _LAZY = (
     "checkpoint",
     "cli",
     "data",
-    "explain",
     "lowering",
     "plot",
     "tape",
