@@ -170,6 +170,10 @@ def test_errors_name_the_limit_and_abbreviate_the_expression(capsys: Any) -> Non
     assert "too deeply nested" in err
     assert "sum(" in err
     assert len(err) < 1000
+    assert main(["explain", "--expr=" + "-" * 100000 + "a", "--at", "a=1"]) == 2  # MemoryError
+    err = capsys.readouterr().err
+    assert "too deeply nested or too long for Python's parser" in err
+    assert len(err) < 1000
     assert main(["explain", "--expr", "f(a) + sum(" + "a," * 50000 + "a)", "--at", "a=1"]) == 2
     err = capsys.readouterr().err
     assert "unknown function 'f'" in err

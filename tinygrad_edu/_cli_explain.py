@@ -118,7 +118,9 @@ def expression(text: str, values: Mapping[str, Number], exact: bool = True) -> V
             "sys.getrecursionlimit()); write a long sum as sum(a, b, ...)"
         ) from None
     except MemoryError:
-        raise ValueError(f"the expression {_brief(text)} is too long to parse here") from None
+        raise ValueError(  # the parser's own stack: 100,000 nested minus signs, say
+            f"the expression {_brief(text)} is too deeply nested or too long for Python's parser"
+        ) from None
     lines = [line.encode() for line in _NEWLINE.split(text.strip())]  # once: ast's offsets
     leaves = {
         name: Value(Fraction(x) if exact and type(x) is int else x, name)
