@@ -124,3 +124,109 @@ def test_the_readmes_expression_command_runs(capsys: Any) -> None:
     (line,) = [x for x in readme.splitlines() if x.startswith("python -m tinygrad_edu explain --e")]
     assert main(shlex.split(line)[3:]) == 0
     assert capsys.readouterr().out.startswith("tanh(a*b + c) + a:\nδ(v6) = 1")
+
+
+def test_exact_mode_keeps_division_and_negative_powers_exact(capsys: Any) -> None:
+    assert main(["explain", "--expr", "a/b", "--at", "a=1", "b=3"]) == 0
+    out = capsys.readouterr().out
+    assert "δ(a) = δ(v2) · ∂v2/∂a = δ(v2) · (1/b) = 1 · 1/3 = 1/3" in out
+    assert "δ(b) = δ(v2) · ∂v2/∂b = δ(v2) · (−v2/b) = 1 · -1/9 = -1/9" in out
+    assert "Fraction" not in out  # a whole Fraction prints as "1"
+    assert expression("1/3", {}).data == Fraction(1, 3)
+    assert expression("2**-1", {}).data == Fraction(1, 2)
+    assert expression("(1/3)**1000", {}).data == Fraction(1, 3**1000)
+    assert expression("a/b", {"a": 1, "b": 3}).data == Fraction(1, 3)  # ints given are exact
+    assert expression("a/b", {"a": 1, "b": 3}, exact=False).data == 1 / 3
+    assert main(["explain", "--expr", "2**10**10"]) == 2  # the engine's bit limit, at once
+    assert "the limit is 10,000,000" in capsys.readouterr().err
+
+
+def test_float_literals_are_read_in_linear_time(monkeypatch: Any) -> None:
+    import ast
+
+    calls: list[str] = []
+    segment = ast.get_source_segment
+
+    def counted(source: str, node: ast.AST, **options: Any) -> str | None:
+        calls.append(source)
+        return segment(source, node, **options)
+
+    monkeypatch.setattr(ast, "get_source_segment", counted)
+    n = 4000  # 7.7 s when each literal re-split the whole text
+    root = expression("sum(" + ",".join(["0.5"] * n) + ")", {})
+    assert root.data == Fraction(n, 2)
+    assert calls == []
+    assert expression("1_0.2_5 + 0x10", {}).data == Fraction(1025, 100) + 16
+
+
+def test_errors_name_the_limit_and_abbreviate_the_expression(capsys: Any) -> None:
+    long = "0." + "1" * 5000
+    assert main(["explain", "--expr", f"a * {long}", "--at", "a=1"]) == 2
+    err = capsys.readouterr().err
+    assert "at most 4,300 digits" in err
+    assert len(err) < 1000
+    assert main(["explain", "--expr", "+".join(["a"] * 3000), "--at", "a=1"]) == 2
+    err = capsys.readouterr().err
+    assert "too deeply nested" in err
+    assert "sum(" in err
+    assert len(err) < 1000
+    assert main(["explain", "--expr=" + "-" * 100000 + "a", "--at", "a=1"]) == 2  # MemoryError
+    err = capsys.readouterr().err
+    assert "too deeply nested or too long for Python's parser" in err
+    assert len(err) < 1000
+    assert main(["explain", "--expr", "f(a) + sum(" + "a," * 50000 + "a)", "--at", "a=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown function 'f'" in err
+    assert "characters)" in err
+    assert len(err) < 1000
+    with pytest.raises(SystemExit):
+        main(["explain", "--expr", "a", "--at", "a=" + long])
+    assert "at most 4,300 digits" in capsys.readouterr().err
+
+
+def test_at_names_are_read_as_python_reads_identifiers(capsys: Any) -> None:
+    assert main(["explain", "--expr", "ﬁ*2", "--at", "ﬁ=3"]) == 0
+    assert "δ(fi) = " in capsys.readouterr().out
+    assert main(["explain", "--expr", "\uff58*2", "--at", "x=3"]) == 0  # a fullwidth x
+    assert "δ(x) = " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--expr", "a", "--at", "a=1", "a=2"], "--at gives 'a' twice"),
+        (["--expr", "fi", "--at", "ﬁ=1", "fi=2"], "--at gives 'fi' twice"),
+        (
+            ["--expr", "a", "--at", "a=1", "b=2"],
+            "--at gives 'b', which the expression does not use",
+        ),
+        (["--expr", "a", "--at", "a=1", "--sample", "2"], "--sample does not apply to --expr"),
+        (["--expr", "a", "--at", "a=1", "--kink", "article"], "--kink does not apply to --expr"),
+        (["--expr", "a", "--at", "a=1", "--sizes", "4"], "--sizes does not apply to --expr"),
+        (["--sizes", "4"], "--sizes does not apply to the article's model"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(
+    argv: list[str], message: str, capsys: Any
+) -> None:
+    assert main(["explain", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"tinygrad-edu explain: error: {message}" in captured.err
+
+
+def test_float_mode_takes_inf_and_nan(capsys: Any) -> None:
+    assert main(["explain", "--expr", "a * b", "--at", "a=inf", "b=nan", "--float"]) == 0
+    assert "δ(b) = δ(v2) · ∂v2/∂b = δ(v2) · a = 1 · inf = inf" in capsys.readouterr().out
+    assert main(["explain", "--expr", "a", "--at", "a=inf"]) == 2
+    assert "inf and nan are floats: pass --float" in capsys.readouterr().err
+
+
+def test_html_refusal_prints_nothing_first(tmp_path: Path, capsys: Any) -> None:
+    terms = "+".join(f"a*{k}" for k in range(100))
+    page = tmp_path / "big.html"
+    assert main(["explain", "--expr", terms, "--at", "a=1", "--html", str(page)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"--html draws one picture per step, at most {MAX_FRAMES}" in captured.err
+    assert not page.exists()
