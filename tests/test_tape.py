@@ -448,7 +448,8 @@ def test_fusion_packs_layers_and_handles_shared_weights_and_a_dot_root() -> None
     model = nn.MLP(3, [4, 4, 2], seed=1)
     tape = trace(lambda *v: losses.mse(model(list(v[:3])), list(v[3:])), [0.1, 0.2, 0.3, 0, 1])
     tape(np.ones((5, 5)))
-    source = tape._array_sources[0]
+    assert tape._arrays is not None
+    source = tape._arrays.sources[0]
     assert tape.fused
     assert source.count(" @ ") == 3  # one matrix product per layer
     assert "relu(G" in source  # an activation over the whole layer in one call

@@ -26,6 +26,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -156,18 +157,13 @@ class Tape:
         self._position = position
         kept = [i for i, kind in enumerate(kinds) if kind != "const"]  # what a forward returns
         self._slots: dict[int, tuple[int, int | None]] = {i: (k, None) for k, i in enumerate(kept)}
-        self._array_slots = self._slots
         self._program_source = Program(order, names, kinds, operands, self._inputs)
         self._forward_source = forward_source(self._program_source)
         self._backward_source = backward_source(self._program_source)
-        # Per (namespace, fused): namespace, forward, backward, sources, slots; on first use.
-        # Per (namespace, fused): namespace, forward, backward, sources, slots, the backward
-        # without the inputs' δ and the names the sources read; on first use.
-        self._compiled: dict[tuple[str, bool], list[Any]] = {}
-        self._made: tuple[str, bool] = ("", False)  # the key of the last batch's
-        self._program: tuple[Any, Any, Any] = (None, None, None)  # that of the last batch
+        # The passes on arrays per (namespace, fused), written and compiled on first use.
+        self._compiled: dict[tuple[str, bool], _OnArrays] = {}
+        self._arrays: _OnArrays | None = None  # those of the last batch
         self._dtype: Any = None
-        self._array_sources: tuple[str, str] = ("", "")
         self.fuse = True
         self.fused = False
         self.guards: list[Guard] = []  # the comparisons on data seen while tracing
@@ -242,9 +238,9 @@ class Tape:
             return found if inputs else None
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-        xp, _, backward = self._program
-        if not inputs:
-            backward = self._without_inputs()
+        assert self._arrays is not None  # a batch has run
+        xp = self._arrays.xp
+        backward = self._arrays.backward if inputs else self._arrays.without_inputs()
         n = self._batch
         # One seed per sample: a δ that reaches a parameter through constant local derivatives
         # alone (a bias added last) is then summed over the samples, as a loop would sum it.
@@ -264,14 +260,6 @@ class Tape:
     @compile.setter
     def compile(self, how: bool | str) -> None:
         self._compile = _check_compile(how)
-
-    def _without_inputs(self) -> Any:
-        """The last batch's backward pass without the inputs' δ, compiled on first use."""
-        made = self._compiled[self._made]
-        if made[5] is None:
-            xp, names, source = made[0], made[6], made[3][2]
-            made[5] = compile_source(source, "backward", ieee=True, names=names, xp=xp)
-        return made[5]
 
     def _on_numbers(self) -> tuple[Any, Any]:
         """The forward and backward passes on numbers, as `compile` chooses: the interpreter's,
@@ -307,29 +295,31 @@ class Tape:
         i = self._position.get(id(node))
         if i is None:
             raise KeyError(f"{node!r} is not a node of this tape's graph")
-        slots = self._slots if self._batch is None else self._array_slots
+        arrays = self._arrays
+        slots = self._slots if self._batch is None or arrays is None else arrays.slots
         if i not in slots:
             return node.data
         k, column = slots[i]
         found: Any = self._values[k]
-        if self._batch is None:
+        if self._batch is None or arrays is None:
             return found
         found = found if column is None else found[:, column]
-        xp = self._program[0]
+        xp = arrays.xp
         return xp.broadcast_to(xp.asarray(found, dtype=self._dtype), (self._batch,))
 
     def _call_batch(self, batch: Any, ieee: bool) -> Any:
-        xp, forward, _ = self._program = self._compiled_arrays(batch)
+        arrays = self._arrays = self._compiled_arrays(batch)
+        xp = arrays.xp
         numpy = xp.__name__ == "numpy"  # numpy before 2.0 has no isdtype
         if not (batch.dtype.kind == "f" if numpy else xp.isdtype(batch.dtype, "real floating")):
             batch = xp.asarray(batch, dtype=xp.float64)  # integer features: computed in floats
         n, width = batch.shape
         if width != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
-        extra = (batch,) if self.fused else ()  # the fused program slices it
+        extra = (batch,) if arrays.fused else ()  # the fused program slices it
         flagged: list[str] = []  # numpy's floating-point errors (elsewhere: a non-finite value)
         with quiet(xp, flagged):
-            values = forward(*(batch[:, k] for k in range(width)), self.params, *extra)
+            values = arrays.forward(*(batch[:, k] for k in range(width)), self.params, *extra)
         self._values, self._batch, self._dtype = values, n, batch.dtype
         self._check_guards()
         out = xp.broadcast_to(xp.asarray(values[-1], dtype=batch.dtype), (n,))
@@ -362,8 +352,9 @@ class Tape:
                 continue
             if self._batch is not None and bool(held.all()):
                 continue
-            xp = self._program[0]
-            sample = "" if self._batch is None else f" at sample {int(xp.nonzero(~held)[0][0])}"
+            sample = ""
+            if self._batch is not None and self._arrays is not None:
+                sample = f" at sample {int(self._arrays.xp.nonzero(~held)[0][0])}"
             self._values = None
             raise GuardError(
                 f"this replay{sample} takes another branch: "
@@ -371,7 +362,7 @@ class Tape:
                 "trace the function again for these inputs, or write the branch with ops"
             )
 
-    def _compiled_arrays(self, batch: Any) -> tuple[Any, Any, Any]:
+    def _compiled_arrays(self, batch: Any) -> _OnArrays:
         """The namespace of ``batch`` and the tape's passes on its arrays, written and compiled
         on first use: fused (unless ``fuse`` is off) on numpy, unfused on any other Array-API
         namespace (PyTorch tensors, ...), through array-api-compat."""
@@ -394,20 +385,40 @@ class Tape:
                 names |= {"fromiter": xp.fromiter, "setattr": setattr, "repeat": repeat}
                 names |= {"getdata": attrgetter("data"), "getgrad": attrgetter("grad")}
                 names["consume"] = deque(maxlen=0).extend
-            made = [
+            made = _OnArrays(
                 xp,
                 compile_source(sources[0], "forward", ieee=False, names=names, xp=xp),
                 compile_source(sources[1], "backward", ieee=True, names=names, xp=xp),
                 sources,
                 fused[3] if fused is not None else self._slots,
-                None,  # the backward without the inputs' δ: compiled on first use
                 names,
-            ]
+                fused is not None,
+            )
             self._compiled[key, fuse] = made
-        self._made = (key, fuse)
-        self.fused = fuse and made[4] is not self._slots
-        self._array_sources, self._array_slots = made[3][:2], made[4]
-        return made[0], made[1], made[2]
+        self.fused = made.fused
+        return made
+
+
+@dataclass
+class _OnArrays:
+    """A tape's passes on arrays of one namespace: fused (numpy's) or unfused."""
+
+    xp: Any  # the namespace
+    forward: Any
+    backward: Any
+    sources: tuple[str, str, str]  # forward, backward, backward without the inputs' δ
+    slots: dict[int, tuple[int, int | None]]  # node -> (its slot in the forward's result, column)
+    names: dict[str, Any]  # the names the sources read (constants, index arrays, ...)
+    fused: bool
+    _without_inputs: Any = None
+
+    def without_inputs(self) -> Any:
+        """The backward pass without the inputs' δ, compiled on first use."""
+        if self._without_inputs is None:
+            self._without_inputs = compile_source(
+                self.sources[2], "backward", ieee=True, names=self.names, xp=self.xp
+            )
+        return self._without_inputs
 
 
 def _all_finite(xp: Any, values: Sequence[Any]) -> bool:
