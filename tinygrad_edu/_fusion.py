@@ -23,14 +23,10 @@ from heapq import heappop, heappush
 from typing import Any
 
 from ._expr import Op
-from ._tape_source import Program, needed
+from ._tape_source import ONE_ON_ARRAYS, Program, needed
 from .engine import Value
 
 __all__ = ["fused_sources"]
-
-# A local derivative of one: its term is the δ itself (x · 1.0 is x in IEEE arithmetic, nan and
-# -0.0 included), so no array is multiplied by it.
-_ONE = ("1", "1.0")
 
 
 @dataclass
@@ -373,7 +369,7 @@ class _Writer:
                 locals_ = self.patterns.locals(op, env, self.names[u])
                 δ = f"δ{self.names[u]}"
                 for o, local in zip(self.operands[u], locals_, strict=True):
-                    add(o, δ if local in _ONE else f"({local}) * {δ}")
+                    add(o, δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}")
                 continue
             pack = self.packs[u]
             if not packed[u]:
@@ -398,7 +394,7 @@ class _Writer:
                 continue
             locals_ = self.patterns.locals(pack.op, reads[u], pack.name)
             for (kind_, what), local in zip(pack.operands, locals_, strict=True):
-                term = δ if local in _ONE else f"({local}) * {δ}"
+                term = δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}"
                 if kind_ == "pack":
                     if packed[what]:
                         lines.append(f"    δ{self.packs[what].name} += {term}")

@@ -26,6 +26,7 @@ from .engine import Value
 from .ops import READING_NAMES
 
 __all__ = [
+    "ONE_ON_ARRAYS",
     "ArrayPatterns",
     "Program",
     "backward_source",
@@ -37,6 +38,12 @@ __all__ = [
     "node_names",
     "quiet",
 ]
+
+
+# A local derivative of one: its term is the δ itself. On arrays (floats) 1.0 is one too, as
+# x · 1.0 is x in IEEE arithmetic (nan and -0.0 included); on numbers 1.0 would make an exact δ
+# a float.
+ONE_ON_ARRAYS = ("1", "1.0")
 
 
 class Program(NamedTuple):
@@ -180,7 +187,7 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
         for o, local in zip(operands[i], locals_, strict=True):
             if not need[o]:  # a constant's δ, or one that reaches no parameter or wanted input
                 continue
-            one = local == "1" or (arrays and local == "1.0")  # x · 1.0 is x in IEEE arithmetic
+            one = local in (ONE_ON_ARRAYS if arrays else ("1",))
             term = f"δ{out}" if one else f"{_wrap(local)} * δ{out}"
             start = f"δ{names[o]}" if has[o] else "0"
             lines.append(f"    δ{names[o]} = {start} + {term}")
