@@ -115,18 +115,49 @@ def test_arguments_are_checked_by_the_shared_helpers() -> None:
 
 
 @pytest.mark.parametrize("name", data.DATASETS)
-@pytest.mark.parametrize("n", [3, 100, 101])
+@pytest.mark.parametrize("n", [10, 100, 101])
 def test_generate_gives_exactly_n_points(name: str, n: int) -> None:
     points, labels = data.generate(name, n, 0.1, seed=2)
     assert len(points) == len(labels) == n
-    assert max(labels) == (2 if name == "spiral" else 1)
+    assert max(labels) == {"spiral": 2, "digits": 9}.get(name, 1)
     assert (points, labels) == data.generate(name, n, 0.1, seed=2)
+
+
+def test_digits_are_their_glyphs_shifted_in_an_8x8_frame() -> None:
+    images, labels = data.make_digits(203, 0.0, seed=5)
+    assert [labels.count(d) for d in range(10)] == [21, 21, 21, 20, 20, 20, 20, 20, 20, 20]
+    offsets = set()
+    for image, digit in zip(images, labels, strict=True):
+        assert len(image) == 64
+        lit = {(i // 8, i % 8) for i, x in enumerate(image) if x}
+        assert all(0.5 <= x <= 1.0 for x in image if x)
+        top = min(r for r, _ in lit)  # every glyph has a stroke in its first row
+        left = min(c for _, c in lit) - min(
+            row.index("#") for row in data._GLYPHS[digit] if "#" in row
+        )
+        glyph = {
+            (top + r, left + c)
+            for r, row in enumerate(data._GLYPHS[digit])
+            for c, pixel in enumerate(row)
+            if pixel == "#"
+        }
+        assert lit == glyph, digit
+        offsets.add((top, left))
+    assert len(offsets) == 2 * 4  # every placement of a 5-wide, 7-high glyph in 8×8 is drawn
+    noisy, noisy_labels = data.make_digits(203, 0.3, seed=5)
+    assert all(0.0 <= x <= 1.0 for image in noisy for x in image)
+    assert sum(x != 0 for image in noisy for x in image) > sum(
+        x != 0 for image in images for x in image
+    )
+    assert (noisy, noisy_labels) == data.make_digits(203, 0.3, seed=5)
+    assert noisy != data.make_digits(203, 0.3, seed=6)[0]
 
 
 def test_generate_is_the_named_generator() -> None:
     assert data.generate("moons", 40, 0.1, seed=3) == make_moons(40, 0.1, seed=3)
     assert data.generate("circles", 40, 0.1, seed=3) == make_circles(40, 0.1, seed=3)
     assert data.generate("spiral", 30, 0.2, seed=3) == make_spiral(10, 3, 0.2, seed=3)
+    assert data.generate("digits", 30, 0.2, seed=3) == data.make_digits(30, 0.2, seed=3)
     _, labels = data.generate("spiral", 100, 0.2)
     assert [labels.count(k) for k in range(3)] == [34, 33, 33]
 
@@ -136,3 +167,5 @@ def test_generate_refuses_unknown_names_and_too_few_points() -> None:
         data.generate("mnist", 10, 0.1)
     with pytest.raises(ValueError, match=r"n must be an int >= 3, got 2"):
         data.generate("spiral", 2, 0.1)
+    with pytest.raises(ValueError, match=r"n must be an int >= 10, got 9"):
+        data.generate("digits", 9, 0.1)

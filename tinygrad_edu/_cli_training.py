@@ -92,7 +92,7 @@ def _sizes(text: str) -> list[int]:
 def setup(
     args: argparse.Namespace, seed: int, graph: bool = False
 ) -> tuple[list[list[float]], list[int], nn.MLP, str]:
-    """The dataset, the model (MLP 2-sizes-outputs) and the loss named by the options; with
+    """The dataset, the model (MLP features-sizes-outputs) and the loss named by the options; with
     ``graph`` (each step builds the whole batch's graph) their size is bounded by MAX_USES."""
     inputs, labels = data.generate(args.dataset, args.n, args.noise, args.data_seed)
     classes = max(labels) + 1
@@ -100,7 +100,8 @@ def setup(
     if loss != "cross_entropy" and classes > 2:
         raise ValueError(f"loss {loss!r} is for two classes; {args.dataset} has {classes}")
     outputs = classes if loss == "cross_entropy" else 1
-    widths = [2, *args.sizes, outputs]
+    features = len(inputs[0])
+    widths = [features, *args.sizes, outputs]
     count = sum((a + 1) * b for a, b in itertools.pairwise(widths))  # weights and biases
     if count > MAX_PARAMETERS:
         raise ValueError(
@@ -114,7 +115,7 @@ def setup(
             f"through {count:,} parameters is {uses:,} parameter uses a step; at most "
             f"{MAX_USES:,} (each is held by the step's graph): give a smaller --n or --sizes"
         )
-    model = nn.MLP(2, [*args.sizes, outputs], activation=args.activation, seed=seed)
+    model = nn.MLP(features, [*args.sizes, outputs], activation=args.activation, seed=seed)
     return inputs, labels, model, loss
 
 
@@ -160,8 +161,8 @@ def _train(args: argparse.Namespace) -> int:
     folder = _plot_folder(args.plots)
     if folder is not None:
         curve = plot.loss_curve(history, folder / "loss.svg")
-        boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
-        said.append(f"wrote the loss curve to {curve} and the decision boundary to {boundary}")
+        boundary = _boundary(model, inputs, labels, folder, loss)
+        said.append(f"wrote the loss curve to {curve}{boundary}")
     print("\n".join(said))
     return 0
 
@@ -178,9 +179,23 @@ def _eval(args: argparse.Namespace) -> int:
     )
     folder = _plot_folder(args.plots)
     if folder is not None:
-        boundary = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
-        print(f"wrote the decision boundary to {boundary}")
+        if len(inputs[0]) == 2:
+            path = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
+            print(f"wrote the decision boundary to {path}")
+        else:
+            print(f"no decision boundary: the points have {len(inputs[0])} features, not 2")
     return 0
+
+
+def _boundary(
+    model: nn.MLP, inputs: list[list[float]], labels: list[int], folder: Path, loss: str
+) -> str:
+    """The end of train's "wrote the loss curve to ..." line: the decision boundary, drawn, or
+    why there is none (the points are not 2-D)."""
+    if len(inputs[0]) != 2:
+        return f" (no decision boundary: the points have {len(inputs[0])} features, not 2)"
+    path = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
+    return f" and the decision boundary to {path}"
 
 
 def _plot_folder(plots: str | None) -> Path | None:
@@ -204,7 +219,8 @@ def data_options(sub: argparse.ArgumentParser) -> None:
         dest="dataset",
         choices=data.DATASETS,
         default="moons",
-        help="two moons, two circles, or a three-arm spiral",
+        help="two moons, two circles, a three-arm spiral (2 features), or 8×8 images of "
+        "the digits 0-9 (64 features; try --n 1000 --sizes 32 --tape)",
     )
     sub.add_argument("--n", type=points_count, default=100, help="number of points")
     sub.add_argument("--noise", type=non_negative, default=0.1, help="the data's noise")

@@ -3,7 +3,9 @@
 `article_dataset` is the founding article's three samples (broccoli, Tagada strawberries and
 workout hours → bad or good shape). `make_moons` and `make_circles` follow scikit-learn's
 generators of the same names (micrograd's demo trains on moons); `make_spiral` is the
-multi-class spiral of the CS231n notes. Each returns ``(inputs, labels)``: a list of points and a
+multi-class spiral of the CS231n notes; `make_digits` draws 8×8 images of the digits 0-9, the size
+of scikit-learn's handwritten digits (64 features, 10 classes), from glyphs shifted, stroked and
+speckled at random. Each returns ``(inputs, labels)``: a list of points and a
 list of integer class labels; `generate` draws any of them by name, ``n`` points exactly (as the
 CLI does). The generators' points are lists of floats; `article_dataset`'s are lists of ints,
 the article's exact amounts.
@@ -22,6 +24,7 @@ __all__ = [
     "article_dataset",
     "generate",
     "make_circles",
+    "make_digits",
     "make_moons",
     "make_spiral",
 ]
@@ -155,13 +158,64 @@ def _spiral(
     return _finish(points, labels, 0.0, rng)
 
 
-DATASETS = ("moons", "circles", "spiral")
+# The digits 0-9 on a 5×7 grid (the classic dot-matrix font), drawn into 8×8 images.
+_GLYPHS = (
+    (".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."),
+    ("..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###."),
+    (".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"),
+    ("#####", "...#.", "..#..", "...#.", "....#", "#...#", ".###."),
+    ("...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#."),
+    ("#####", "#....", "####.", "....#", "....#", "#...#", ".###."),
+    ("..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###."),
+    ("#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#..."),
+    (".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###."),
+    (".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##.."),
+)
+DIGIT_SIDE = 8  # images are DIGIT_SIDE × DIGIT_SIDE pixels, row by row
+
+
+def make_digits(
+    n: int = 1000, noise: float = 0.1, seed: int = 0
+) -> tuple[list[list[float]], list[int]]:
+    """``n`` 8×8 grey images of the digits 0-9 (64 features in [0, 1], row by row; label =
+    the digit), ``n // 10`` of each digit and the first ``n % 10`` digits one more.
+
+    Each image is its digit's 5×7 glyph placed at a random offset in the 8×8 frame, each stroke
+    pixel of a random intensity in [0.5, 1], then Gaussian noise of standard deviation
+    ``noise`` on every pixel, clipped to [0, 1]. Synthetic, the size of scikit-learn's
+    handwritten digits, and not as hard: a small MLP separates them.
+
+    Raises:
+        TypeError: ``n`` or ``seed`` is not an int, or ``noise`` not a number.
+        ValueError: ``n`` < 10, or ``noise`` negative or not finite.
+    """
+    _check(n, noise, seed, minimum=10)
+    rng = random.Random(seed)
+    images: list[list[float]] = []
+    labels: list[int] = []
+    for i in range(n):
+        digit = i % 10
+        top, left = rng.randrange(DIGIT_SIDE - 6), rng.randrange(DIGIT_SIDE - 4)
+        image = [0.0] * DIGIT_SIDE**2
+        for r, row in enumerate(_GLYPHS[digit]):
+            for c, pixel in enumerate(row):
+                if pixel == "#":
+                    image[(top + r) * DIGIT_SIDE + left + c] = rng.uniform(0.5, 1.0)
+        if noise:
+            image = [min(1.0, max(0.0, x + rng.gauss(0.0, noise))) for x in image]
+        images.append(image)
+        labels.append(digit)
+    return _finish(images, labels, 0.0, rng)
+
+
+DATASETS = ("moons", "circles", "spiral", "digits")
 
 
 def generate(name: str, n: int, noise: float, seed: int = 0) -> tuple[list[list[float]], list[int]]:
     """Exactly ``n`` points of the dataset ``name``, one of `DATASETS`, as the CLI draws them.
 
-    "moons" and "circles" are `make_moons` and `make_circles`; "spiral" is three arms of
+    "moons", "circles" and "digits" are `make_moons`, `make_circles` and `make_digits`
+    ("digits": n >= 10); "spiral" is three arms of
     ``n // 3`` points, the first ``n % 3`` arms one point more (`make_spiral` when n % 3 == 0).
 
     Raises:
@@ -173,5 +227,7 @@ def generate(name: str, n: int, noise: float, seed: int = 0) -> tuple[list[list[
         return make_moons(n, noise, seed)
     if name == "circles":
         return make_circles(n, noise, seed=seed)
+    if name == "digits":
+        return make_digits(n, noise, seed)
     _check(n, noise, seed, minimum=3)
     return _spiral([n // 3 + int(k < n % 3) for k in range(3)], noise, random.Random(seed))
