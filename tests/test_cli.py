@@ -314,12 +314,14 @@ def test_the_makefiles_pip_drops_only_the_warnings_of_missing_local_indexes(
     )
     temp = tmp_path / "temp"  # where pip's stderr waits (mktemp), removed after
     temp.mkdir()
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # set when the suite itself runs under make
+    env = {k: v for k, v in os.environ.items() if k not in outer}
     run = subprocess.run(
-        ["make", "try", f"PIP={fake}"],
+        ["make", "--no-print-directory", "try", f"PIP={fake}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={**os.environ, "TMPDIR": str(temp)},
+        env={**env, "TMPDIR": str(temp)},
     )
     assert run.stdout == "pip install -e '.[test]'\ninstalling install --quiet -e .[test]\n"
     assert run.stderr.splitlines()[:2] == ["WARNING: a real warning", "ERROR: a real error"]
