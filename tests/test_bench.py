@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from bench import run as bench_run
-from bench.commands import COMMANDS, HEADING, recorded
+from bench import commands
+from bench.commands import COMMANDS, HEADING, Command, recorded, render_commands, time_commands
 from bench.engines import Engine, load_engine
 from bench.isolated import ChildOutcome, run_child, run_depth, run_memory
 from bench.moons import init_weights, make_moons
@@ -199,6 +200,29 @@ def test_main_writes_the_report(tmp_path: Any, capsys: pytest.CaptureFixture[str
     for wall, result in rows.values():
         assert re.fullmatch(r"\d+\.\d\d s \(\d+\.\d\d–\d+\.\d\d s\)", wall)  # noqa: RUF001
         assert result.startswith("after 3 steps: loss ")
+
+
+def test_a_failing_or_unavailable_command_is_reported_not_timed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    said = "import sys; print('after 1 steps: fine'); print('plots written')"
+    monkeypatch.setattr(
+        commands,
+        "COMMANDS",
+        (
+            Command("python -c ok", ("-c", said)),
+            Command("python -c fails", ("-c", "import sys; sys.exit('broken: 3')")),
+            Command("python -c needs", ("-c", "pass"), needs="no_such_module"),
+        ),
+    )
+    ok, fails, needs = time_commands(2, {"matplotlib"})
+    assert (ok.status, len(ok.seconds), ok.result) == ("ok", 2, "after 1 steps: fine")
+    assert fails.status == "exit 1: broken: 3"
+    assert fails.seconds == []  # tried once, then no more
+    assert needs.status == "not run: no_such_module does not import"
+    text = "\n".join(render_commands([ok, fails, needs]))
+    assert "**exit 1: broken: 3**" in text
+    assert list(recorded(text)) == ["python -c ok"]  # only a timed command has a figure
 
 
 def _paragraph(text: str, start: str) -> str:
