@@ -105,7 +105,8 @@ def time_commands(
 
     Args:
         runs: runs per command (the median and range are over them).
-        available: the modules that import here; a command that needs another is not run.
+        available: the modules measured here (importable, not left out); a command that
+            needs another is not run.
         extra: arguments added to every ``train`` command (``--quick``: a tiny training).
         only: the commands (as shown) to run and report, all of them if None.
         timeout: seconds before a run is killed and the command reported as timed out.
@@ -115,7 +116,7 @@ def time_commands(
     live: list[tuple[Command, tuple[str, ...]]] = []
     for c in chosen:
         if c.needs is not None and c.needs not in available:
-            results[c.shown].status = f"not run: {c.needs} does not import"
+            results[c.shown].status = f"not run: needs {c.needs}, not available here"
         else:
             live.append((c, (*c.args, *extra) if "train" in c.args else c.args))
     for _ in range(runs):

@@ -1,4 +1,4 @@
-"""The command line: run W1 to W4 on every installed engine, print the report, write RESULTS.md.
+"""The command line: run W1 to W5 and the README's commands, print the report, write RESULTS.md.
 
 ``python -m bench`` runs the full sizes of issue 5; ``--quick`` runs tiny ones to try it out.
 PyTorch is left out when it does not import (``torch==2.13.0`` did not install), and the report

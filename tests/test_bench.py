@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bench import run as bench_run
 from bench import commands
+from bench import run as bench_run
 from bench.commands import COMMANDS, HEADING, Command, recorded, render_commands, time_commands
 from bench.engines import Engine, load_engine
 from bench.isolated import ChildOutcome, run_child, run_depth, run_memory
@@ -219,7 +219,7 @@ def test_a_failing_or_unavailable_command_is_reported_not_timed(
     assert (ok.status, len(ok.seconds), ok.result) == ("ok", 2, "after 1 steps: fine")
     assert fails.status == "exit 1: broken: 3"
     assert fails.seconds == []  # tried once, then no more
-    assert needs.status == "not run: no_such_module does not import"
+    assert needs.status == "not run: needs no_such_module, not available here"
     text = "\n".join(render_commands([ok, fails, needs]))
     assert "**exit 1: broken: 3**" in text
     assert list(recorded(text)) == ["python -c ok"]  # only a timed command has a figure
