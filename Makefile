@@ -5,6 +5,15 @@ BIN := $(VENV)/bin
 # setuptools' editable install warns that a folder named like the package may shadow it on
 # import: here that folder is the package itself, as intended, so the warning is filtered out.
 PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip
+# A pip.conf may name local package indexes (file:///...) that hold only some packages (this
+# project's build machine has two): pip then warns once for every other package it installs,
+# "WARNING: Location 'file:///...' is ignored: it is neither a file nor a directory." Those lines
+# alone are dropped from pip's stderr, which is shown when pip ends; everything else pip writes,
+# its errors included, and its exit status are kept. `@$(call pip_install,ARGS)` shows the
+# command as `pip install ARGS`, not this filter around it.
+PIP_IGNORED := ^WARNING: Location 'file:[^']*' is ignored: it is neither a file nor a directory\.$$
+pip_install = echo "pip install $(1)"; log=$$(mktemp) && { $(PIP) install --quiet $(1) 2>"$$log"; status=$$?; \
+	grep -v "$(PIP_IGNORED)" "$$log" >&2; rm -f "$$log"; exit $$status; }
 
 .PHONY: demo train test lint typecheck pytest dot chromium clean bench viz
 
@@ -12,13 +21,13 @@ PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip
 # which follows pyproject.toml, so the test extra is reinstalled after the base.
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e .
+	@$(call pip_install,--upgrade pip)
+	@$(call pip_install,-e .)
 	touch $@
 
 # The torch extra (torch==2.13.0, a local CPU wheel here) so that tinygrad_edu.pytorch is tested.
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	$(PIP) install --quiet -e '.[test,torch]'
+	@$(call pip_install,-e '.[test,torch]')
 	touch $@
 
 demo: $(VENV)/.stamp-base
@@ -26,7 +35,7 @@ demo: $(VENV)/.stamp-base
 
 # micrograd's moons demo with its loss curve and decision boundary (matplotlib: the plot extra).
 $(VENV)/.stamp-plot: $(VENV)/.stamp-base
-	$(PIP) install --quiet -e '.[plot]'
+	@$(call pip_install,-e '.[plot]')
 	touch $@
 
 train: $(VENV)/.stamp-plot
@@ -85,7 +94,7 @@ test: lint typecheck pytest
 # torch==2.13.0 is a local CPU wheel here (never a range: that could pull a multi-GB CUDA build).
 # Without it the bench runs on the other engines and says so. Writes bench/RESULTS.md.
 bench: $(VENV)/.stamp-test
-	@$(PIP) install --quiet torch==2.13.0 \
+	@($(call pip_install,torch==2.13.0)) \
 		|| echo "bench: torch==2.13.0 could not be installed; running without PyTorch"
 	$(BIN)/python -m bench
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.commands import CommandTiming, render_commands
 from bench.isolated import ROOT, ChildOutcome
 from bench.workloads import LOSS_TOLERANCE, ChainResult, MoonsResult, TimingRun, median
 
@@ -35,6 +36,7 @@ class Results:
     memory: dict[str, ChildOutcome] = field(default_factory=dict)
     depth: dict[str, dict[int, ChildOutcome]] = field(default_factory=dict)
     tapes: ChildOutcome | None = None  # issue 10's workloads (bench.tapes)
+    commands: list[CommandTiming] = field(default_factory=list)  # the README's (bench.commands)
 
 
 def _cpu_model() -> str:
@@ -296,6 +298,7 @@ def render(res: Results) -> str:
     ]
     lines += _w4(res.depth)
     lines += _tapes(res.tapes)
+    lines += render_commands(res.commands, s.get("command_extra", ()))
     lines += ["", "## How it was measured", "", *NOTES]
     return "\n".join(lines) + "\n"
 

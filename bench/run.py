@@ -1,4 +1,4 @@
-"""The command line: run W1 to W4 on every installed engine, print the report, write RESULTS.md.
+"""The command line: run W1 to W5 and the README's commands, print the report, write RESULTS.md.
 
 ``python -m bench`` runs the full sizes of issue 5; ``--quick`` runs tiny ones to try it out.
 PyTorch is left out when it does not import (``torch==2.13.0`` did not install), and the report
@@ -9,11 +9,13 @@ each measurement runs in a fresh one (``bench.isolated``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from bench.commands import COMMANDS, time_commands
 from bench.engines import ENGINE_NAMES
 from bench.isolated import probe, run_child, run_depth, run_memory, run_timing
 from bench.report import Results, machine_line, render
@@ -35,9 +37,14 @@ def measure(
     memory_nodes: int = 100_000,
     depth_sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000),
     timeout: float = 120.0,
+    command_runs: int = 3,
+    command_extra: Sequence[str] = (),
+    commands: Collection[str] | None = None,
     log: bool = False,
 ) -> Results:
-    """Run the four workloads (W2 takes ``repeats`` steps) and gather them with the machine line.
+    """Run the four workloads (W2 takes ``repeats`` steps) and gather them with the machine line;
+    then time the README's commands (``bench.commands``: ``command_runs`` runs each of
+    ``commands``, all if None, ``command_extra`` added to ``train``'s arguments).
 
     W1 and W2 run in one process for tinygrad_edu and micrograd (the targets are judged there),
     then, when PyTorch imports, again in one process with all three engines.
@@ -67,6 +74,7 @@ def measure(
         "moons_steps": repeats,
         "memory_nodes": memory_nodes,
         "timeout": timeout,
+        "command_extra": tuple(command_extra),
     }
     versions = {n: str(probes[n].report["version"]) for n in engines}
     res = Results(machine_line(versions), settings, missing)
@@ -90,6 +98,11 @@ def measure(
     )
     if res.tapes.status == "BenchError":
         raise BenchError(res.tapes.report["message"])
+    available = set(engines) | {
+        m for m in ("matplotlib",) if importlib.util.find_spec(m) is not None
+    }
+    say(f"The README's commands, {command_runs} runs each, interleaved")
+    res.commands = time_commands(command_runs, available, extra=command_extra, only=commands)
     return res
 
 
@@ -110,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 moons_points=8,
                 memory_nodes=900,
                 depth_sizes=(1_000, 10_000),
+                command_runs=1,
+                command_extra=("--steps", "3", "--n", "10"),
+                commands=[c.shown for c in COMMANDS if "train" in c.args],
                 log=True,
             )
         else:

@@ -8,11 +8,15 @@ micrograd (from the test extra); PyTorch is left out, as it may not be installed
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import commands
 from bench import run as bench_run
+from bench.commands import COMMANDS, HEADING, Command, recorded, render_commands, time_commands
 from bench.engines import Engine, load_engine
 from bench.isolated import ChildOutcome, run_child, run_depth, run_memory
 from bench.moons import init_weights, make_moons
@@ -28,6 +32,7 @@ from bench.workloads import (
 )
 
 ENGINES = ("tinygrad_edu", "micrograd")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +192,70 @@ def test_main_writes_the_report(tmp_path: Any, capsys: pytest.CaptureFixture[str
     assert "## Tapes (issue 10)" in text  # its workloads ran, and their losses agreed
     assert "W2 step, fused tape ≥ 2,000× faster than micrograd's" in text
     assert "| W1 interpreted replay ≤ 0.05× micrograd's | 0." in text  # measured
+    # The README's commands ran (a tiny training: --quick), each with its result line.
+    assert f"{HEADING}: wall time of the whole process, 1 run each" in text
+    train = {c.shown for c in COMMANDS if "train" in c.args}
+    rows = recorded(text)
+    assert set(rows) == train  # --quick leaves the outgrow example out
+    for wall, result in rows.values():
+        assert re.fullmatch(r"\d+\.\d\d s \(\d+\.\d\d–\d+\.\d\d s\)", wall)  # noqa: RUF001
+        assert result.startswith("after 3 steps: loss ")
+
+
+def test_a_failing_or_unavailable_command_is_reported_not_timed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    said = "import sys; print('after 1 steps: fine'); print('plots written')"
+    monkeypatch.setattr(
+        commands,
+        "COMMANDS",
+        (
+            Command("python -c ok", ("-c", said)),
+            Command("python -c fails", ("-c", "import sys; sys.exit('broken: 3')")),
+            Command("python -c needs", ("-c", "pass"), needs="no_such_module"),
+        ),
+    )
+    ok, fails, needs = time_commands(2, {"matplotlib"})
+    assert (ok.status, len(ok.seconds), ok.result) == ("ok", 2, "after 1 steps: fine")
+    assert fails.status == "exit 1: broken: 3"
+    assert fails.seconds == []  # tried once, then no more
+    assert needs.status == "not run: needs no_such_module, not available here"
+    text = "\n".join(render_commands([ok, fails, needs]))
+    assert "**exit 1: broken: 3**" in text
+    assert list(recorded(text)) == ["python -c ok"]  # only a timed command has a figure
+
+
+def _paragraph(text: str, start: str) -> str:
+    """The README's paragraph that starts with ``start``, on one line."""
+    found = [p for p in text.split("\n\n") if p.startswith(start)]
+    assert len(found) == 1, start
+    return " ".join(found[0].split())
+
+
+def test_the_readmes_timings_are_the_figures_make_bench_recorded() -> None:
+    """Each timing the README gives of a command cites bench/RESULTS.md, figure for figure."""
+    rows = recorded((ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8"))
+    assert set(rows) == {c.shown for c in COMMANDS}  # the full run measured every one
+    eager, tape, plots, outgrow = (rows[c.shown] for c in COMMANDS)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    training = _paragraph(readme, "`python -m tinygrad_edu train` runs micrograd's classic demo")
+    on_tape = _paragraph(readme, "`python -m tinygrad_edu train --tape` trains on a tape")
+    outgrown = _paragraph(readme, "On to many machines: `python examples/outgrow.py")
+    assert "training accuracy 100%" in eager[1]
+    assert "reaches 100% training accuracy" in training
+    assert eager[0] in training
+    assert plots[0] in training
+    assert tape[0] in on_tape
+    assert eager[0].split(" (")[0] in on_tape
+    assert outgrow[0] in outgrown
+    loss = re.search(r"loss (\d\.\d+) here, (\d\.\d+) in PyTorch", outgrow[1])
+    assert loss is not None
+    assert loss[1] == loss[2]
+    assert f"({loss[1]} both)" in outgrown
+    # No other figure in seconds there: every one is a recorded median or end of a range.
+    cited = {x for wall, _ in rows.values() for x in re.findall(r"\d+\.\d+", wall)}
+    for paragraph in (training, on_tape, outgrown):
+        assert "make bench" in paragraph
+        stated = re.findall(r"(\d+(?:\.\d+)?)(?:–\d+\.\d+)? s\b", paragraph)  # noqa: RUF001
+        assert stated
+        assert set(stated) <= cited, paragraph

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -294,9 +295,60 @@ def test_every_pip_call_of_the_makefile_filters_setuptools_editable_warning() ->
     pip = re.search(r"^PIP := (.*)$", makefile, re.M)
     assert pip is not None
     assert pip[1].startswith('PYTHONWARNINGS="ignore:Editable installation" ')
-    calls = [line for line in makefile.splitlines() if re.search(r"pip\b.* install ", line, re.I)]
-    assert calls
-    assert all("$(PIP) install" in line for line in calls)
+    # Every install goes through pip_install (below), which runs $(PIP) install.
+    recipes = [line for line in makefile.splitlines() if line.startswith("\t")]
+    calls = [line for line in recipes if re.search(r"pip|\$\(PIP\)", line)]
+    assert len(calls) == 5
+    assert all("$(call pip_install," in line for line in calls)
+    macro = re.search(r"^pip_install = (.*)$", makefile, re.M)
+    assert macro is not None
+    assert "$(PIP) install --quiet $(1) " in macro[1]
+
+
+IGNORED_INDEX = (
+    "WARNING: Location 'file:///opt/pypi-more/simple/pytest/' is ignored: "
+    "it is neither a file nor a directory."
+)
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_the_makefiles_pip_drops_only_the_warnings_of_missing_local_indexes(
+    tmp_path: Path, status: int
+) -> None:
+    # This machine's pip.conf names local indexes that hold only some packages: pip warns once
+    # per package it does not find there. A newcomer sees none of those lines; every other line
+    # pip writes, and its exit status, stay.
+    fake = tmp_path / "fake-pip"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'echo "installing $*"\n'
+        f'echo "{IGNORED_INDEX}" >&2\n'
+        'echo "WARNING: a real warning" >&2\n'
+        f'echo "{IGNORED_INDEX.replace("pytest", "ruff")}" >&2\n'
+        'echo "ERROR: a real error" >&2\n'
+        f"exit {status}\n"
+    )
+    fake.chmod(0o755)
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "Makefile").write_text(
+        f"include {root / 'Makefile'}\n\ntry:\n\t@$(call pip_install,-e '.[test]')\n"
+    )
+    temp = tmp_path / "temp"  # where pip's stderr waits (mktemp), removed after
+    temp.mkdir()
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # set when the suite itself runs under make
+    env = {k: v for k, v in os.environ.items() if k not in outer}
+    run = subprocess.run(
+        ["make", "--no-print-directory", "try", f"PIP={fake}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**env, "TMPDIR": str(temp)},
+    )
+    assert run.stdout == "pip install -e '.[test]'\ninstalling install --quiet -e .[test]\n"
+    assert run.stderr.splitlines()[:2] == ["WARNING: a real warning", "ERROR: a real error"]
+    assert "is ignored" not in run.stderr
+    assert (run.returncode == 0) == (status == 0)
+    assert list(temp.iterdir()) == []
 
 
 def test_the_readme_documents_every_command() -> None:

@@ -230,3 +230,17 @@ def test_html_refusal_prints_nothing_first(tmp_path: Path, capsys: Any) -> None:
     assert captured.out == ""
     assert f"--html draws one picture per step, at most {MAX_FRAMES}" in captured.err
     assert not page.exists()
+
+
+def test_kink_article_in_float_says_why_it_changes_nothing(capsys: Any) -> None:
+    # As `article` and `graph` do: in float64 o2 is a rounding residue off L3's kink.
+    assert main(["explain", "--float", "--kink", "article"]) == 0
+    out = capsys.readouterr().out
+    assert "--kink article changes nothing in floating point" in out
+    assert "δ3 = ∂Loss/∂X³ = (δ(o2)) = (0)" in out
+    assert main(["explain", "--kink", "article"]) == 0  # exact: it applies, and says so
+    out = capsys.readouterr().out
+    assert "with the article's branch 'X if X >= 0', L3'(0) = 1" in out
+    assert "δ3 = ∂Loss/∂X³ = (δ(o2)) = (-1)" in out
+    assert main(["explain", "--float"]) == 0  # no --kink: no note
+    assert "L3'(0)" not in capsys.readouterr().out

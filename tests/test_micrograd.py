@@ -228,6 +228,16 @@ def test_numpy_scalars_become_python_numbers() -> None:
     ]
     assert Value(np.float32(0.5)).data == 0.5
     assert Value(Fraction(1, 3)).data == Fraction(1, 3)
+    # On either side of an op, as the README's "Coming from micrograd" says.
+    for out, expected in (
+        (Value(1.0) + np.int64(2), 3.0),
+        (np.int64(2) + Value(1.0), 3.0),
+        (Value(3) * np.int64(2), 6),
+        (np.int64(2) * Value(3), 6),
+        (np.float32(0.5) - Value(2), -1.5),
+    ):
+        assert (out.data, type(out.data)) == (expected, type(expected))
+        out.backward()
 
 
 @pytest.mark.parametrize("bad", [True, "1", None, [1.0]])

@@ -24,7 +24,7 @@ from pathlib import Path
 from . import _cli_training, train
 from ._cli_training import argument
 from ._numbers import Number
-from .article import KINKS, build_model, run_sample
+from .article import KINKS, build_model, kink_note, run_sample
 from .engine import Value, topological_order
 from .explain import EVERY_NODE_LIMIT, explain
 from .nn import Sequential
@@ -218,7 +218,10 @@ def _article(args: argparse.Namespace) -> tuple[Value, Sequential | None, str]:
     if sample not in (1, 2, 3):
         raise ValueError(f"the article's model has samples 1, 2 and 3; got --sample {sample}")
     model = build_model(not args.float, args.kink or "pytorch")
-    loss, _ = run_sample(model, sample, not args.float)
+    loss, result = run_sample(model, sample, not args.float)
+    note = kink_note(result, args.kink) if args.kink is not None else None
+    if note is not None:  # as `graph` does: what --kink does here, or why it does nothing
+        print(note)
     return loss, model, f"The article's model, sample {sample}"
 
 
