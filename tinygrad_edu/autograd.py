@@ -43,7 +43,9 @@ def grad(
             same as ``backward`` would accumulate into ``.grad``, bit for bit.
 
     Returns:
-        One δ per input (0 for an input ``output`` does not depend on).
+        One δ per input (0 for an input ``output`` does not depend on, or only through an
+        edge whose local derivative is the literal 0, such as `stop_gradient`'s: no δ flows
+        there, as in ``backward``).
 
     Raises:
         TypeError: ``output`` or an input is not a Value, ``gradient`` not a number, or
@@ -64,11 +66,11 @@ def grad(
     seed = check_number(gradient, "grad(gradient=...)")
     if not isinstance(create_graph, bool):
         raise TypeError(f"create_graph must be True or False, got {type(create_graph).__name__}")
-    order = topological_order(output)
+    order = topological_order(output, flowing=True)  # no edge where a derivative is the 0
     # Only nodes that depend on an input need a δ: the others' branches are never visited.
     needed = {id(v) for v in inputs}
     for node in order:
-        if any(id(p) in needed for p in node.parents):
+        if any(id(p) in needed for p in _flowing(node)):
             needed.add(id(node))
     deltas: dict[int, Delta] = {id(output): seed}
     with enable_grad() if create_graph else nullcontext():  # record the derivative's graph
@@ -93,7 +95,7 @@ def _propagate(
     for node in reversed(order):  # every node after all the nodes that use it
         g = deltas.get(id(node))
         rule = node._rule
-        if g is None or rule is None or not any(id(p) in needed for p in node.parents):
+        if g is None or rule is None or not any(id(p) in needed for p in _flowing(node)):
             continue
         if create_graph:
             local = _local_values(node)
@@ -101,8 +103,9 @@ def _propagate(
             local = local_values(rule.op, [p.data for p in node.parents], node.data)
         else:
             local = list(rule(node))
-        for parent, d in zip(node.parents, local, strict=True):
-            if id(parent) in needed:
+        flows = rule.op.flows(len(node.parents))  # no δ, not even 0 · δ, where it is False
+        for parent, d, f in zip(node.parents, local, flows, strict=True):
+            if f and id(parent) in needed:
                 key = id(parent)
                 if create_graph:
                     term = _times(d, g)
@@ -111,6 +114,14 @@ def _propagate(
                     deltas[key] = _ieee.add(deltas.get(key, 0), _ieee.mul(d, g))
                 else:  # as backward: 0 + d·g + ..., in the same order
                     deltas[key] = deltas.get(key, 0) + d * g
+
+
+def _flowing(node: Value) -> list[Value]:
+    """The parents of ``node`` that δ flows to (all, but where `Op.flows` says no)."""
+    op = node.definition
+    if op is None:
+        return []
+    return [p for p, f in zip(node.parents, op.flows(len(node.parents)), strict=True) if f]
 
 
 def hessian(f: Callable[..., Value], xs: Sequence[Number]) -> list[list[Any]]:

@@ -13,14 +13,14 @@ every rational operation and its δ.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, TypeAlias, Union
 
 from . import _context, _expr, ops
 from . import _numbers as _ieee
 from ._context import enable_grad, is_grad_enabled, layer_scope, no_grad
-from ._expr import Local, Op
+from ._expr import CUT, Local, Op
 from ._numbers import Number, check_number, is_number, show
 from ._readings import local_values
 
@@ -356,13 +356,18 @@ class Value:
         PyTorch. Every non-leaf node is reset first, so after any call each intermediate node
         holds its δ for that call. Sums over all paths (fan-out, ``a * a``, diamonds).
 
+        No δ flows along an edge whose local derivative is the literal 0 (`stop_gradient`'s,
+        or a user op's so defined): not even 0 · δ, which would be nan for an infinite δ. A node
+        reached only through such edges is not part of this backward, as in PyTorch: its rule
+        is not run and its ``grad`` is left as it was.
+
         Never raises after a successful forward (an exact number too large for a float meeting
         a float gives ±inf, as float overflow does). If the pass is interrupted anyway
         (KeyboardInterrupt, MemoryError), every node's δ is put back as it was before the call,
         and the error is raised again.
         """
         gradient = check_number(gradient, "backward(gradient=...)")
-        order = topological_order(self)
+        order, cuts = _walk(self, True)
         saved = [node.grad for node in order]  # put back if the pass is interrupted or overflows
         try:
             try:
@@ -370,15 +375,22 @@ class Value:
                     if node._rule is not None:
                         node.grad = 0
                 self.grad = gradient if self._rule is not None else self.grad + gradient
-                for node in reversed(order):  # every node after all the nodes that use it
-                    rule = node._rule
-                    if rule is not None:
-                        g = node.grad
-                        # A rule returns one derivative per parent (tested). zip() with any
-                        # keyword argument, even strict=False, takes a slower path: twice this
-                        # loop's time.
-                        for parent, d in zip(node.parents, rule(node)):  # noqa: B905
-                            parent.grad += d * g
+                end = len(order)
+                # Between the nodes with an edge without δ (at the positions `cuts`, rare) every
+                # edge carries δ: the loop over them tests nothing more per node.
+                for at in [*reversed(cuts), -1]:
+                    for node in reversed(order[at + 1 : end]):  # every node after its users
+                        rule = node._rule
+                        if rule is not None:
+                            g = node.grad
+                            # A rule returns one derivative per parent (tested). zip() with any
+                            # keyword argument, even strict=False, takes a slower path: twice
+                            # this loop's time.
+                            for parent, d in zip(node.parents, rule(node)):  # noqa: B905
+                                parent.grad += d * g
+                    if at >= 0:
+                        _flow(order[at])
+                    end = at
             except OverflowError:  # an exact number too large for a float met a float
                 _restore(order, saved)
                 _backward_ieee(order, gradient)
@@ -389,6 +401,24 @@ class Value:
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={_show(self.data)}, grad={_show(self.grad)}{label})"
+
+
+def _flowing(node: Value) -> tuple[Value, ...]:
+    """The parents of ``node`` that δ flows to (`Op.flows`)."""
+    parents = node.parents
+    op = node._rule.op  # type: ignore[union-attr]  # called for op nodes only
+    return tuple([p for p, f in zip(parents, op.flows(len(parents))) if f])  # noqa: B905
+
+
+def _flow(node: Value) -> None:
+    """Backward's step at ``node``, an op with edges without δ: only `Op.flows` get δ."""
+    rule = node._rule
+    assert rule is not None  # the node of an op
+    parents, g = node.parents, node.grad
+    flows = rule.op.flows(len(parents))
+    for parent, d, f in zip(parents, rule(node), flows, strict=True):
+        if f:
+            parent.grad += d * g
 
 
 def _restore(order: Sequence[Value], saved: Sequence[Number]) -> None:
@@ -414,8 +444,10 @@ def _backward_ieee(order: Sequence[Value], gradient: Number) -> None:
                 local = rule(node)
             except OverflowError:
                 local = tuple(local_values(rule.op, [p.data for p in node.parents], node.data))
-            for parent, d in zip(node.parents, local, strict=True):
-                parent.grad = _ieee.add(parent.grad, _ieee.mul(d, g))
+            flows = rule.op.flows(len(node.parents))
+            for parent, d, f in zip(node.parents, local, flows, strict=True):
+                if f:
+                    parent.grad = _ieee.add(parent.grad, _ieee.mul(d, g))
 
 
 def total(values: Iterable[Operand]) -> Value:
@@ -462,29 +494,45 @@ def stop_gradient(x: Operand) -> Value:
     return apply(ops.stop_gradient, (x,))
 
 
-def topological_order(root: Value) -> list[Value]:
-    """Every node reachable from ``root``, each after all its parents; root last.
+def topological_order(root: Value, *, flowing: bool = False) -> list[Value]:
+    """Every node reachable from ``root``, each after all its parents; root last. With
+    ``flowing``, only the nodes δ flows to from ``root``: not through an edge whose local
+    derivative is the literal 0 (`stop_gradient`'s, `Op.flows`), as `backward` visits them.
 
     Iterative depth-first search (no recursion limit). A node is *opened* when first popped
     (pushed back, then its parents on top of it) and *closed* when popped again, after all its
     parents; the order depends only on the parents' order, so it is the same on every run.
     """
+    return _walk(root, flowing)[0]
+
+
+def _walk(root: Value, flowing: bool) -> tuple[list[Value], list[int]]:
+    """`topological_order`, and (with ``flowing``) the positions in it of the nodes with an
+    edge without δ, in increasing order."""
     order: list[Value] = []
     closed: dict[Value, bool] = {}  # node -> closed yet? (absent: not opened)
     stack = [root]
+    cut: Collection[object] = CUT if flowing else ()  # a local: one test per node, cheap
+    found: list[Value] = []
     while stack:
         node = stack.pop()
         state = closed.get(node)
         if state is None:
             closed[node] = False
             stack.append(node)
-            for parent in reversed(node.parents):
+            if node._rule in cut:
+                found.append(node)
+                parents = _flowing(node)
+            else:
+                parents = node.parents
+            for parent in reversed(parents):
                 if parent not in closed:
                     stack.append(parent)
         elif not state:
             closed[node] = True
             order.append(node)
-    return order
+    # Found while open; their positions once closed (a few, each found at C speed).
+    return order, sorted(order.index(node) for node in found)
 
 
 def zero_grad(values: Iterable[Value]) -> None:

@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from . import _numbers as ieee
-from ._expr import OPS, Derivative, Op, Var, eq, lift_expr, ne, register, where
+from ._expr import OPS, Const, Derivative, Op, Var, eq, lift_expr, ne, register, where
 from ._numbers import INF, NAN, Number, is_integer, show
 from ._readings import compile_local
 
@@ -214,6 +214,9 @@ def finish(op: Op) -> Op:
         )
     op.operands = tuple(params[:width])
     op.derivative = tuple(lift_expr(e) for e in exprs)
+    # A structural 0, written as the constant itself: no edge (not a 0 in a branch of a where,
+    # which is a kink's convention at some points only).
+    op.stops = tuple(isinstance(d, Const) and d.value == 0 for d in op.derivative)
     op.local = compile_local(op)
     return op
 

@@ -1,0 +1,167 @@
+"""An operand whose local derivative is the constant 0 (stop_gradient's, a user op's) has no
+edge: no δ flows to it, on every surface, as PyTorch's detach and JAX's stop_gradient. So an
+infinite δ below such an edge stays out (0 · inf would be nan), and nothing only it reaches is
+computed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tinygrad_edu import Value, define_op, explain, grad, losses, nn, ops, stop_gradient, total
+from tinygrad_edu.tape import trace
+
+
+def _sg_sqrt(x: Any) -> Any:
+    """sg(√x) + x: at x = 0 the δ of √x's operand would be inf · 0."""
+    return stop_gradient(x.sqrt()) + x
+
+
+# A user's op that passes its first operand and stops the second (its derivative the literal 0).
+first = define_op(
+    "first_of_two", lambda a, b: a, lambda a, b, out: (1, 0), array=lambda xp, a, b: a + 0 * b
+)
+
+
+def _first_sqrt(x: Any) -> Any:
+    return first(x, x.sqrt())
+
+
+@pytest.mark.parametrize("f", [_sg_sqrt, _first_sqrt])
+def test_eager_backward_sends_no_delta_through_a_zero_edge(f: Any) -> None:
+    x = Value(0.0)
+    out = f(x)
+    out.backward()
+    assert x.grad == 1.0  # not nan
+
+
+def test_the_op_table_flags_a_literal_zero_derivative_once() -> None:
+    assert ops.stop_gradient.flows(1) == (False,)
+    assert first.flows(2) == (True, False)
+    assert ops.mul.flows(2) == (True, True)
+    assert ops.dot.flows(4) == (True, True, True, True)
+    assert not any(op.stops[k] for op in ops.BUILTIN if op is not ops.stop_gradient
+                   for k in range(len(op.stops)))  # fmt: skip
+    assert ops.relu.flows(1) == (True,)  # a 0 in one branch of a where is not a structural 0
+
+
+def test_nodes_reached_only_through_a_zero_edge_are_not_part_of_backward() -> None:
+    """Their .grad is left alone (PyTorch's): a leaf keeps its exact 0, an interior node what
+    it held; a node reached by another path too gets that path's δ only."""
+    x, y = Value(2.0), Value(3.0)
+    below = x * y
+    below.grad = 7  # what an earlier backward left
+    out = stop_gradient(below) * x + y
+    out.backward()
+    assert (below.grad, x.grad, y.grad) == (7, 6.0, 1)
+    assert type(y.grad) is int and y.grad == 1  # only the seed's 1, exact
+    # An infinite δ above the edge: 0 · inf is not sent down either.
+    z = Value(0.0)
+    top = stop_gradient(z) * 2
+    top.backward(math.inf)
+    assert z.grad == 0 and type(z.grad) is int
+
+
+def test_backward_still_resets_and_restores_only_what_it_visits() -> None:
+    x = Value(4.0)
+    out = stop_gradient(x.sqrt()).sqrt()
+    out.backward()
+    assert x.grad == 0 and type(x.grad) is int and out.grad == 1
+
+
+@pytest.mark.parametrize("f", [_sg_sqrt, _first_sqrt])
+def test_autograd_grad_and_create_graph_send_no_delta_through_a_zero_edge(f: Any) -> None:
+    x = Value(0.0)
+    assert grad(f(x), [x]) == [1.0]
+    (d,) = grad(f(x), [x], create_graph=True)
+    assert d.data == 1.0
+    assert grad(d, [x]) == [0]  # the δ 1 does not depend on x
+    s = Value(0.0)
+    below = s.sqrt()
+    assert grad(stop_gradient(below) + s, [below]) == [0]  # no δ reaches it
+
+
+@pytest.mark.parametrize("f", [_sg_sqrt, _first_sqrt])
+@pytest.mark.parametrize("compile_", [True, False])
+def test_a_tape_on_numbers_sends_no_delta_through_a_zero_edge(f: Any, compile_: bool) -> None:
+    tape = trace(f, [0.0], compile=compile_)
+    assert tape(0.0) == 0.0
+    assert tape.backward() == [1.0]
+    source = tape.source()
+    assert "sqrt" in source.split("def backward")[0]  # the forward computes √x
+    assert "0.5" not in source.split("def backward")[1]  # no δ term of √x's operand
+
+
+@pytest.mark.parametrize("f", [_sg_sqrt, _first_sqrt])
+def test_an_unfused_batch_sends_no_delta_through_a_zero_edge(f: Any) -> None:
+    import torch  # the torch extra
+
+    tape = trace(f, [0.0])
+    rows = [[0.0], [4.0]]
+    for batch in (np.array(rows), torch.tensor(rows, dtype=torch.float64)):
+        tape(batch)
+        assert np.asarray(tape.backward(reduction="sum")).tolist() == [[1.0], [1.0]]
+
+
+def test_a_fused_batch_sends_no_delta_through_a_zero_edge() -> None:
+    """Packed lanes of stop_gradient over packed lanes of √(0·o): no nan into the layer."""
+    model = nn.MLP(3, [4, 2], seed=1)
+
+    def f(*v: Value) -> Value:
+        outs = model(list(v))
+        return total(o + stop_gradient((o * 0).sqrt()) for o in outs)
+
+    rows = np.array([[0.1, 0.2, 0.3], [-1.0, 0.5, 2.0]])
+    expected = []
+    model.zero_grad()
+    for row in rows:
+        f(*[Value(float(x)) for x in row]).backward()
+    expected = [p.grad for p in model.parameters()]
+    assert not any(math.isnan(g) for g in expected)
+    tape = trace(f, rows[0].tolist())
+    for fuse in (True, False):
+        tape.fuse = fuse
+        model.zero_grad()
+        tape(rows)
+        tape.backward(reduction="sum", inputs=False)
+        assert tape.fused is fuse
+        assert [p.grad for p in model.parameters()] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_fused_cross_entropy_backward_computes_no_delta_of_the_max_chain() -> None:
+    features, classes = 4, 3
+    model = nn.MLP(features, [5, classes], seed=0)
+
+    def sample(*v: Value) -> Value:
+        return losses.cross_entropy(model(list(v[:features])), list(v[features:]))
+
+    rng = np.random.default_rng(0)
+    rows = np.c_[rng.normal(size=(6, features)), np.eye(classes)[[0, 1, 2, 0, 1, 2]]]
+    tape = trace(sample, rows[0].tolist())
+    tape(rows)
+    assert tape.fused
+    assert tape._arrays is not None
+    forward, *backwards = tape._arrays.sources
+    assert "maximum(" in forward  # the max-logit shift is computed
+    for source in backwards:
+        assert " > " not in source  # max's δ compares its operands: none computed
+        selects = [line for line in source.splitlines() if "where(" in line]
+        assert selects == ["    δG2 += (where(G2 <= 0.0, 0.0, 1.0)) * δG4"]  # relu's alone
+
+
+def test_explain_says_no_delta_flows_through_the_edge() -> None:
+    x = Value(0.0, "x")
+    e = explain(stop_gradient(x.sqrt()) + x)
+    deltas = {step.name: step.delta for step in e.steps}
+    assert deltas["x"] == 1.0
+    assert "v1" not in deltas  # √x: not part of the backward
+    text = str(e)
+    assert "no δ flows to v1 through stop_gradient" in text
+    assert "nan" not in text
+    (sg,) = [s for s in e.steps if s.name == "v2"]
+    assert sg.stopped == ("v1",)
+    formulas = explain(stop_gradient(x.sqrt()) + x, formulas=True)
+    assert {s.name: str(s.formula) for s in formulas.steps}["x"] == "1"
