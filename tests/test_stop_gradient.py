@@ -57,19 +57,23 @@ def test_nodes_reached_only_through_a_zero_edge_are_not_part_of_backward() -> No
     out = stop_gradient(below) * x + y
     out.backward()
     assert (below.grad, x.grad, y.grad) == (7, 6.0, 1)
-    assert type(y.grad) is int and y.grad == 1  # only the seed's 1, exact
+    assert type(y.grad) is int
+    assert y.grad == 1
     # An infinite δ above the edge: 0 · inf is not sent down either.
     z = Value(0.0)
     top = stop_gradient(z) * 2
     top.backward(math.inf)
-    assert z.grad == 0 and type(z.grad) is int
+    assert z.grad == 0
+    assert type(z.grad) is int
 
 
 def test_backward_still_resets_and_restores_only_what_it_visits() -> None:
     x = Value(4.0)
     out = stop_gradient(x.sqrt()).sqrt()
     out.backward()
-    assert x.grad == 0 and type(x.grad) is int and out.grad == 1
+    assert x.grad == 0
+    assert type(x.grad) is int
+    assert out.grad == 1
 
 
 @pytest.mark.parametrize("f", [_sg_sqrt, _first_sqrt])
@@ -160,6 +164,10 @@ def test_explain_says_no_delta_flows_through_the_edge() -> None:
     assert "v1" not in deltas  # √x: not part of the backward
     text = str(e)
     assert "no δ flows to v1 through stop_gradient" in text
+    assert "no δ flows to v1 through stop_gradient" in e._repr_html_()  # in the notes column
+    root = explain(stop_gradient(x.sqrt()))  # the edge's user is the root
+    assert [s.name for s in root.steps] == ["v2"]
+    assert "(the root: its δ is the seed)   [no δ flows to v1 through stop_gradient]" in str(root)
     assert "nan" not in text
     (sg,) = [s for s in e.steps if s.name == "v2"]
     assert sg.stopped == ("v1",)

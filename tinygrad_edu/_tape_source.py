@@ -35,9 +35,9 @@ __all__ = [
     "literal",
     "namespace_of",
     "needed",
-    "reached",
     "node_names",
     "quiet",
+    "reached",
 ]
 
 
