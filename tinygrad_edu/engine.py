@@ -489,7 +489,10 @@ def stop_gradient(x: Operand) -> Value:
     """A node holding ``x``'s value through which no δ flows (JAX's ``stop_gradient``).
 
     Unlike `Value.detach`, which makes a new leaf, it stays in the graph, so a traced tape
-    recomputes it on every replay: a stable loss shifts by the largest logit this way.
+    recomputes it on every replay: a stable loss shifts by the largest logit this way. Its
+    derivative is the literal 0, so it is no edge for δ (`Op.flows`): backward sends ``x``
+    nothing through it, not even 0 · δ, and visits nothing that only it reaches, so an
+    infinite δ below it does not make a nan.
     """
     return apply(ops.stop_gradient, (x,))
 

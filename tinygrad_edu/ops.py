@@ -80,7 +80,8 @@ def define_op(
         derivative: ``derivative(*operands, out) -> tuple``: ∂out/∂operand for each operand,
             written with the operands, ``out``, numbers, arithmetic, the ops of this module
             (``exp``, ``sigmoid``, ...) and ``where(condition, a, b)``. It is called once, with
-            placeholders, so it must not branch with ``if``.
+            placeholders, so it must not branch with ``if``. An entry that is the number 0
+            itself makes that operand no edge: no δ flows to it, as through `stop_gradient`.
         symbol: how drawings show the op (default: ``name``).
         template: how text shows a call, e.g. ``"softplus({0})"`` (the default).
         ieee_forward: ``forward`` giving ±inf or nan where it would raise, used when derivatives
@@ -448,6 +449,7 @@ dot: Op = _op(
 
 # The value passes, δ stops: a constant to backward, read anew on every replay of a tape (a
 # stable loss's max-logit shift, whose δ would be 0 in exact arithmetic anyway). JAX's name.
+# Its derivative, the literal 0, makes it no edge (`Op.stops`): no δ flows, not even 0 · δ.
 stop_gradient: Op = _op(
     "stop_gradient", lambda x: x, lambda x, out: (0,), symbol="sg", template="sg({0})",
     array=lambda xp, x: x,
