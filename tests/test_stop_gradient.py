@@ -173,3 +173,23 @@ def test_explain_says_no_delta_flows_through_the_edge() -> None:
     assert sg.stopped == ("v1",)
     formulas = explain(stop_gradient(x.sqrt()) + x, formulas=True)
     assert {s.name: str(s.formula) for s in formulas.steps}["x"] == "1"
+
+
+def test_the_first_node_without_an_edge_turns_backwards_test_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Until a node of such an op is recorded, backward's walk tests no rule (as in a fresh
+    process); recording one, by stop_gradient or a user's op, turns the test on."""
+    from tinygrad_edu import engine
+
+    for f in (_sg_sqrt, _first_sqrt):
+        monkeypatch.setattr(engine, "_CUT_RECORDED", [False])
+        x = Value(0.0)
+        plain = x * 3
+        assert engine._CUT_RECORDED == [False]
+        out = f(x)
+        assert engine._CUT_RECORDED == [True]
+        out.backward()
+        assert x.grad == 1.0
+        plain.backward()  # a graph without such edges: the same δ either way
+        assert x.grad == 4.0

@@ -13,7 +13,7 @@ every rational operation and its δ.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, TypeAlias, Union
 
@@ -110,7 +110,17 @@ def apply(op: Op, operands: Sequence[Operand], *, ieee: bool = False) -> Value:
         raise ValueError(f"{op.name} takes operands in groups of {op.group}, got {len(values)}")
     forward: Callable[..., Number] = op.ieee if ieee and op.ieee else op.forward
     data = forward(*[v.data for v in values])
-    return _result(data, values, op.local) if values else Value(data)
+    if not values:
+        return Value(data)
+    if op.local in CUT:  # see _CUT_RECORDED; only `apply` records such ops
+        _CUT_RECORDED[0] = True
+    return _result(data, values, op.local)
+
+
+# Whether a node of an op with an edge without δ (stop_gradient's) has been recorded in this
+# process, ever. Until one has, backward's walk need not test each node's rule (about 5% of an
+# eager backward: `_flowing_order`); Value's own methods record none of these ops.
+_CUT_RECORDED = [False]
 
 
 _expr.APPLY[0] = lambda op, args: apply(op, args)
@@ -367,7 +377,10 @@ class Value:
         and the error is raised again.
         """
         gradient = check_number(gradient, "backward(gradient=...)")
-        order, cuts = _walk(self, True)
+        if _CUT_RECORDED[0]:
+            order, cuts = _flowing_order(self)
+        else:  # no node without an edge exists: every node is visited
+            order, cuts = topological_order(self), []
         saved = [node.grad for node in order]  # put back if the pass is interrupted or overflows
         try:
             try:
@@ -506,16 +519,34 @@ def topological_order(root: Value, *, flowing: bool = False) -> list[Value]:
     (pushed back, then its parents on top of it) and *closed* when popped again, after all its
     parents; the order depends only on the parents' order, so it is the same on every run.
     """
-    return _walk(root, flowing)[0]
-
-
-def _walk(root: Value, flowing: bool) -> tuple[list[Value], list[int]]:
-    """`topological_order`, and (with ``flowing``) the positions in it of the nodes with an
-    edge without δ, in increasing order."""
+    if flowing:
+        return _flowing_order(root)[0]
     order: list[Value] = []
     closed: dict[Value, bool] = {}  # node -> closed yet? (absent: not opened)
     stack = [root]
-    cut: Collection[object] = CUT if flowing else ()  # a local: one test per node, cheap
+    while stack:
+        node = stack.pop()
+        state = closed.get(node)
+        if state is None:
+            closed[node] = False
+            stack.append(node)
+            for parent in reversed(node.parents):
+                if parent not in closed:
+                    stack.append(parent)
+        elif not state:
+            closed[node] = True
+            order.append(node)
+    return order
+
+
+def _flowing_order(root: Value) -> tuple[list[Value], list[int]]:
+    """`topological_order` with ``flowing``, and the positions in it of the nodes with an edge
+    without δ, increasing. The same walk, written twice: its one more test per node would cost
+    the plain walk about 5%."""
+    order: list[Value] = []
+    closed: dict[Value, bool] = {}  # node -> closed yet? (absent: not opened)
+    stack = [root]
+    cut = CUT  # a local: the test of each node is then one hash of its rule
     found: list[Value] = []
     while stack:
         node = stack.pop()
