@@ -21,6 +21,7 @@ from . import _context, _expr, ops
 from . import _numbers as _ieee
 from ._context import enable_grad, is_grad_enabled, layer_scope, no_grad
 from ._expr import CUT, Local, Op
+from ._flowing import flow, flowing_order
 from ._numbers import Number, check_number, is_number, show
 from ._readings import local_values
 
@@ -119,7 +120,7 @@ def apply(op: Op, operands: Sequence[Operand], *, ieee: bool = False) -> Value:
 
 # Whether a node of an op with an edge without δ (stop_gradient's) has been recorded in this
 # process, ever. Until one has, backward's walk need not test each node's rule (about 5% of an
-# eager backward: `_flowing_order`); Value's own methods record none of these ops.
+# eager backward: `_flowing.flowing_order`); Value's own methods record none of these ops.
 _CUT_RECORDED = [False]
 
 
@@ -378,7 +379,7 @@ class Value:
         """
         gradient = check_number(gradient, "backward(gradient=...)")
         if _CUT_RECORDED[0]:
-            order, cuts = _flowing_order(self)
+            order, cuts = flowing_order(self)
         else:  # no node without an edge exists: every node is visited
             order, cuts = topological_order(self), []
         saved = [node.grad for node in order]  # put back if the pass is interrupted or overflows
@@ -402,7 +403,7 @@ class Value:
                             for parent, d in zip(node.parents, rule(node)):  # noqa: B905
                                 parent.grad += d * g
                     if at >= 0:
-                        _flow(order[at])
+                        flow(order[at])
                     end = at
             except OverflowError:  # an exact number too large for a float met a float
                 _restore(order, saved)
@@ -414,24 +415,6 @@ class Value:
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={_show(self.data)}, grad={_show(self.grad)}{label})"
-
-
-def _flowing(node: Value) -> tuple[Value, ...]:
-    """The parents of ``node`` that δ flows to (`Op.flows`)."""
-    parents = node.parents
-    op = node._rule.op  # type: ignore[union-attr]  # called for op nodes only
-    return tuple([p for p, f in zip(parents, op.flows(len(parents))) if f])  # noqa: B905
-
-
-def _flow(node: Value) -> None:
-    """Backward's step at ``node``, an op with edges without δ: only `Op.flows` get δ."""
-    rule = node._rule
-    assert rule is not None  # the node of an op
-    parents, g = node.parents, node.grad
-    flows = rule.op.flows(len(parents))
-    for parent, d, f in zip(parents, rule(node), flows, strict=True):
-        if f:
-            parent.grad += d * g
 
 
 def _restore(order: Sequence[Value], saved: Sequence[Number]) -> None:
@@ -520,7 +503,7 @@ def topological_order(root: Value, *, flowing: bool = False) -> list[Value]:
     parents; the order depends only on the parents' order, so it is the same on every run.
     """
     if flowing:
-        return _flowing_order(root)[0]
+        return flowing_order(root)[0]
     order: list[Value] = []
     closed: dict[Value, bool] = {}  # node -> closed yet? (absent: not opened)
     stack = [root]
@@ -537,36 +520,6 @@ def topological_order(root: Value, *, flowing: bool = False) -> list[Value]:
             closed[node] = True
             order.append(node)
     return order
-
-
-def _flowing_order(root: Value) -> tuple[list[Value], list[int]]:
-    """`topological_order` with ``flowing``, and the positions in it of the nodes with an edge
-    without δ, increasing. The same walk, written twice: its one more test per node would cost
-    the plain walk about 5%."""
-    order: list[Value] = []
-    closed: dict[Value, bool] = {}  # node -> closed yet? (absent: not opened)
-    stack = [root]
-    cut = CUT  # a local: the test of each node is then one hash of its rule
-    found: list[Value] = []
-    while stack:
-        node = stack.pop()
-        state = closed.get(node)
-        if state is None:
-            closed[node] = False
-            stack.append(node)
-            if node._rule in cut:
-                found.append(node)
-                parents = _flowing(node)
-            else:
-                parents = node.parents
-            for parent in reversed(parents):
-                if parent not in closed:
-                    stack.append(parent)
-        elif not state:
-            closed[node] = True
-            order.append(node)
-    # Found while open; their positions once closed (a few, each found at C speed).
-    return order, sorted(order.index(node) for node in found)
 
 
 def zero_grad(values: Iterable[Value]) -> None:
