@@ -193,3 +193,30 @@ def test_the_first_node_without_an_edge_turns_backwards_test_on(
         assert x.grad == 1.0
         plain.backward()  # a graph without such edges: the same δ either way
         assert x.grad == 4.0
+
+
+def test_lanes_of_one_layer_that_delta_reaches_and_does_not_are_not_fused() -> None:
+    """√(0·o_j) for each output, stopped for the first only: fused, its lanes would share one
+    δ array, and the stopped lane's 0 · inf would reach the layer; so it runs unfused, as
+    eager (whose δ is nan through the second lane's √ at 0, and finite through the first)."""
+    model = nn.MLP(3, [4, 2], seed=1)
+
+    def f(*v: Value) -> Value:
+        o = model(list(v))
+        roots = [(x * 0).sqrt() for x in o]
+        return total(o) + stop_gradient(roots[0]) + roots[1] * v[0]
+
+    rows = np.array([[0.1, 0.2, 0.3], [-1.0, 0.5, 2.0]])
+    model.zero_grad()
+    for row in rows:
+        f(*[Value(float(x)) for x in row]).backward()
+    expected = [p.grad for p in model.parameters()]
+    assert any(math.isnan(g) for g in expected)
+    assert not all(math.isnan(g) for g in expected)
+    tape = trace(f, rows[0].tolist())
+    model.zero_grad()
+    tape(rows)
+    tape.backward(reduction="sum", inputs=False)
+    assert not tape.fused
+    got = [p.grad for p in model.parameters()]
+    assert got == pytest.approx(expected, rel=1e-12, nan_ok=True)
