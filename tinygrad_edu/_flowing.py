@@ -47,9 +47,11 @@ def flowing_order(root: Value) -> tuple[list[Value], list[int]]:
 
 
 def flowing_parents(node: Value) -> tuple[Value, ...]:
-    """The parents of ``node`` that δ flows to (`Op.flows`)."""
+    """The parents of ``node`` that δ flows to (`Op.flows`): all but for an op in `CUT`."""
     rule, parents = node._rule, node.parents
-    assert rule is not None  # called for op nodes only
+    if rule not in CUT:
+        return parents
+    assert rule is not None  # None is not in CUT
     return tuple([p for p, f in zip(parents, rule.op.flows(len(parents)), strict=True) if f])
 
 

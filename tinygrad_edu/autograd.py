@@ -17,6 +17,7 @@ from typing import Any
 
 from . import _numbers as _ieee
 from ._expr import COMPARE, Call, Cond, Const, Expr, Var, Where
+from ._flowing import flowing_parents
 from ._numbers import Number, check_number
 from ._readings import evaluate, local_values
 from .engine import Value, apply, enable_grad, topological_order
@@ -70,7 +71,7 @@ def grad(
     # Only nodes that depend on an input need a δ: the others' branches are never visited.
     needed = {id(v) for v in inputs}
     for node in order:
-        if any(id(p) in needed for p in _flowing(node)):
+        if any(id(p) in needed for p in flowing_parents(node)):
             needed.add(id(node))
     deltas: dict[int, Delta] = {id(output): seed}
     with enable_grad() if create_graph else nullcontext():  # record the derivative's graph
@@ -95,7 +96,7 @@ def _propagate(
     for node in reversed(order):  # every node after all the nodes that use it
         g = deltas.get(id(node))
         rule = node._rule
-        if g is None or rule is None or not any(id(p) in needed for p in _flowing(node)):
+        if g is None or rule is None or not any(id(p) in needed for p in flowing_parents(node)):
             continue
         if create_graph:
             local = _local_values(node)
@@ -114,14 +115,6 @@ def _propagate(
                     deltas[key] = _ieee.add(deltas.get(key, 0), _ieee.mul(d, g))
                 else:  # as backward: 0 + d·g + ..., in the same order
                     deltas[key] = deltas.get(key, 0) + d * g
-
-
-def _flowing(node: Value) -> list[Value]:
-    """The parents of ``node`` that δ flows to (all, but where `Op.flows` says no)."""
-    op = node.definition
-    if op is None:
-        return []
-    return [p for p, f in zip(node.parents, op.flows(len(node.parents)), strict=True) if f]
 
 
 def hessian(f: Callable[..., Value], xs: Sequence[Number]) -> list[list[Any]]:
