@@ -16,7 +16,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_edu import Value, define_op, dot, engine, losses, nn, ops, optim, total
+from tinygrad_edu import (
+    Value,
+    define_op,
+    dot,
+    engine,
+    losses,
+    nn,
+    ops,
+    optim,
+    stop_gradient,
+    total,
+)
 from tinygrad_edu.engine import topological_order
 from tinygrad_edu.tape import COMPILE_AFTER, GuardError, Tape, TraceError, trace
 
@@ -42,11 +53,18 @@ def _eager(program: Any, xs: list[Any], params: list[Value]) -> tuple[Any, list[
     return out.data, [v.grad for v in values]
 
 
-# A root over a program's result and its inputs: a sum or a dot node (n-ary), or none.
+# An op that passes its first operand's δ and is no edge to its second (derivative 0).
+_first = define_op("first_of_pair", lambda a, b: a, lambda a, b, out: (1, 0))
+
+# A root over a program's result and its inputs: a sum or a dot node (n-ary), or none; or one
+# that reaches the program only through edges without δ (stop_gradient's, a user op's), so
+# that neither eager nor a tape visits it (an infinite δ in it stays out).
 _ROOTS = {
     "program": lambda y, xs: y,
     "total": lambda y, xs: total([y, *xs]),
     "dot": lambda y, xs: dot([*xs, y], [y, *xs]),
+    "stopped": lambda y, xs: stop_gradient(y) * xs[0] + xs[-1],
+    "first": lambda y, xs: _first(xs[0] * xs[-1], y),
 }
 
 

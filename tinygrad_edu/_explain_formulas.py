@@ -49,7 +49,10 @@ def delta_formulas(
         if op is None:
             continue
         args = [forms[position[id(p)]] for p in order[i].parents]
+        flows = op.flows(len(args))
         for k, parent in enumerate(order[i].parents):
+            if not flows[k]:  # no edge (a derivative that is the literal 0): no term at all
+                continue
             j = position[id(parent)]
             twice = sum(p is parent for p in order[i].parents) > 1  # a * a: say which one
             marker = f"⟨∂{names[i]}/∂{names[j]}" + (f", operand {k + 1}⟩" if twice else "⟩")

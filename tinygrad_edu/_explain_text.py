@@ -40,18 +40,27 @@ def sections(e: Explanation) -> Iterator[tuple[str | None, list[Step], list[Laye
         yield name, groups.get(name, []), [row for row in e.layers if row.layer == name]
 
 
+def _notes(step: Step) -> list[str]:
+    """The kink conventions a step's terms took, then the edges it sends no δ along."""
+    notes = list(dict.fromkeys(t.kink for t in step.terms if t.kink))
+    if step.stopped:
+        notes.append(f"no δ flows to {', '.join(step.stopped)} through {step.op}")
+    return notes
+
+
 def _step_line(e: Explanation, step: Step, times: str) -> str:
     name, shown = step.name, number(step.delta, e.digits)
+    notes = _notes(step)
     if not step.terms:
-        return f"δ({name}) = {shown}   (the root: its δ is the seed)"
+        line = f"δ({name}) = {shown}   (the root: its δ is the seed)"
+        return line + (f"   [{'; '.join(notes)}]" if notes else "")
     symbolic = " + ".join(f"δ({t.user}) {times} ∂{t.user}/∂{name}" for t in step.terms)
     rules = " + ".join(f"δ({t.user}) {times} {t.rule}" for t in step.terms)
     numbers = " + ".join(
         f"{number(t.user_delta, e.digits)} {times} {number(t.local, e.digits)}" for t in step.terms
     )
     line = f"δ({name}) = {symbolic} = {rules} = {numbers} = {shown}"
-    kinks = list(dict.fromkeys(t.kink for t in step.terms if t.kink))
-    return line + (f"   [{'; '.join(kinks)}]" if kinks else "")
+    return line + (f"   [{'; '.join(notes)}]" if notes else "")
 
 
 def _row_line(e: Explanation, row: LayerDelta) -> str:
@@ -158,7 +167,7 @@ def html_table(e: Explanation) -> str:
         if not e.by_layer:
             for step in steps:
                 how = _step_line(e, step, "·").split("   [")[0].partition(" = ")[2]
-                notes = [t.kink for t in step.terms if t.kink]
+                notes = _notes(step)
                 if step.formula is not None:
                     notes.append(f"as a formula: {step.formula}")
                 shown = number(step.delta, e.digits)

@@ -230,6 +230,10 @@ class Op:
         group: the operands per term of an n-ary op.
         operands: the operands' names, as ``rule`` names them (set by `ops.finish`).
         derivative: ∂out/∂operand, one expression per operand (set by `ops.finish`).
+        stops: per entry of ``derivative``, whether it is the literal constant 0 (set by
+            `ops.finish`): then no δ flows to that operand at all, there is no edge (PyTorch's
+            detach, JAX's stop_gradient), so an infinite or nan δ below it stays out, where
+            0 · δ would be nan. Every surface reads it through `flows`.
         local: the numeric rule of `backward`, compiled from ``derivative`` (`ops.finish`).
     """
 
@@ -247,11 +251,17 @@ class Op:
     group: int = 1
     operands: tuple[str, ...] = field(init=False, default=())
     derivative: tuple[Expr, ...] = field(init=False, default=())
+    stops: tuple[bool, ...] = field(init=False, default=())
     local: Local = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.ieee is None:
             self.ieee = self.forward
+
+    def flows(self, n: int) -> tuple[bool, ...]:
+        """Per operand of a node of this op with ``n`` operands: whether δ flows to it (False
+        where its local derivative is the literal 0, `stops`)."""
+        return tuple(not s for s in self.stops) * (n // len(self.stops))
 
     def __call__(self, *args: Any) -> Any:
         """In a derivative: the expression of this op applied to ``args``; on Values or numbers:
@@ -264,6 +274,12 @@ class Op:
 
     def __repr__(self) -> str:
         return f"<op {self.name!r}>"
+
+
+# The compiled rules of the ops with an edge without δ (some `Op.stops`), filled as they are
+# compiled: backward tests each node's rule here, a hash of the rule (an attribute read of a
+# function costs about three times as much).
+CUT: set[Local] = set()
 
 
 def _no_engine(op: Op, args: tuple[Any, ...]) -> Any:

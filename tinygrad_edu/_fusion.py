@@ -53,6 +53,9 @@ def fused_sources(
     if plan is None:
         return None
     packs, lane_of, units = plan
+    need = needed(program)
+    if any(len({need[i] for i in p.lanes}) > 1 for p in packs):
+        return None  # δ reaches some lanes only (the others through an edge without δ)
     return _Writer(program, patterns, packs, lane_of, units).write()
 
 
@@ -368,8 +371,10 @@ class _Writer:
                 env = [self._name(o) for o in self.operands[u]]
                 locals_ = self.patterns.locals(op, env, self.names[u])
                 δ = f"δ{self.names[u]}"
-                for o, local in zip(self.operands[u], locals_, strict=True):
-                    add(o, δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}")
+                flows = op.flows(len(locals_))  # no term at all where it is False
+                for o, local, f in zip(self.operands[u], locals_, flows, strict=True):
+                    if f:
+                        add(o, δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}")
                 continue
             pack = self.packs[u]
             if not packed[u]:
@@ -393,8 +398,11 @@ class _Writer:
                         add(xi, f"{pack.name}_δx[:, {k}]")
                 continue
             locals_ = self.patterns.locals(pack.op, reads[u], pack.name)
-            for (kind_, what), local in zip(pack.operands, locals_, strict=True):
+            flows = pack.op.flows(len(locals_))
+            for (kind_, what), local, f in zip(pack.operands, locals_, flows, strict=True):
                 term = δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}"
+                if not f:  # no edge: its derivative is the literal 0
+                    continue
                 if kind_ == "pack":
                     if packed[what]:
                         lines.append(f"    δ{self.packs[what].name} += {term}")

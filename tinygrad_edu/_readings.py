@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
-from ._expr import COMPARE, Call, Cond, Const, Expr, Local, Op, Var, Where
+from ._expr import COMPARE, CUT, Call, Cond, Const, Expr, Local, Op, Var, Where
 from ._numbers import Number
 
 __all__ = [
@@ -189,6 +189,8 @@ def _names_of(e: Expr) -> list[str]:
 def compile_local(op: Op) -> Local:
     """The numeric rule of ``op``: a function of a node (``.data``, ``.parents``) returning
     ∂out/∂parent for each parent, compiled from ``op.derivative`` into straight-line Python.
+    A derivative that is the literal 0 gives 0 here too; the rule is then in `_expr.CUT`, and
+    backward sends no δ along that edge at all.
 
     Calls run each op's ``ieee`` form (inline ``+ − ×`` and negation), so a rule never raises at
     a point where the forward succeeded. When the result is a Fraction the integer constants of
@@ -243,6 +245,8 @@ def compile_local(op: Op) -> Local:
     rule: Local = namespace["local"]
     rule.__doc__ = "\n".join(lines)  # the generated source, for people who want to read it
     rule.op = op
+    if any(op.stops):
+        CUT.add(rule)  # backward sends δ along `op.flows` alone
     return rule
 
 

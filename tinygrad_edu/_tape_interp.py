@@ -26,7 +26,7 @@ from . import _numbers as ieee
 from ._expr import Const, Expr, Op, Var
 from ._numbers import Number
 from ._readings import local_values
-from ._tape_source import Program, _derivative_patterns, _op_names, compile_source
+from ._tape_source import Program, _derivative_patterns, _op_names, compile_source, reached
 
 __all__ = ["Interpreter"]
 
@@ -66,14 +66,18 @@ class Interpreter:
             if op is not None:
                 read = _operands([slot[o] for o in operands[i]])
                 self._forward.append((slot[i], op.forward, *read))
+        # Eager's backward visits only the nodes δ flows to, and sends none along an edge
+        # whose derivative is the literal 0 (`Op.flows`): 0 · inf would be nan.
+        visited = reached(program)
         for i in reversed(kept):
             op = order[i].definition
-            if op is None:
+            if op is None or not visited[i]:
                 continue
             width = op.group if op.arity is None else op.arity
+            flows = op.flows(width)
             for start in range(0, len(operands[i]), width):  # each term of an n-ary op
                 term = operands[i][start : start + width]
-                wanted = [k for k, o in enumerate(term) if kinds[o] != "const"]
+                wanted = [k for k, o in enumerate(term) if kinds[o] != "const" and flows[k]]
                 for p in range(0, len(wanted), 2):
                     pair = tuple(wanted[p : p + 2])
                     targets = [*(slot[term[k]] for k in pair), self._size][:2]

@@ -37,6 +37,7 @@ __all__ = [
     "needed",
     "node_names",
     "quiet",
+    "reached",
 ]
 
 
@@ -146,11 +147,38 @@ def forward_source(program: Program, arrays: bool = False) -> str:
 
 def needed(program: Program, inputs: bool = True) -> list[bool]:
     """Per node, whether a backward needs its δ: a parameter's, an input's (with ``inputs``),
-    and that of each op node with such a node among its operands (δ flows down to it)."""
-    need = [False] * len(program.order)
-    for i, (kind, ops) in enumerate(zip(program.kinds, program.operands, strict=True)):
-        need[i] = kind == "param" or (inputs and kind == "input") or any(need[o] for o in ops)
-    return need
+    and that of each op node with such a node among its operands (δ flows down to it); each
+    only where δ reaches it from the root. No δ flows along an edge whose local derivative
+    is the literal 0 (`Op.flows`): its operand's δ is not needed for it."""
+    order, kinds, operands = program.order, program.kinds, program.operands
+    flows = _flows(program)
+    need = [False] * len(order)
+    for i, (kind, ops) in enumerate(zip(kinds, operands, strict=True)):
+        down = any(need[o] for o, f in zip(ops, flows[i], strict=True) if f)
+        need[i] = kind == "param" or (inputs and kind == "input") or down
+    return [n and r for n, r in zip(need, reached(program), strict=True)]
+
+
+def reached(program: Program) -> list[bool]:
+    """Per node, whether δ flows to it from the root: not only through edges whose local
+    derivative is the literal 0 (`Op.flows`), as eager's backward visits it."""
+    flows = _flows(program)
+    found = [False] * len(program.order)
+    found[-1] = True  # the root
+    for i in range(len(found) - 1, -1, -1):
+        if found[i]:
+            for o, f in zip(program.operands[i], flows[i], strict=True):
+                found[o] = found[o] or f
+    return found
+
+
+def _flows(program: Program) -> list[tuple[bool, ...]]:
+    """Per node, per operand, whether δ flows to it (`Op.flows`)."""
+    ops = [node.definition for node in program.order]
+    return [
+        op.flows(len(at)) if op is not None else ()
+        for op, at in zip(ops, program.operands, strict=True)
+    ]
 
 
 def backward_source(program: Program, arrays: bool = False, inputs: bool = True) -> str:
@@ -184,9 +212,9 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
         locals_, exact = _locals(op, [names[o] for o in operands[i]], out, arrays)
         if exact and not arrays:  # the derivative's integers are Fractions when the result is one
             lines.append(f"    K = Fraction if type({out}) is Fraction else int")
-        for o, local in zip(operands[i], locals_, strict=True):
-            if not need[o]:  # a constant's δ, or one that reaches no parameter or wanted input
-                continue
+        for o, local, f in zip(operands[i], locals_, op.flows(len(operands[i])), strict=True):
+            if not (f and need[o]):  # a constant's δ, one that reaches no parameter or wanted
+                continue  # input, or no edge (a derivative that is the literal 0)
             one = local in (ONE_ON_ARRAYS if arrays else ("1",))
             term = f"δ{out}" if one else f"{_wrap(local)} * δ{out}"
             start = f"δ{names[o]}" if has[o] else "0"

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import _numbers as _ieee
 from ._expr import COMPARE, Call, Cond, Const, Expr, Var, Where
+from ._flowing import flowing_parents
 from ._numbers import Number, check_number
 from ._readings import evaluate, local_values
 from .engine import Value, apply, enable_grad, topological_order
@@ -43,7 +44,9 @@ def grad(
             same as ``backward`` would accumulate into ``.grad``, bit for bit.
 
     Returns:
-        One δ per input (0 for an input ``output`` does not depend on).
+        One δ per input (0 for an input ``output`` does not depend on, or only through an
+        edge whose local derivative is the literal 0, such as `stop_gradient`'s: no δ flows
+        there, as in ``backward``).
 
     Raises:
         TypeError: ``output`` or an input is not a Value, ``gradient`` not a number, or
@@ -64,11 +67,11 @@ def grad(
     seed = check_number(gradient, "grad(gradient=...)")
     if not isinstance(create_graph, bool):
         raise TypeError(f"create_graph must be True or False, got {type(create_graph).__name__}")
-    order = topological_order(output)
+    order = topological_order(output, flowing=True)  # no edge where a derivative is the 0
     # Only nodes that depend on an input need a δ: the others' branches are never visited.
     needed = {id(v) for v in inputs}
     for node in order:
-        if any(id(p) in needed for p in node.parents):
+        if any(id(p) in needed for p in flowing_parents(node)):
             needed.add(id(node))
     deltas: dict[int, Delta] = {id(output): seed}
     with enable_grad() if create_graph else nullcontext():  # record the derivative's graph
@@ -93,7 +96,7 @@ def _propagate(
     for node in reversed(order):  # every node after all the nodes that use it
         g = deltas.get(id(node))
         rule = node._rule
-        if g is None or rule is None or not any(id(p) in needed for p in node.parents):
+        if g is None or rule is None or not any(id(p) in needed for p in flowing_parents(node)):
             continue
         if create_graph:
             local = _local_values(node)
@@ -101,8 +104,9 @@ def _propagate(
             local = local_values(rule.op, [p.data for p in node.parents], node.data)
         else:
             local = list(rule(node))
-        for parent, d in zip(node.parents, local, strict=True):
-            if id(parent) in needed:
+        flows = rule.op.flows(len(node.parents))  # no δ, not even 0 · δ, where it is False
+        for parent, d, f in zip(node.parents, local, flows, strict=True):
+            if f and id(parent) in needed:
                 key = id(parent)
                 if create_graph:
                     term = _times(d, g)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, TypeAlias, Union
 from . import _context, _expr, ops
 from . import _numbers as _ieee
 from ._context import enable_grad, is_grad_enabled, layer_scope, no_grad
-from ._expr import Local, Op
+from ._expr import CUT, Local, Op
+from ._flowing import flow, flowing_order
 from ._numbers import Number, check_number, is_number, show
 from ._readings import local_values
 
@@ -110,7 +111,17 @@ def apply(op: Op, operands: Sequence[Operand], *, ieee: bool = False) -> Value:
         raise ValueError(f"{op.name} takes operands in groups of {op.group}, got {len(values)}")
     forward: Callable[..., Number] = op.ieee if ieee and op.ieee else op.forward
     data = forward(*[v.data for v in values])
-    return _result(data, values, op.local) if values else Value(data)
+    if not values:
+        return Value(data)
+    if op.local in CUT:  # see _CUT_RECORDED; only `apply` records such ops
+        _CUT_RECORDED[0] = True
+    return _result(data, values, op.local)
+
+
+# Whether a node of an op with an edge without δ (stop_gradient's) has been recorded in this
+# process, ever. Until one has, backward's walk need not test each node's rule (about 5% of an
+# eager backward: `_flowing.flowing_order`); Value's own methods record none of these ops.
+_CUT_RECORDED = [False]
 
 
 _expr.APPLY[0] = lambda op, args: apply(op, args)
@@ -356,13 +367,21 @@ class Value:
         PyTorch. Every non-leaf node is reset first, so after any call each intermediate node
         holds its δ for that call. Sums over all paths (fan-out, ``a * a``, diamonds).
 
+        No δ flows along an edge whose local derivative is the literal 0 (`stop_gradient`'s,
+        or a user op's so defined): not even 0 · δ, which would be nan for an infinite δ. A node
+        reached only through such edges is not part of this backward, as in PyTorch: its rule
+        is not run and its ``grad`` is left as it was.
+
         Never raises after a successful forward (an exact number too large for a float meeting
         a float gives ±inf, as float overflow does). If the pass is interrupted anyway
         (KeyboardInterrupt, MemoryError), every node's δ is put back as it was before the call,
         and the error is raised again.
         """
         gradient = check_number(gradient, "backward(gradient=...)")
-        order = topological_order(self)
+        if _CUT_RECORDED[0]:
+            order, cuts = flowing_order(self)
+        else:  # no node without an edge exists: every node is visited
+            order, cuts = topological_order(self), []
         saved = [node.grad for node in order]  # put back if the pass is interrupted or overflows
         try:
             try:
@@ -370,15 +389,22 @@ class Value:
                     if node._rule is not None:
                         node.grad = 0
                 self.grad = gradient if self._rule is not None else self.grad + gradient
-                for node in reversed(order):  # every node after all the nodes that use it
-                    rule = node._rule
-                    if rule is not None:
-                        g = node.grad
-                        # A rule returns one derivative per parent (tested). zip() with any
-                        # keyword argument, even strict=False, takes a slower path: twice this
-                        # loop's time.
-                        for parent, d in zip(node.parents, rule(node)):  # noqa: B905
-                            parent.grad += d * g
+                end = len(order)
+                # Between the nodes with an edge without δ (at the positions `cuts`, rare) every
+                # edge carries δ: the loop over them tests nothing more per node.
+                for at in [*reversed(cuts), -1]:
+                    for node in reversed(order[at + 1 : end]):  # every node after its users
+                        rule = node._rule
+                        if rule is not None:
+                            g = node.grad
+                            # A rule returns one derivative per parent (tested). zip() with any
+                            # keyword argument, even strict=False, takes a slower path: twice
+                            # this loop's time.
+                            for parent, d in zip(node.parents, rule(node)):  # noqa: B905
+                                parent.grad += d * g
+                    if at >= 0:
+                        flow(order[at])
+                    end = at
             except OverflowError:  # an exact number too large for a float met a float
                 _restore(order, saved)
                 _backward_ieee(order, gradient)
@@ -414,8 +440,10 @@ def _backward_ieee(order: Sequence[Value], gradient: Number) -> None:
                 local = rule(node)
             except OverflowError:
                 local = tuple(local_values(rule.op, [p.data for p in node.parents], node.data))
-            for parent, d in zip(node.parents, local, strict=True):
-                parent.grad = _ieee.add(parent.grad, _ieee.mul(d, g))
+            flows = rule.op.flows(len(node.parents))
+            for parent, d, f in zip(node.parents, local, flows, strict=True):
+                if f:
+                    parent.grad = _ieee.add(parent.grad, _ieee.mul(d, g))
 
 
 def total(values: Iterable[Operand]) -> Value:
@@ -457,18 +485,25 @@ def stop_gradient(x: Operand) -> Value:
     """A node holding ``x``'s value through which no δ flows (JAX's ``stop_gradient``).
 
     Unlike `Value.detach`, which makes a new leaf, it stays in the graph, so a traced tape
-    recomputes it on every replay: a stable loss shifts by the largest logit this way.
+    recomputes it on every replay: a stable loss shifts by the largest logit this way. Its
+    derivative is the literal 0, so it is no edge for δ (`Op.flows`): backward sends ``x``
+    nothing through it, not even 0 · δ, and visits nothing that only it reaches, so an
+    infinite δ below it does not make a nan.
     """
     return apply(ops.stop_gradient, (x,))
 
 
-def topological_order(root: Value) -> list[Value]:
-    """Every node reachable from ``root``, each after all its parents; root last.
+def topological_order(root: Value, *, flowing: bool = False) -> list[Value]:
+    """Every node reachable from ``root``, each after all its parents; root last. With
+    ``flowing``, only the nodes δ flows to from ``root``: not through an edge whose local
+    derivative is the literal 0 (`stop_gradient`'s, `Op.flows`), as `backward` visits them.
 
     Iterative depth-first search (no recursion limit). A node is *opened* when first popped
     (pushed back, then its parents on top of it) and *closed* when popped again, after all its
     parents; the order depends only on the parents' order, so it is the same on every run.
     """
+    if flowing:
+        return flowing_order(root)[0]
     order: list[Value] = []
     closed: dict[Value, bool] = {}  # node -> closed yet? (absent: not opened)
     stack = [root]

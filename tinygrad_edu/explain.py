@@ -5,7 +5,9 @@ responsible". `explain` writes out how: for each node, from the root down, its �
 the nodes that use it of δ(user) × ∂user/∂node, each local derivative written as its op's rule
 in the op table (`tinygrad_edu.ops`) and evaluated at the data, e.g.
 ``δ(v2) = δ(L) · ∂L/∂v2 = δ(L) · (0 if v2 ≤ 0 else 1) = 1 · 0 = 0``. No ``.grad`` is changed;
-the δ are the numbers ``backward`` computes, by the same operations (exact for Fractions).
+the δ are the numbers ``backward`` computes, by the same operations (exact for Fractions). As
+in backward, no δ flows along an edge whose local derivative is the literal 0 (stop_gradient's):
+the step of its user says so, and a node reached only that way has no step.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class Step:
     index: int = -1  # the node's index in topological order (``v<i>`` in the drawings)
     layer: str = ""  # the layer whose backward completed this δ (its last term's user's layer)
     formula: Any = None  # with ``formulas=True``: δ as a sympy expression of the named nodes
+    # The operands no δ flows to from this node, and its op: an edge whose local derivative is
+    # the literal 0 (stop_gradient's) is no edge, so not 0 × δ (nan for an infinite δ).
+    stopped: tuple[str, ...] = ()
+    op: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ def explain(
     layers = model_rows(model, order, position) if model is not None else None
     deltas: dict[int, Number] = {len(order) - 1: check_number(gradient, "explain(gradient=...)")}
     terms: dict[int, list[Term]] = {}
+    stopped: dict[int, list[str]] = {}
     for i in range(len(order) - 1, -1, -1):  # as backward: users before the nodes they use
         node = order[i]
         op = node.definition
@@ -172,8 +179,12 @@ def explain(
             local = node.local_grads()
         except OverflowError:  # an exact number beyond floats: ±inf, as backward's IEEE pass
             local = tuple(local_values(op, data, node.data))
+        flows = op.flows(len(node.parents))
         for k, (parent, d) in enumerate(zip(node.parents, local, strict=True)):
             j = position[id(parent)]
+            if not flows[k]:  # no edge, as backward: no term, and the node gets no δ from it
+                stopped.setdefault(i, []).append(names[j])
+                continue
             term = ieee.mul(d, g)  # d · g, or ±inf where backward's IEEE pass makes it
             deltas[j] = ieee.add(deltas.get(j, 0), term)  # the sum backward makes, in its order
             terms.setdefault(j, []).append(Term(names[i], rules[k], d, g, term, convention, i, k))
@@ -185,7 +196,8 @@ def explain(
         mine = tuple(terms.get(i, ()))
         layer = order[mine[-1].user_index if mine else i].layer
         shape = shapes[i] if shapes is not None else None
-        steps.append(Step(names[i], deltas[i], mine, i, layer, shape))
+        cut = tuple(stopped.get(i, ()))
+        steps.append(Step(names[i], deltas[i], mine, i, layer, shape, cut, order[i].op))
     by_layer = len(order) > EVERY_NODE_LIMIT if every_node is None else not every_node
     if layers is None and by_layer:  # one row per layer, from the layer each node was made in
         layers = graph_rows(order, position)

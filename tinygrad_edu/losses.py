@@ -287,8 +287,9 @@ def _log_softmax_loss(logits: list[Value], target: int | list[Value]) -> Value:
     # -log softmax_i = log Σ_j exp(x_j - m) + (m - x_i) for the largest logit m: no exp
     # overflows, and m - x_i is computed before the log-sum (in [0, log n]) is added, so
     # nothing cancels after rounding: (log 2 + 1e16) - 1e16 would be 0, not log 2. m is a
-    # node without δ (stop_gradient): the δ of x_j is still softmax_j - [j == i], and a traced
-    # tape finds each sample's own largest logit.
+    # node without δ (stop_gradient): the δ of x_j is still softmax_j - [j == i], a traced
+    # tape finds each sample's own largest logit, and no backward computes the max chain's δ
+    # (no edge through stop_gradient).
     m = logits[0]
     for x in logits[1:]:
         m = m.maximum(x)

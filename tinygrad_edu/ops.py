@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 from . import _numbers as ieee
-from ._expr import OPS, Derivative, Op, Var, eq, lift_expr, ne, register, where
+from ._expr import OPS, Const, Derivative, Op, Var, eq, lift_expr, ne, register, where
 from ._numbers import INF, NAN, Number, is_integer, show
 from ._readings import compile_local
 
@@ -80,7 +80,8 @@ def define_op(
         derivative: ``derivative(*operands, out) -> tuple``: ∂out/∂operand for each operand,
             written with the operands, ``out``, numbers, arithmetic, the ops of this module
             (``exp``, ``sigmoid``, ...) and ``where(condition, a, b)``. It is called once, with
-            placeholders, so it must not branch with ``if``.
+            placeholders, so it must not branch with ``if``. An entry that is the number 0
+            itself makes that operand no edge: no δ flows to it, as through `stop_gradient`.
         symbol: how drawings show the op (default: ``name``).
         template: how text shows a call, e.g. ``"softplus({0})"`` (the default).
         ieee_forward: ``forward`` giving ±inf or nan where it would raise, used when derivatives
@@ -214,6 +215,9 @@ def finish(op: Op) -> Op:
         )
     op.operands = tuple(params[:width])
     op.derivative = tuple(lift_expr(e) for e in exprs)
+    # A structural 0, written as the constant itself: no edge (not a 0 in a branch of a where,
+    # which is a kink's convention at some points only).
+    op.stops = tuple(isinstance(d, Const) and d.value == 0 for d in op.derivative)
     op.local = compile_local(op)
     return op
 
@@ -445,6 +449,7 @@ dot: Op = _op(
 
 # The value passes, δ stops: a constant to backward, read anew on every replay of a tape (a
 # stable loss's max-logit shift, whose δ would be 0 in exact arithmetic anyway). JAX's name.
+# Its derivative, the literal 0, makes it no edge (`Op.stops`): no δ flows, not even 0 · δ.
 stop_gradient: Op = _op(
     "stop_gradient", lambda x: x, lambda x, out: (0,), symbol="sg", template="sg({0})",
     array=lambda xp, x: x,
