@@ -22,6 +22,7 @@ from weakref import WeakKeyDictionary
 from ._expr import OPS, Call, Op, Var
 from ._numbers import Number
 from ._readings import calls, render_arrays, render_python
+from ._tape_matvec import matvecs
 from .engine import Value
 from .ops import READING_NAMES
 
@@ -123,8 +124,11 @@ def node_names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
 
 
 def forward_source(program: Program, arrays: bool = False) -> str:
-    """The forward pass: a line per op node (on arrays with ``arrays``), every value returned."""
+    """The forward pass: a line per op node (on arrays with ``arrays``, where a dot of weights
+    and batched inputs is a matrix-vector product, `tinygrad_edu._tape_matvec`), every value
+    returned (on arrays, after the matrix-vector products' arrays)."""
     order, names, kinds, operands, inputs = program
+    plan = matvecs(program) if arrays else None
     lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P):"]
     k = 0
     for i, node in enumerate(order):
@@ -132,6 +136,8 @@ def forward_source(program: Program, arrays: bool = False) -> str:
             data = f"float(P[{k}].data)" if arrays else f"P[{k}].data"  # arrays hold floats
             lines.append(f"    {names[i]} = {data}")
             k += 1
+        elif plan is not None and i in plan.dots:
+            lines += plan.forward(i, names)
         elif kinds[i] == "op":
             op = node.definition
             assert op is not None  # an op node
@@ -140,6 +146,7 @@ def forward_source(program: Program, arrays: bool = False) -> str:
                 call = f"0 + {call}"
             lines.append(f"    {names[i]} = {call.format(*(names[o] for o in operands[i]))}")
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
+    kept = (plan.extras() if plan is not None else []) + kept
     lines.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
     return "\n".join(lines)
 
@@ -156,27 +163,35 @@ def needed(program: Program, inputs: bool = True) -> list[bool]:
 def backward_source(program: Program, arrays: bool = False, inputs: bool = True) -> str:
     """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
     an interior node's δ from 0, a parameter's from its ``.grad``, term by term. On arrays
-    (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end.
+    (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end, and
+    a matrix-vector product's (`tinygrad_edu._tape_matvec`) is summed over it at once.
     Without ``inputs`` the inputs' δ are not computed (nor any δ only they need): it returns
     None."""
     order, names, kinds, operands, inputs_ = program
     need = needed(program, inputs)
+    plan = matvecs(program) if arrays else None
+    reduced: dict[int, list[str]] = {}  # a parameter's δ from products, summed over the batch
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
+    kept = (plan.extras() if plan is not None else []) + kept
     lines = [
         "def backward(values, gradient, P):",
         f"    ({''.join(f'{n}, ' for n in kept)}) = values",
     ]
     has = [False] * len(order)
     params = [i for i, kind in enumerate(kinds) if kind == "param"]
-    for k, i in enumerate(params):
-        lines.append(f"    δ{names[i]} = {'0' if arrays else f'P[{k}].grad'}")
-        has[i] = True
+    for k, i in enumerate(params):  # on arrays, a δ over the samples starts at its first term
+        if not arrays:
+            lines.append(f"    δ{names[i]} = P[{k}].grad")
+            has[i] = True
     root = len(order) - 1
     # A leaf root adds the seed to its δ, as eager does (for an input, 0 + -0.0 is 0.0).
     start = f"δ{names[root]} + " if has[root] else "0 + " if kinds[root] == "input" else ""
     lines.append(f"    δ{names[root]} = {start}gradient")
     has[root] = True
     for i in range(root, -1, -1):
+        if plan is not None and i in plan.dots:
+            lines += plan.backward(i, names, need, has, reduced)
+            continue
         op = order[i].definition
         if op is None or not has[i]:
             continue
@@ -193,9 +208,10 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
             lines.append(f"    δ{names[o]} = {start} + {term}")
             has[o] = True
     if arrays:
-        lines += [
-            f"    P[{k}].grad = P[{k}].grad + total(δ{names[i]})" for k, i in enumerate(params)
-        ]
+        for k, i in enumerate(params):
+            terms = ([f"total(δ{names[i]})"] if has[i] else []) + reduced.get(i, [])
+            if terms:
+                lines.append(f"    P[{k}].grad = P[{k}].grad + {' + '.join(terms)}")
     else:
         lines += [f"    P[{k}].grad = δ{names[i]}" for k, i in enumerate(params)]
     if not inputs:
@@ -271,7 +287,7 @@ def _wrap(source: str) -> str:
 
 
 # Names the fused program makes (packs, their inputs and δ, index and constant arrays).
-_GENERATED = re.compile(r"G\d+(_x|_δx)?|_[Wic]\d+|_unused\d+|δ.*")
+_GENERATED = re.compile(r"G\d+(_x|_δx)?|_[WicXg]\d+|_unused\d+|δ.*")
 
 
 def _op_names() -> set[str]:
@@ -297,6 +313,21 @@ def _where(xp: Any) -> Callable[[Any, Any, Any], Any]:
         return xp.where(c, a, b)
 
     return where
+
+
+def _vector(xp: Any) -> Callable[[Sequence[float], Any], Any]:
+    """Numbers as a 1-D array of ``xp`` with the dtype (and device) of an array ``like``."""
+    if xp.__name__ == "numpy":
+        return lambda numbers, like: xp.array(numbers, dtype=like.dtype)
+    return lambda numbers, like: xp.asarray(numbers, dtype=like.dtype, device=like.device)
+
+
+def _vecmat(xp: Any) -> Callable[[Any, Any], Any]:
+    """``δ @ X``; outside numpy, ``X`` in the dtype of ``δ`` first (PyTorch multiplies no
+    float32 by float64, and a float32 batch's δ is float64 after a ``where`` of numbers)."""
+    if xp.__name__ == "numpy":
+        return xp.matmul  # type: ignore[no-any-return]
+    return lambda d, x: d @ (x if x.dtype == d.dtype else xp.astype(x, d.dtype))
 
 
 def _array_call(op: Op, xp: Any) -> Callable[..., Any]:
@@ -343,6 +374,9 @@ def compile_source(
     if xp is not None:
         space["where"] = _where(xp)
         space["total"] = lambda a: float(xp.sum(a))
+        space["vector"] = _vector(xp)
+        space["stack"] = xp.stack
+        space["vecmat"] = _vecmat(xp)
     space.update(names)
     exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
     return space[name]

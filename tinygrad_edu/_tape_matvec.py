@@ -1,0 +1,122 @@
+"""A dot node as one matrix-vector product in a tape's unfused program on arrays.
+
+On arrays (`tinygrad_edu._tape_source` with ``arrays``) a ``dot`` node Σ wₜ·xₜ whose weights
+are parameters or constants (one number for every sample) and whose inputs are batched is
+written as ``X @ w``, not term by term: its inputs stacked as the columns of an N×k array ``X``
+and its weights gathered into a vector. The stack is made once per distinct tuple of inputs
+and read by every dot that reads those inputs (a layer's neurons); that is sharing, not fusion
+(`tinygrad_edu._fusion`, which makes a layer's dots one matrix product): each dot is still its
+own product. Backward, the weights' δ are one vector-matrix product ``δ @ X`` (``vecmat``),
+summed over the
+batch at once, and the inputs' δ the outer product δ·w, summed into the stack's δ by each dot
+that reads it and handed to the inputs, column by column, after the last of them.
+
+A matrix-vector product sums in its own order (BLAS's), so these values and δ equal the
+per-sample replay's to float tolerance, not bit for bit. A dot with a batched weight, or with
+no batched input, stays term by term.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._tape_source import Program
+
+__all__ = ["Matvecs", "matvecs"]
+
+
+@dataclass
+class Matvecs:
+    """The dots of a program written as matrix-vector products."""
+
+    # dot node -> (its stack's name, its (weight, input) operands pair by pair)
+    dots: dict[int, tuple[str, list[tuple[int, int]]]] = field(default_factory=dict)
+    first: dict[str, int] = field(default_factory=dict)  # stack -> its first reader (makes it)
+    started: set[str] = field(default_factory=set)  # stacks with a δ so far (backward)
+
+    def extras(self) -> list[str]:
+        """The arrays the forward returns before the nodes' values: the stacks and the weight
+        vectors, in the forward's order."""
+        found = []
+        for i, (stack, _) in self.dots.items():
+            if self.first[stack] == i:
+                found.append(stack)
+            found.append(f"_W{i}")
+        return found
+
+    def forward(self, i: int, names: Sequence[str]) -> list[str]:
+        """The lines of dot ``i``: its stack (if it is the first to read it), weights, product."""
+        stack, pairs = self.dots[i]
+        lines = []
+        if self.first[stack] == i:
+            columns = "".join(f"{names[x]}, " for _, x in pairs)
+            lines.append(f"    {stack} = stack(({columns}), axis=1)")
+        weights = "".join(f"{names[w]}, " for w, _ in pairs)
+        lines.append(f"    _W{i} = vector(({weights}), {stack})")
+        lines.append(f"    {names[i]} = {stack} @ _W{i}")
+        return lines
+
+    def backward(
+        self,
+        i: int,
+        names: Sequence[str],
+        need: Sequence[bool],
+        has: list[bool],
+        reduced: dict[int, list[str]],
+    ) -> list[str]:
+        """The backward lines of dot ``i``: the weights' δ summed over the batch (noted in
+        ``reduced`` per parameter), the outer product into its stack's δ, and after the stack's
+        last reader (its first in the forward) the stack's δ added to each needed input's δ."""
+        stack, pairs = self.dots[i]
+        lines = []
+        if has[i]:
+            δ = f"δ{names[i]}"
+            if any(need[w] for w, _ in pairs):
+                lines.append(f"    _g{i} = vecmat({δ}, {stack}).tolist()")
+                for t, (w, _) in enumerate(pairs):
+                    if need[w]:
+                        reduced.setdefault(w, []).append(f"_g{i}[{t}]")
+            if any(need[x] for _, x in pairs):
+                start = f"δ{stack} + " if stack in self.started else ""
+                lines.append(f"    δ{stack} = {start}{δ}[:, None] * _W{i}")
+                self.started.add(stack)
+        if self.first[stack] == i and stack in self.started:
+            for t, (_, x) in enumerate(pairs):
+                if need[x]:
+                    start = f"δ{names[x]}" if has[x] else "0"
+                    lines.append(f"    δ{names[x]} = {start} + δ{stack}[:, {t}]")
+                    has[x] = True
+        return lines
+
+
+def matvecs(program: Program) -> Matvecs:
+    """The dots of ``program`` to write as matrix-vector products: each pair of operands a
+    parameter or constant and a batched node."""
+    order, _, kinds, operands, _ = program
+    batched = [False] * len(order)
+    plan = Matvecs()
+    stacks: dict[tuple[int, ...], str] = {}
+    for i, node in enumerate(order):
+        ops = operands[i]
+        batched[i] = kinds[i] == "input" or any(batched[o] for o in ops)
+        op = node.definition
+        if op is None or op.name != "dot" or not ops:
+            continue
+        pairs = []
+        for a, b in zip(ops[0::2], ops[1::2], strict=True):
+            if kinds[a] in ("param", "const") and batched[b]:
+                pairs.append((a, b))
+            elif kinds[b] in ("param", "const") and batched[a]:
+                pairs.append((b, a))
+            else:
+                break
+        else:
+            xs = tuple(x for _, x in pairs)
+            if xs not in stacks:
+                stacks[xs] = f"_X{len(stacks)}"
+                plan.first[stacks[xs]] = i
+            plan.dots[i] = (stacks[xs], pairs)
+    return plan
