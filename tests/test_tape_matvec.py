@@ -111,3 +111,23 @@ def test_a_matvec_keeps_the_batch_dtype_and_the_domain_errors() -> None:
     with pytest.raises(ValueError, match="sample 1 of the batch: log is undefined"):
         logged(np.array(rows))
     assert logged(np.array(rows), ieee=True)[0] == 0.0
+
+
+def test_a_batch_returns_the_inputs_delta_down_to_the_sign_of_zero() -> None:
+    """Eager's δ starts at 0, so it is never -0.0 (0 + -0.0 is 0.0); a batch's δ are summed
+    without that 0 but returned with it: the same numbers, the sign of a zero included."""
+    import torch  # the torch extra: the same on PyTorch's tensors
+
+    w = [Value(1.0), Value(-1.0)]
+    tape = trace(lambda a, b: dot(w, [a.relu(), b]) * b, [-2.0, -1.0], fuse=False)
+    rows = [[-2.0, -1.0], [3.0, -1.0]]
+    expected = []
+    for row in rows:
+        xs = [Value(x) for x in row]
+        (dot(w, [xs[0].relu(), xs[1]]) * xs[1]).backward()
+        expected.append([repr(x.grad) for x in xs])
+    assert expected[0][0] == "0.0"  # (0 if a <= 0 else 1) · -1 is -0.0, eager's δ 0.0
+    for batch in (np.array(rows), torch.tensor(rows, dtype=torch.float64)):
+        tape(batch)
+        found = tape.backward(reduction="sum").tolist()
+        assert [[repr(float(x)) for x in row] for row in found] == expected

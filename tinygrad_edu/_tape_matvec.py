@@ -86,8 +86,8 @@ class Matvecs:
         if self.first[stack] == i and stack in self.started:
             for t, (_, x) in enumerate(pairs):
                 if need[x]:
-                    start = f"δ{names[x]}" if has[x] else "0"
-                    lines.append(f"    δ{names[x]} = {start} + δ{stack}[:, {t}]")
+                    start = f"δ{names[x]} + " if has[x] else ""
+                    lines.append(f"    δ{names[x]} = {start}δ{stack}[:, {t}]")
                     has[x] = True
         return lines
 

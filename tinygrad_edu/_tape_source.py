@@ -162,7 +162,8 @@ def needed(program: Program, inputs: bool = True) -> list[bool]:
 
 def backward_source(program: Program, arrays: bool = False, inputs: bool = True) -> str:
     """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
-    an interior node's δ from 0, a parameter's from its ``.grad``, term by term. On arrays
+    an interior node's δ from 0 (on arrays from its first term), a parameter's from its
+    ``.grad``, term by term. On arrays
     (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end, and
     a matrix-vector product's (`tinygrad_edu._tape_matvec`) is summed over it at once.
     Without ``inputs`` the inputs' δ are not computed (nor any δ only they need): it returns
@@ -204,8 +205,8 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
                 continue
             one = local in (ONE_ON_ARRAYS if arrays else ("1",))
             term = f"δ{out}" if one else f"{_wrap(local)} * δ{out}"
-            start = f"δ{names[o]}" if has[o] else "0"
-            lines.append(f"    δ{names[o]} = {start} + {term}")
+            start = f"δ{names[o]} + " if has[o] else "" if arrays else "0 + "  # see below
+            lines.append(f"    δ{names[o]} = {start}{term}")
             has[o] = True
     if arrays:
         for k, i in enumerate(params):
@@ -217,7 +218,11 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
     if not inputs:
         lines.append("    return None")
         return "\n".join(lines)
-    found = [f"δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs_]
+    # On arrays a δ starts at its first term, not at 0 + it (an array call): it may then be
+    # -0.0 where eager's is 0.0, and is returned as 0 + δ, eager's (δ only adds and
+    # multiplies, so the sign of a zero changes no other number).
+    zero = "0 + " if arrays else ""
+    found = [f"{zero}δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs_]
     lines.append(f"    return [{', '.join(found)}]")
     return "\n".join(lines)
 
