@@ -28,7 +28,7 @@ def test_an_unfused_layer_is_one_stack_and_a_matvec_per_neuron() -> None:
     forward, backward, without = _sources(tape, np.ones((5, 5)))
     assert not tape.fused
     # the 3 inputs stacked once for the 4 neurons that read them, the 4 hidden values once
-    assert forward.count(" = stack((") == 2
+    assert forward.count(" = columns((") == 2
     assert forward.count(" @ _W") == 6  # one matrix-vector product per neuron
     assert " * x0" not in forward  # no term by term
     assert backward.count("vecmat(") == 6  # each dot's weights' δ: one product over the batch
@@ -87,7 +87,7 @@ def test_a_matvec_dot_equals_the_dot_term_by_term(
             results.append((out, deltas, grads))
         if d is dot:
             forward = _sources(tape, rows)[0]
-            assert forward.count(" = stack((") == 2  # (a, b) and (h1, h2)
+            assert forward.count(" = columns((") == 2  # (a, b) and (h1, h2)
             assert forward.count(" @ _W") == 3  # h4's batched weight: term by term
     expected = results[-1]
     for out, deltas, grads in results:

@@ -53,7 +53,7 @@ class Matvecs:
         lines = []
         if self.first[stack] == i:
             columns = "".join(f"{names[x]}, " for _, x in pairs)
-            lines.append(f"    {stack} = stack(({columns}), axis=1)")
+            lines.append(f"    {stack} = columns(({columns}))")
         weights = "".join(f"{names[w]}, " for w, _ in pairs)
         lines.append(f"    _W{i} = vector(({weights}), {stack})")
         lines.append(f"    {names[i]} = {stack} @ _W{i}")

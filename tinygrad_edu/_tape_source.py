@@ -379,8 +379,11 @@ def compile_source(
     if xp is not None:
         space["where"] = _where(xp)
         space["total"] = lambda a: float(xp.sum(a))
+        space["columns"] = lambda arrays: xp.stack(arrays, axis=1)
+        if xp.__name__ == "numpy":  # the same, without numpy's wrappers (a third of the time)
+            space["total"] = lambda a: float(xp.add.reduce(a, axis=None))  # np.sum's reduce
+            space["columns"] = lambda arrays: xp.array(arrays).T  # column-major
         space["vector"] = _vector(xp)
-        space["stack"] = xp.stack
         space["vecmat"] = _vecmat(xp)
     space.update(names)
     exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
