@@ -27,8 +27,10 @@ def test_an_unfused_layer_is_one_stack_and_a_matvec_per_neuron() -> None:
     tape.fuse = False
     forward, backward, without = _sources(tape, np.ones((5, 5)))
     assert not tape.fused
-    # the 3 inputs stacked once for the 4 neurons that read them, the 4 hidden values once
-    assert forward.count(" = columns((") == 2
+    # the 4 hidden values stacked once for the 2 neurons that read them; the 3 inputs, read by
+    # the first 4, are columns 0 to 2 of the batch: a view, no copy
+    assert forward.count(" = columns((") == 1
+    assert forward.count(" = X[:, 0:3]") == 1
     assert forward.count(" @ _W") == 6  # one matrix-vector product per neuron
     assert " * x0" not in forward  # no term by term
     assert backward.count("vecmat(") == 6  # each dot's weights' δ: one product over the batch
@@ -87,7 +89,7 @@ def test_a_matvec_dot_equals_the_dot_term_by_term(
             results.append((out, deltas, grads))
         if d is dot:
             forward = _sources(tape, rows)[0]
-            assert forward.count(" = columns((") == 2  # (a, b) and (h1, h2)
+            assert forward.count(" = columns((") == 2  # (a, b, a) and (h1, h2)
             assert forward.count(" @ _W") == 3  # h4's batched weight: term by term
     expected = results[-1]
     for out, deltas, grads in results:
@@ -131,3 +133,15 @@ def test_a_batch_returns_the_inputs_delta_down_to_the_sign_of_zero() -> None:
         tape(batch)
         found = tape.backward(reduction="sum").tolist()
         assert [[repr(float(x)) for x in row] for row in found] == expected
+
+
+def test_inputs_out_of_the_batch_order_are_stacked() -> None:
+    w = [Value(0.5), Value(-2.0), Value(3.0)]
+    tape = trace(lambda a, b, c: dot(w, [c, a, b]) + dot(w[:2], [c, a]), [1.0, 2.0, 3.0])
+    tape.fuse = False
+    forward = _sources(tape, np.ones((2, 3)))[0]
+    assert forward.count(" = columns((") == 2
+    assert " = X[" not in forward
+    batch = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 4.0]])
+    expected = [0.5 * c - 2 * a + 3 * b + 0.5 * c - 2 * a for a, b, c in batch.tolist()]
+    assert tape(batch).tolist() == pytest.approx(expected, rel=1e-15)

@@ -4,7 +4,8 @@ On arrays (`tinygrad_edu._tape_source` with ``arrays``) a ``dot`` node Σ wₜ·
 are parameters or constants (one number for every sample) and whose inputs are batched is
 written as ``X @ w``, not term by term: its inputs stacked as the columns of an N×k array ``X``
 and its weights gathered into a vector. The stack is made once per distinct tuple of inputs
-and read by every dot that reads those inputs (a layer's neurons); that is sharing, not fusion
+(a view of the batch ``X`` where they are its columns in order) and read by every dot that
+reads those inputs (a layer's neurons); that is sharing, not fusion
 (`tinygrad_edu._fusion`, which makes a layer's dots one matrix product): each dot is still its
 own product. Backward, the weights' δ are one vector-matrix product ``δ @ X`` (``vecmat``),
 summed over the
@@ -35,6 +36,7 @@ class Matvecs:
     # dot node -> (its stack's name, its (weight, input) operands pair by pair)
     dots: dict[int, tuple[str, list[tuple[int, int]]]] = field(default_factory=dict)
     first: dict[str, int] = field(default_factory=dict)  # stack -> its first reader (makes it)
+    batch: dict[str, tuple[int, int]] = field(default_factory=dict)  # stack -> X[:, a:b]
     started: set[str] = field(default_factory=set)  # stacks with a δ so far (backward)
 
     def extras(self) -> list[str]:
@@ -51,7 +53,9 @@ class Matvecs:
         """The lines of dot ``i``: its stack (if it is the first to read it), weights, product."""
         stack, pairs = self.dots[i]
         lines = []
-        if self.first[stack] == i:
+        if self.first[stack] == i and stack in self.batch:
+            lines.append(f"    {stack} = X[:, {self.batch[stack][0]}:{self.batch[stack][1]}]")
+        elif self.first[stack] == i:
             columns = "".join(f"{names[x]}, " for _, x in pairs)
             lines.append(f"    {stack} = columns(({columns}))")
         weights = "".join(f"{names[w]}, " for w, _ in pairs)
@@ -95,7 +99,8 @@ class Matvecs:
 def matvecs(program: Program) -> Matvecs:
     """The dots of ``program`` to write as matrix-vector products: each pair of operands a
     parameter or constant and a batched node."""
-    order, _, kinds, operands, _ = program
+    order, names, kinds, operands, inputs = program
+    column = {name: k for k, name in enumerate(inputs)}  # an input's column in the batch
     batched = [False] * len(order)
     plan = Matvecs()
     stacks: dict[tuple[int, ...], str] = {}
@@ -118,5 +123,8 @@ def matvecs(program: Program) -> Matvecs:
             if xs not in stacks:
                 stacks[xs] = f"_X{len(stacks)}"
                 plan.first[stacks[xs]] = i
+                at = [column.get(names[x], -1) if kinds[x] == "input" else -1 for x in xs]
+                if at[0] >= 0 and at == list(range(at[0], at[0] + len(at))):
+                    plan.batch[stacks[xs]] = (at[0], at[0] + len(at))
             plan.dots[i] = (stacks[xs], pairs)
     return plan

@@ -129,7 +129,8 @@ def forward_source(program: Program, arrays: bool = False) -> str:
     returned (on arrays, after the matrix-vector products' arrays)."""
     order, names, kinds, operands, inputs = program
     plan = matvecs(program) if arrays else None
-    lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P):"]
+    batch = ", X" if arrays else ""  # on arrays, the batch too (its columns are the inputs)
+    lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P{batch}):"]
     k = 0
     for i, node in enumerate(order):
         if kinds[i] == "param":

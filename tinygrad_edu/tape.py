@@ -321,10 +321,9 @@ class Tape:
         n, width = batch.shape
         if width != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
-        extra = (batch,) if arrays.fused else ()  # the fused program slices it
         flagged: list[str] = []  # numpy's floating-point errors (elsewhere: a non-finite value)
         with quiet(xp, flagged):
-            values = arrays.forward(*(batch[:, k] for k in range(width)), self.params, *extra)
+            values = arrays.forward(*(batch[:, k] for k in range(width)), self.params, batch)
         self._values, self._batch, self._dtype = values, n, batch.dtype
         self._check_guards()
         out = xp.broadcast_to(xp.asarray(values[-1], dtype=batch.dtype), (n,))
