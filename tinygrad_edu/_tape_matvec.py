@@ -83,9 +83,9 @@ class Matvecs:
                 for t, (w, _) in enumerate(pairs):
                     if need[w]:
                         reduced.setdefault(w, []).append(f"_g{i}[{t}]")
-            if any(need[x] for _, x in pairs):
+            if any(need[x] for _, x in pairs):  # column-major: each input's δ is contiguous
                 start = f"δ{stack} + " if stack in self.started else ""
-                lines.append(f"    δ{stack} = {start}{δ}[:, None] * _W{i}")
+                lines.append(f"    δ{stack} = {start}(_W{i}[:, None] * {δ}).T")
                 self.started.add(stack)
         if self.first[stack] == i and stack in self.started:
             for t, (_, x) in enumerate(pairs):
