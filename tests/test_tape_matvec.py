@@ -35,6 +35,8 @@ def test_an_unfused_layer_is_one_stack_and_a_matvec_per_neuron() -> None:
     assert forward.count(" @ _W") == 6  # one matrix-vector product per neuron
     assert " * x0" not in forward  # no term by term
     assert backward.count("vecmat(") == 6  # each dot's weights' δ: one product over the batch
+    assert backward.count("totals((") == 1  # the biases' δ summed over the batch in one call
+    assert "total(" not in backward
     # and its inputs' δ one outer product, made column-major (each input's δ a contiguous column)
     assert len(re.findall(r"\(_W\d+\[:, None\] \* δ\w+\)\.T", backward)) == 6
     # without the inputs' δ, the first layer's outer products are left out
@@ -147,3 +149,18 @@ def test_inputs_out_of_the_batch_order_are_stacked() -> None:
     batch = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 4.0]])
     expected = [0.5 * c - 2 * a + 3 * b + 0.5 * c - 2 * a for a, b, c in batch.tolist()]
     assert tape(batch).tolist() == pytest.approx(expected, rel=1e-15)
+
+
+def test_the_sums_over_the_batch_in_one_call_are_each_arrays_own() -> None:
+    """numpy's pairwise sum of each row of the stacked arrays is each array's own sum, bit for
+    bit; arrays of different dtypes are summed one by one, each in its dtype."""
+    from tinygrad_edu._tape_source import _totals
+
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 8, 9, 128, 129, 1000, 4097):
+        rows = rng.normal(size=(4, 2 * n)) * 10.0 ** rng.uniform(-8, 8, size=(4, 2 * n))
+        arrays = [rows[0, ::2], rows[1, :n], rows[2, 1::2], rows[3, :n].copy()]
+        assert _totals(np, arrays) == [float(np.add.reduce(a, axis=None)) for a in arrays]
+    mixed = [np.full(3, 0.1, dtype=np.float32), np.full(3, 0.1)]
+    tenth = np.float32(0.1)  # summed in float32, not as the float64 0.10000000149011612
+    assert _totals(np, mixed) == [float(tenth + tenth + tenth), 0.30000000000000004]

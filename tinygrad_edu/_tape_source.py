@@ -209,9 +209,12 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
             start = f"δ{names[o]} + " if has[o] else "" if arrays else "0 + "  # see below
             lines.append(f"    δ{names[o]} = {start}{term}")
             has[o] = True
-    if arrays:
+    if arrays:  # the δ over the samples summed in one call, _t[j] the j-th's sum
+        summed = [i for i in params if has[i]]
+        if summed:
+            lines.append(f"    _t = totals(({''.join(f'δ{names[i]}, ' for i in summed)}))")
         for k, i in enumerate(params):
-            terms = ([f"total(δ{names[i]})"] if has[i] else []) + reduced.get(i, [])
+            terms = ([f"_t[{summed.index(i)}]"] if has[i] else []) + reduced.get(i, [])
             if terms:
                 lines.append(f"    P[{k}].grad = P[{k}].grad + {' + '.join(terms)}")
     else:
@@ -328,6 +331,14 @@ def _vector(xp: Any) -> Callable[[Sequence[float], Any], Any]:
     return lambda numbers, like: xp.asarray(numbers, dtype=like.dtype, device=like.device)
 
 
+def _totals(numpy: Any, arrays: Sequence[Any]) -> list[float]:
+    """Each array's sum, as `total` gives it, in one reduction of the arrays stacked: the same
+    pairwise sums, row by row (arrays of one dtype; else one by one, each in its own)."""
+    if len({a.dtype for a in arrays}) > 1:
+        return [float(numpy.add.reduce(a, axis=None)) for a in arrays]
+    return numpy.add.reduce(numpy.array(arrays), axis=1).tolist()  # type: ignore[no-any-return]
+
+
 def _vecmat(xp: Any) -> Callable[[Any, Any], Any]:
     """``δ @ X``; outside numpy, ``X`` in the dtype of ``δ`` first (PyTorch multiplies no
     float32 by float64, and a float32 batch's δ is float64 after a ``where`` of numbers)."""
@@ -380,9 +391,11 @@ def compile_source(
     if xp is not None:
         space["where"] = _where(xp)
         space["total"] = lambda a: float(xp.sum(a))
+        space["totals"] = lambda arrays: [float(xp.sum(a)) for a in arrays]
         space["columns"] = lambda arrays: xp.stack(arrays, axis=1)
         if xp.__name__ == "numpy":  # the same, without numpy's wrappers (a third of the time)
             space["total"] = lambda a: float(xp.add.reduce(a, axis=None))  # np.sum's reduce
+            space["totals"] = partial(_totals, xp)
             space["columns"] = lambda arrays: xp.array(arrays).T  # column-major
         space["vector"] = _vector(xp)
         space["vecmat"] = _vecmat(xp)
