@@ -154,7 +154,7 @@ def test_inputs_out_of_the_batch_order_are_stacked() -> None:
 def test_the_sums_over_the_batch_in_one_call_are_each_arrays_own() -> None:
     """numpy's pairwise sum of each row of the stacked arrays is each array's own sum, bit for
     bit; arrays of different dtypes are summed one by one, each in its dtype."""
-    from tinygrad_edu._tape_source import _totals
+    from tinygrad_edu._tape_matvec import _totals
 
     rng = np.random.default_rng(0)
     for n in (1, 7, 8, 9, 128, 129, 1000, 4097):

@@ -8,9 +8,9 @@ and its weights gathered into a vector. The stack is made once per distinct tupl
 reads those inputs (a layer's neurons); that is sharing, not fusion
 (`tinygrad_edu._fusion`, which makes a layer's dots one matrix product): each dot is still its
 own product. Backward, the weights' δ are one vector-matrix product ``δ @ X`` (``vecmat``),
-summed over the
-batch at once, and the inputs' δ the outer product δ·w, summed into the stack's δ by each dot
-that reads it and handed to the inputs, column by column, after the last of them.
+summed over the batch at once, and the inputs' δ the outer product δ·w, summed into the
+stack's δ (column-major) by each dot that reads it and handed to the inputs, column by column,
+after the last of them: the same products, summed in the same order, as term by term.
 
 A matrix-vector product sums in its own order (BLAS's), so these values and δ equal the
 per-sample replay's to float tolerance, not bit for bit. A dot with a batched weight, or with
@@ -21,17 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._tape_source import Program
 
-__all__ = ["Matvecs", "matvecs"]
+__all__ = ["Matvecs", "array_names", "matvecs"]
 
 
 @dataclass
 class Matvecs:
-    """The dots of a program written as matrix-vector products."""
+    """The dots of a program written as matrix-vector products (a plan per pass written:
+    `backward` notes the stacks' δ it has begun)."""
 
     # dot node -> (its stack's name, its (weight, input) operands pair by pair)
     dots: dict[int, tuple[str, list[tuple[int, int]]]] = field(default_factory=dict)
@@ -128,3 +130,30 @@ def matvecs(program: Program) -> Matvecs:
                     plan.batch[stacks[xs]] = (at[0], at[0] + len(at))
             plan.dots[i] = (stacks[xs], pairs)
     return plan
+
+
+def array_names(xp: Any) -> dict[str, Any]:
+    """The functions the lines written here call, on the namespace ``xp``."""
+    if xp.__name__ == "numpy":  # without numpy's wrappers (np.stack takes 3 times as long)
+        return {
+            "columns": lambda arrays: xp.array(arrays).T,  # column-major
+            "vector": lambda numbers, like: xp.array(numbers, dtype=like.dtype),
+            "vecmat": xp.matmul,
+            "totals": partial(_totals, xp),
+        }
+    return {
+        "columns": lambda arrays: xp.stack(arrays, axis=1),
+        "vector": lambda numbers, like: xp.asarray(numbers, dtype=like.dtype, device=like.device),
+        # PyTorch multiplies no float32 by float64, and a float32 batch's δ is float64 after
+        # a where() of numbers: X in the dtype of δ first
+        "vecmat": lambda d, x: d @ (x if x.dtype == d.dtype else xp.astype(x, d.dtype)),
+        "totals": lambda arrays: [float(xp.sum(a)) for a in arrays],
+    }
+
+
+def _totals(numpy: Any, arrays: Sequence[Any]) -> list[float]:
+    """Each array's sum as ``numpy.sum`` gives it, in one reduction of the arrays stacked: the
+    same pairwise sums, row by row (arrays of one dtype; else one by one, each in its own)."""
+    if len({a.dtype for a in arrays}) > 1:
+        return [float(numpy.add.reduce(a, axis=None)) for a in arrays]
+    return numpy.add.reduce(numpy.array(arrays), axis=1).tolist()  # type: ignore[no-any-return]

@@ -22,7 +22,7 @@ from weakref import WeakKeyDictionary
 from ._expr import OPS, Call, Op, Var
 from ._numbers import Number
 from ._readings import calls, render_arrays, render_python
-from ._tape_matvec import matvecs
+from ._tape_matvec import array_names, matvecs
 from .engine import Value
 from .ops import READING_NAMES
 
@@ -164,9 +164,9 @@ def needed(program: Program, inputs: bool = True) -> list[bool]:
 def backward_source(program: Program, arrays: bool = False, inputs: bool = True) -> str:
     """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
     an interior node's δ from 0 (on arrays from its first term), a parameter's from its
-    ``.grad``, term by term. On arrays
-    (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end, and
-    a matrix-vector product's (`tinygrad_edu._tape_matvec`) is summed over it at once.
+    ``.grad``, term by term. On arrays (``arrays``) a parameter's δ is summed over the batch
+    into its ``.grad`` at the end, and a matrix-vector product's
+    (`tinygrad_edu._tape_matvec`) is summed over it at once.
     Without ``inputs`` the inputs' δ are not computed (nor any δ only they need): it returns
     None."""
     order, names, kinds, operands, inputs_ = program
@@ -210,11 +210,11 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
             lines.append(f"    δ{names[o]} = {start}{term}")
             has[o] = True
     if arrays:  # the δ over the samples summed in one call, _t[j] the j-th's sum
-        summed = [i for i in params if has[i]]
+        summed = {i: j for j, i in enumerate(i for i in params if has[i])}
         if summed:
             lines.append(f"    _t = totals(({''.join(f'δ{names[i]}, ' for i in summed)}))")
         for k, i in enumerate(params):
-            terms = ([f"_t[{summed.index(i)}]"] if has[i] else []) + reduced.get(i, [])
+            terms = ([f"_t[{summed[i]}]"] if has[i] else []) + reduced.get(i, [])
             if terms:
                 lines.append(f"    P[{k}].grad = P[{k}].grad + {' + '.join(terms)}")
     else:
@@ -295,7 +295,8 @@ def _wrap(source: str) -> str:
     return source if bare else f"({source})"
 
 
-# Names the fused program makes (packs, their inputs and δ, index and constant arrays).
+# Names the fused program makes (packs, their inputs and δ, index and constant arrays), and the
+# unfused one on arrays (stacks, weight vectors, weights' δ: `tinygrad_edu._tape_matvec`).
 _GENERATED = re.compile(r"G\d+(_x|_δx)?|_[WicXg]\d+|_unused\d+|δ.*")
 
 
@@ -322,29 +323,6 @@ def _where(xp: Any) -> Callable[[Any, Any, Any], Any]:
         return xp.where(c, a, b)
 
     return where
-
-
-def _vector(xp: Any) -> Callable[[Sequence[float], Any], Any]:
-    """Numbers as a 1-D array of ``xp`` with the dtype (and device) of an array ``like``."""
-    if xp.__name__ == "numpy":
-        return lambda numbers, like: xp.array(numbers, dtype=like.dtype)
-    return lambda numbers, like: xp.asarray(numbers, dtype=like.dtype, device=like.device)
-
-
-def _totals(numpy: Any, arrays: Sequence[Any]) -> list[float]:
-    """Each array's sum, as `total` gives it, in one reduction of the arrays stacked: the same
-    pairwise sums, row by row (arrays of one dtype; else one by one, each in its own)."""
-    if len({a.dtype for a in arrays}) > 1:
-        return [float(numpy.add.reduce(a, axis=None)) for a in arrays]
-    return numpy.add.reduce(numpy.array(arrays), axis=1).tolist()  # type: ignore[no-any-return]
-
-
-def _vecmat(xp: Any) -> Callable[[Any, Any], Any]:
-    """``δ @ X``; outside numpy, ``X`` in the dtype of ``δ`` first (PyTorch multiplies no
-    float32 by float64, and a float32 batch's δ is float64 after a ``where`` of numbers)."""
-    if xp.__name__ == "numpy":
-        return xp.matmul  # type: ignore[no-any-return]
-    return lambda d, x: d @ (x if x.dtype == d.dtype else xp.astype(x, d.dtype))
 
 
 def _array_call(op: Op, xp: Any) -> Callable[..., Any]:
@@ -391,14 +369,9 @@ def compile_source(
     if xp is not None:
         space["where"] = _where(xp)
         space["total"] = lambda a: float(xp.sum(a))
-        space["totals"] = lambda arrays: [float(xp.sum(a)) for a in arrays]
-        space["columns"] = lambda arrays: xp.stack(arrays, axis=1)
-        if xp.__name__ == "numpy":  # the same, without numpy's wrappers (a third of the time)
-            space["total"] = lambda a: float(xp.add.reduce(a, axis=None))  # np.sum's reduce
-            space["totals"] = partial(_totals, xp)
-            space["columns"] = lambda arrays: xp.array(arrays).T  # column-major
-        space["vector"] = _vector(xp)
-        space["vecmat"] = _vecmat(xp)
+        if xp.__name__ == "numpy":  # np.sum's reduction without its wrapper (a third the time)
+            space["total"] = lambda a: float(xp.add.reduce(a, axis=None))
+        space.update(array_names(xp))
     space.update(names)
     exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
     return space[name]
