@@ -106,11 +106,19 @@ def test_a_matvec_keeps_the_batch_dtype_and_the_domain_errors() -> None:
     import torch  # the torch extra: its matmul takes no float64 weights for float32 inputs
 
     w = [Value(0.5), Value(-2.0)]
-    tape = trace(lambda a, b: dot(w, [a, b]).relu() + a, [1.0, 0.0], fuse=False)
+    nodes: dict[str, Value] = {}
+
+    def f(a: Value, b: Value) -> Value:
+        nodes["dot"] = dot(w, [a, b])
+        return nodes["dot"].relu() + a
+
+    tape = trace(f, [1.0, 0.0], fuse=False)
     rows = [[4.0, 0.5], [1.0, 1.0]]
     got = tape(torch.tensor(rows, dtype=torch.float32))
     assert got.dtype == torch.float32
     assert got.tolist() == [5.0, 1.0]
+    assert tape.value(nodes["dot"]).tolist() == [1.0, -1.5]  # its slot, after the arrays
+    assert tape.value(w[1]).tolist() == [-2.0, -2.0]
     tape.backward()
     assert [p.grad for p in w] == [2.0, 0.25]  # the mean of the samples' δ (0 where relu is)
     logged = trace(lambda a, b: dot(w, [a, b]).log(), [1.0, 0.0], fuse=False)
