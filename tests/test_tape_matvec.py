@@ -51,14 +51,14 @@ def _term_by_term(ws: list[Value], xs: list[Value]) -> Value:
 
 def _layered(d: Callable[..., Value], w: list[Value], c: float) -> Callable[..., Value]:
     """Dots that share inputs, repeat an input or a weight, take a constant weight, put the
-    weight second, and one with a batched weight (term by term)."""
+    weight second, and one with a batched weight (term by term); a weight also outside."""
 
     def f(a: Value, b: Value, y: Value) -> Value:
         h1 = d([w[0], w[1], w[2]], [a, b, a]).tanh()
         h2 = d([w[3], w[1], c], [a, b, a]).relu()  # the same inputs: the same stack
         h3 = d([h1, h2], [w[4], w[4]])  # weights second, one weight twice
         h4 = d([h1, w[5]], [a, h3])  # a batched weight: term by term
-        return (h3 * y + h4 * 0.5 - y) ** 2
+        return (h3 * y + h4 * 0.5 - y) ** 2 + w[0] * b  # w[0]: δ per sample and product
 
     return f
 
