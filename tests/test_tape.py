@@ -426,7 +426,7 @@ def test_a_fused_batch_equals_the_unfused_batch_and_the_loop(
     reduction: str, n_in: int, sizes: list[int], activation: str, loss: str, seed: int
 ) -> None:
     """Fused to 1e-12 relative of the per-sample loop (a matrix product sums in its own order),
-    as the unfused batch is; an MLP's layers do fuse."""
+    as the unfused batch is (its dots are matrix-vector products); an MLP's layers do fuse."""
     fn, width = _LOSSES[loss]
     sizes[-1] = width or sizes[-1]
     model = nn.MLP(n_in, sizes, activation=activation, seed=seed)
@@ -544,7 +544,8 @@ def test_what_a_tape_cannot_recheck_is_refused_while_tracing() -> None:
 
 def test_a_batch_of_pytorch_tensors_replays_as_numpy_does() -> None:
     """Through array-api-compat the unfused program runs on any Array-API namespace: PyTorch's
-    tensors give numpy's values and δ (to 1e-12: their exp and log may round differently)."""
+    tensors give numpy's values and δ (to 1e-12: their exp and log may round differently, their
+    matrix-vector products sum in their own orders)."""
     import torch  # the torch extra, installed by `make test`
 
     torch.set_num_threads(1)

@@ -22,6 +22,7 @@ from weakref import WeakKeyDictionary
 from ._expr import OPS, Call, Op, Var
 from ._numbers import Number
 from ._readings import calls, render_arrays, render_python
+from ._tape_matvec import array_names, matvecs
 from .engine import Value
 from .ops import READING_NAMES
 
@@ -124,15 +125,21 @@ def node_names(order: Sequence[Value], given: dict[int, int]) -> list[str]:
 
 
 def forward_source(program: Program, arrays: bool = False) -> str:
-    """The forward pass: a line per op node (on arrays with ``arrays``), every value returned."""
+    """The forward pass: a line per op node (on arrays with ``arrays``, where a dot of weights
+    and batched inputs is a matrix-vector product, `tinygrad_edu._tape_matvec`), every value
+    returned (on arrays, after the matrix-vector products' arrays)."""
     order, names, kinds, operands, inputs = program
-    lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P):"]
+    plan = matvecs(program) if arrays else None
+    batch = ", X" if arrays else ""  # on arrays, the batch too (its columns are the inputs)
+    lines = [f"def forward({''.join(f'{n}, ' for n in inputs)}P{batch}):"]
     k = 0
     for i, node in enumerate(order):
         if kinds[i] == "param":
             data = f"float(P[{k}].data)" if arrays else f"P[{k}].data"  # arrays hold floats
             lines.append(f"    {names[i]} = {data}")
             k += 1
+        elif plan is not None and i in plan.dots:
+            lines += plan.forward(i, names)
         elif kinds[i] == "op":
             op = node.definition
             assert op is not None  # an op node
@@ -141,6 +148,7 @@ def forward_source(program: Program, arrays: bool = False) -> str:
                 call = f"0 + {call}"
             lines.append(f"    {names[i]} = {call.format(*(names[o] for o in operands[i]))}")
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
+    kept = (plan.extras() if plan is not None else []) + kept
     lines.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
     return "\n".join(lines)
 
@@ -183,28 +191,37 @@ def _flows(program: Program) -> list[tuple[bool, ...]]:
 
 def backward_source(program: Program, arrays: bool = False, inputs: bool = True) -> str:
     """The backward pass: δ of each node, from the root down, as eager ``backward`` sums it:
-    an interior node's δ from 0, a parameter's from its ``.grad``, term by term. On arrays
-    (``arrays``) a parameter's δ is summed over the batch into its ``.grad`` at the end.
+    an interior node's δ from 0 (on arrays from its first term), a parameter's from its
+    ``.grad``, term by term. On arrays (``arrays``) a parameter's δ is summed over the batch
+    into its ``.grad`` at the end, and a matrix-vector product's
+    (`tinygrad_edu._tape_matvec`) is summed over it at once.
     Without ``inputs`` the inputs' δ are not computed (nor any δ only they need): it returns
     None."""
     order, names, kinds, operands, inputs_ = program
     need = needed(program, inputs)
+    plan = matvecs(program) if arrays else None
+    reduced: dict[int, list[str]] = {}  # a parameter's δ from products, summed over the batch
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
+    kept = (plan.extras() if plan is not None else []) + kept
     lines = [
         "def backward(values, gradient, P):",
         f"    ({''.join(f'{n}, ' for n in kept)}) = values",
     ]
     has = [False] * len(order)
     params = [i for i, kind in enumerate(kinds) if kind == "param"]
-    for k, i in enumerate(params):
-        lines.append(f"    δ{names[i]} = {'0' if arrays else f'P[{k}].grad'}")
-        has[i] = True
+    for k, i in enumerate(params):  # on arrays, a δ over the samples starts at its first term
+        if not arrays:
+            lines.append(f"    δ{names[i]} = P[{k}].grad")
+            has[i] = True
     root = len(order) - 1
     # A leaf root adds the seed to its δ, as eager does (for an input, 0 + -0.0 is 0.0).
     start = f"δ{names[root]} + " if has[root] else "0 + " if kinds[root] == "input" else ""
     lines.append(f"    δ{names[root]} = {start}gradient")
     has[root] = True
     for i in range(root, -1, -1):
+        if plan is not None and i in plan.dots:
+            lines += plan.backward(i, names, need, has, reduced)
+            continue
         op = order[i].definition
         if op is None or not has[i]:
             continue
@@ -217,19 +234,27 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
                 continue  # input, or no edge (a derivative that is the literal 0)
             one = local in (ONE_ON_ARRAYS if arrays else ("1",))
             term = f"δ{out}" if one else f"{_wrap(local)} * δ{out}"
-            start = f"δ{names[o]}" if has[o] else "0"
-            lines.append(f"    δ{names[o]} = {start} + {term}")
+            start = f"δ{names[o]} + " if has[o] else "" if arrays else "0 + "  # see below
+            lines.append(f"    δ{names[o]} = {start}{term}")
             has[o] = True
-    if arrays:
-        lines += [
-            f"    P[{k}].grad = P[{k}].grad + total(δ{names[i]})" for k, i in enumerate(params)
-        ]
+    if arrays:  # the δ over the samples summed in one call, _t[j] the j-th's sum
+        summed = {i: j for j, i in enumerate(i for i in params if has[i])}
+        if summed:
+            lines.append(f"    _t = totals(({''.join(f'δ{names[i]}, ' for i in summed)}))")
+        for k, i in enumerate(params):
+            terms = ([f"_t[{summed[i]}]"] if has[i] else []) + reduced.get(i, [])
+            if terms:
+                lines.append(f"    P[{k}].grad = P[{k}].grad + {' + '.join(terms)}")
     else:
         lines += [f"    P[{k}].grad = δ{names[i]}" for k, i in enumerate(params)]
     if not inputs:
         lines.append("    return None")
         return "\n".join(lines)
-    found = [f"δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs_]
+    # On arrays a δ starts at its first term, not at 0 + it (an array call): it may then be
+    # -0.0 where eager's is 0.0, and is returned as 0 + δ, eager's (δ only adds and
+    # multiplies, so the sign of a zero changes no other number).
+    zero = "0 + " if arrays else ""
+    found = [f"{zero}δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs_]
     lines.append(f"    return [{', '.join(found)}]")
     return "\n".join(lines)
 
@@ -298,8 +323,9 @@ def _wrap(source: str) -> str:
     return source if bare else f"({source})"
 
 
-# Names the fused program makes (packs, their inputs and δ, index and constant arrays).
-_GENERATED = re.compile(r"G\d+(_x|_δx)?|_[Wic]\d+|_unused\d+|δ.*")
+# Names the fused program makes (packs, their inputs and δ, index and constant arrays), and the
+# unfused one on arrays (stacks, weight vectors, weights' δ: `tinygrad_edu._tape_matvec`).
+_GENERATED = re.compile(r"G\d+(_x|_δx)?|_[WicXg]\d+|_unused\d+|δ.*")
 
 
 def _op_names() -> set[str]:
@@ -371,6 +397,9 @@ def compile_source(
     if xp is not None:
         space["where"] = _where(xp)
         space["total"] = lambda a: float(xp.sum(a))
+        if xp.__name__ == "numpy":  # np.sum's reduction without its wrapper (a third the time)
+            space["total"] = lambda a: float(xp.add.reduce(a, axis=None))
+        space.update(array_names(xp))
     space.update(names)
     exec(compile(source + "\n", f"<tape {name}>", "exec"), space)
     return space[name]

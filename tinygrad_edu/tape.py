@@ -11,7 +11,9 @@ same inputs the values and δ are the eager engine's, computed by the same opera
 order (exact for Fractions).
 
 A batch (a 2-D numpy array, a row per sample) replays every sample at once, one array call per
-node or, fused (`tinygrad_edu._fusion`), one per layer: a layer's dots as one matrix product.
+node (a neuron's dot one matrix-vector product, `tinygrad_edu._tape_matvec`) or, fused
+(`tinygrad_edu._fusion`), one per layer: a layer's dots as one matrix product. Either sums a dot
+in BLAS's order, so a batch equals a loop over its samples to float tolerance, not bit for bit.
 
 A trace fixes the graph's shape. The kinks of relu, abs, max and min are decided anew on every
 replay (the losses branch on no data either). A Python branch that ``f`` takes on ``.data``
@@ -36,6 +38,7 @@ from ._fusion import fused_sources
 from ._guards import Guard, GuardError, TraceError, watching
 from ._numbers import Number, check_number
 from ._tape_interp import Interpreter
+from ._tape_matvec import matvecs
 from ._tape_source import (
     ArrayPatterns,
     Program,
@@ -127,7 +130,8 @@ class Tape:
         fuse: whether a batch runs fused (`tinygrad_edu._fusion`): a layer's dots as one
             matrix product and its elementwise ops as one call each. A matrix product sums in
             another order, so fused results equal unfused ones to float tolerance (about
-            1e-14 relative), not bit for bit; set it False for the unfused program.
+            1e-14 relative), not bit for bit; set it False for the unfused program (a dot
+            there is one matrix-vector product, summed in its own order too).
         fused: whether the last batch ran fused (False where nothing could be packed).
     """
 
@@ -185,7 +189,8 @@ class Tape:
         """Replay the forward pass at ``xs``; returns the root's value.
 
         Given one 2-D numpy array instead (a row per sample, a column per input), it replays
-        every sample at once, one numpy call per node, and returns the root's value for each.
+        every sample at once, one array call per node (a dot of parameters and batched inputs
+        one matrix-vector product), and returns the root's value for each.
         Arrays compute as IEEE does (nan or ±inf where an op leaves its domain); where the
         output is not finite at a sample, that sample is replayed on numbers, so it raises as
         eager would (the error names the sample). With ``ieee`` the nan and ±inf are kept.
@@ -316,10 +321,9 @@ class Tape:
         n, width = batch.shape
         if width != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
-        extra = (batch,) if arrays.fused else ()  # the fused program slices it
         flagged: list[str] = []  # numpy's floating-point errors (elsewhere: a non-finite value)
         with quiet(xp, flagged):
-            values = arrays.forward(*(batch[:, k] for k in range(width)), self.params, *extra)
+            values = arrays.forward(*(batch[:, k] for k in range(width)), self.params, batch)
         self._values, self._batch, self._dtype = values, n, batch.dtype
         self._check_guards()
         out = xp.broadcast_to(xp.asarray(values[-1], dtype=batch.dtype), (n,))
@@ -390,13 +394,19 @@ class Tape:
                 compile_source(sources[0], "forward", ieee=False, names=names, xp=xp),
                 compile_source(sources[1], "backward", ieee=True, names=names, xp=xp),
                 sources,
-                fused[3] if fused is not None else self._slots,
+                fused[3] if fused is not None else self._unfused_slots(),
                 names,
                 fused is not None,
             )
             self._compiled[key, fuse] = made
         self.fused = made.fused
         return made
+
+    def _unfused_slots(self) -> dict[int, tuple[int, int | None]]:
+        """Where each node's value is in the unfused forward's result on arrays: after the
+        arrays of its matrix-vector products."""
+        extra = len(matvecs(self._program_source).extras())
+        return {i: (k + extra, column) for i, (k, column) in self._slots.items()}
 
 
 @dataclass
