@@ -222,3 +222,24 @@ def test_lanes_of_one_layer_that_delta_reaches_and_does_not_are_not_fused() -> N
     assert not tape.fused
     got = [p.grad for p in model.parameters()]
     assert got == pytest.approx(expected, rel=1e-12, nan_ok=True)
+
+
+def test_the_walk_finds_every_node_without_an_edge_where_it_sits() -> None:
+    """`flowing_order` gives the positions of the nodes with an edge without δ in one pass
+    (it looked each one up in the order, quadratic: an eager cross-entropy over 2,000 samples
+    took 5.1 s to backward, not 0.5 s), increasing, and the order is a topological one."""
+    from tinygrad_edu._expr import CUT
+    from tinygrad_edu._flowing import flowing_order
+
+    x = [Value(0.1 * k) for k in range(3)]
+    terms = [losses.cross_entropy([xi * k for xi in x], [0.0, 1.0, 0.0]) for k in range(50)]
+    root = total([*terms, stop_gradient(x[0]) * x[1]])
+    order, cuts = flowing_order(root)
+    assert cuts == [i for i, node in enumerate(order) if node._rule in CUT]
+    assert len(cuts) == 51
+    seen: set[int] = set()
+    walked = {id(node) for node in order}
+    for node in order:
+        assert all(id(p) in seen for p in node.parents if id(p) in walked)
+        seen.add(id(node))
+    assert order[-1] is root

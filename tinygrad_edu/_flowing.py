@@ -21,29 +21,35 @@ def flowing_order(root: Value) -> tuple[list[Value], list[int]]:
     without δ, increasing. The same walk, written twice: its one more test per node would cost
     the plain walk about 5%."""
     order: list[Value] = []
-    closed: dict[Value, bool] = {}  # node -> closed yet? (absent: not opened)
+    cuts: list[int] = []
+    # node -> False while open, CUT_OPEN while open and one of the nodes with an edge without
+    # δ, True once closed (absent: not opened).
+    closed: dict[Value, bool | int] = {}
     stack = [root]
     cut = CUT  # a local: the test of each node is then one hash of its rule
-    found: list[Value] = []
     while stack:
         node = stack.pop()
         state = closed.get(node)
         if state is None:
-            closed[node] = False
             stack.append(node)
             if node._rule in cut:
-                found.append(node)
+                closed[node] = _CUT_OPEN
                 parents = flowing_parents(node)
             else:
+                closed[node] = False
                 parents = node.parents
             for parent in reversed(parents):
                 if parent not in closed:
                     stack.append(parent)
-        elif not state:
+        elif state is not True:
             closed[node] = True
+            if state:  # its position, as it closes
+                cuts.append(len(order))
             order.append(node)
-    # Found while open; their positions once closed (a few, each found at C speed).
-    return order, sorted(order.index(node) for node in found)
+    return order, cuts
+
+
+_CUT_OPEN = 1
 
 
 def flowing_parents(node: Value) -> tuple[Value, ...]:
