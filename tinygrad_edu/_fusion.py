@@ -161,14 +161,29 @@ class _Writer:
         and returns None."""
         need = needed(self.program, inputs)
         packed = [any(need[i] for i in p.lanes) for p in self.packs]  # a pack's δ is needed
-        wanted = [q for q, k in enumerate(packed) if k]
         lines = [
             "def backward(values, gradient, P):",
             f"    ({''.join(f'{n}, ' for n in kept)}) = values",
             "    dθ = zeros(len(P))",
         ]
-        lines += [f"    δ{self.packs[q].name} = zeros({self.packs[q].name}.shape)" for q in wanted]
         has: set[int] = set()
+        # A pack's δ array is made by its first term ("own": no other name holds that array, so
+        # later terms add into it in place) or is another δ's array ("shared": the next term
+        # makes a new one). A pack that no term reaches has no δ and is skipped, as an unfused
+        # node is.
+        state: dict[int, str] = {}
+
+        def into(q: int, term: str, fresh: bool) -> None:
+            """``term`` (samples × lanes) into pack ``q``'s δ; ``fresh``: a new array."""
+            δq = f"δ{self.packs[q].name}"
+            if q not in state:
+                lines.append(f"    {δq} = {term}")
+                state[q] = "own" if fresh else "shared"
+            elif state[q] == "own":
+                lines.append(f"    {δq} += {term}")
+            else:
+                lines.append(f"    {δq} = {δq} + {term}")
+                state[q] = "own"
 
         def add(o: int, term: str) -> None:
             """``term`` (an array over the samples) into the δ of node ``o``."""
@@ -178,7 +193,12 @@ class _Writer:
                 lines.append(f"    dθ[{self.param[o]}] += total({term})")
             elif o in self.lane_of:
                 q, j = self.lane_of[o]
-                lines.append(f"    δ{self.packs[q].name}[:, {j}] += {term}")
+                name = self.packs[q].name
+                if state.get(q) != "own":
+                    start = f"δ{name}.copy()" if q in state else f"zeros({name}.shape)"
+                    lines.append(f"    δ{name} = {start}")
+                    state[q] = "own"
+                lines.append(f"    δ{name}[:, {j}] += {term}")
             else:
                 start = f"δ{self.names[o]}" if o in has else "0"
                 lines.append(f"    δ{self.names[o]} = {start} + {term}")
@@ -198,7 +218,7 @@ class _Writer:
                     add(o, δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}")
                 continue
             pack = self.packs[u]
-            if not packed[u]:
+            if u not in state:
                 continue
             δ = f"δ{pack.name}"
             if pack.xs:
@@ -212,25 +232,37 @@ class _Writer:
                 _, q = self._x(pack)
                 if q is not None:
                     if packed[q]:
-                        lines.append(f"    δ{self.packs[q].name} += {δ} @ θ[{w}]")
+                        into(q, f"{δ} @ θ[{w}]", True)
                 elif any(need[xi] for xi in pack.xs):
                     lines.append(f"    {pack.name}_δx = {δ} @ θ[{w}]")
                     for k, xi in enumerate(pack.xs):
                         add(xi, f"{pack.name}_δx[:, {k}]")
                 continue
             locals_ = self.patterns.locals(pack.op, reads[u], pack.name)
-            for (kind_, what), local in zip(pack.operands, locals_, strict=True):
-                term = δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}"
+            terms = [
+                (kind_, what, local)
+                for (kind_, what), local in zip(pack.operands, locals_, strict=True)
+                if kind_ in ("params", "node", "scalar") or (kind_ == "pack" and packed[what])
+            ]
+            own = state[u] == "own"  # δ's array is this pack's alone, until a term shares it
+            for t, (kind_, what, local) in enumerate(terms):
+                one = local in ONE_ON_ARRAYS
+                if kind_ == "pack" and not one and own and t == len(terms) - 1:
+                    # The last read of δ: the product is made in δ's own array, then handed on.
+                    lines.append(f"    {δ} *= {local}")
+                    into(what, δ, True)
+                    continue
+                term = δ if one else f"({local}) * {δ}"
                 if kind_ == "pack":
-                    if packed[what]:
-                        lines.append(f"    δ{self.packs[what].name} += {term}")
+                    into(what, term, not one)
+                    own = own and not (one and state[what] == "shared")
                 elif kind_ == "params":
                     arr = self._array("i", what)
                     if len(set(what)) == len(what):
                         lines.append(f"    dθ[{arr}] += ({term}).sum(0)")
                     else:
                         lines.append(f"    add_at(dθ, {arr}, ({term}).sum(0))")
-                elif kind_ in ("node", "scalar"):
+                else:
                     add(what, f"({term}).sum(1)")
         lines.append("    dθ += fromiter(map(getgrad, P), float, len(P))")
         lines.append("    consume(map(setattr, P, repeat('grad'), dθ.tolist()))")
