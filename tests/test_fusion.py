@@ -1,0 +1,74 @@
+"""The fused batched program's faster forms (tinygrad_edu._fusion): each one is used where it
+applies (asserted on the generated source) and computes what the unfused program does."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pytest
+
+from tinygrad_edu import Value, dot, total
+from tinygrad_edu.tape import Tape, trace
+
+
+def _sources(
+    f: Callable[..., Value], X: np.ndarray, params: Sequence[Value]
+) -> tuple[Tape, tuple[str, str, str]]:
+    """The tape of ``f`` and its fused sources, after checking that the fused batch gives the
+    outputs, inputs' δ and parameters' δ of the unfused one (to 1e-12 of each quantity's
+    largest magnitude: a matrix product sums in its own order), and that its backward without
+    the inputs gives the same parameters' δ, bit for bit."""
+    tape = trace(f, X[0].tolist())
+    runs = []
+    for fuse in (True, False):
+        tape.fuse = fuse
+        for p in params:
+            p.grad = 0.0
+        out = tape(X)
+        deltas = tape.backward(reduction="sum")
+        runs.append((out.tolist(), deltas.tolist(), [p.grad for p in params]))
+        assert tape.fused is fuse
+        expected = [repr(p.grad) for p in params]
+        for p in params:
+            p.grad = 0.0
+        assert tape.backward(reduction="sum", inputs=False) is None
+        assert [repr(p.grad) for p in params] == expected
+    (out, deltas, grads), (u_out, u_deltas, u_grads) = runs
+    for got, want in ((out, u_out), (grads, u_grads), *zip(deltas, u_deltas, strict=True)):
+        scale = max((abs(x) for x in want if math.isfinite(x)), default=0.0)
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-12 * scale + 1e-300, nan_ok=True)
+    tape.fuse = True
+    tape(X)
+    assert tape._arrays is not None
+    return tape, tape._arrays.sources
+
+
+def _values(rng: np.random.Generator, *shape: int) -> list[Value]:
+    return [Value(float(x)) for x in rng.normal(size=shape).reshape(-1)]
+
+
+def test_a_packs_delta_is_made_by_its_first_term_and_never_changed_where_shared() -> None:
+    """No δ array is made of zeros to be added to once: the first term is the δ, the last
+    term of a pack's backward is multiplied in δ's own array (relu's δ: one temporary), and
+    an array that two δ share is copied before either adds to it in place."""
+    rng = np.random.default_rng(0)
+    w, v = _values(rng, 4, 3), _values(rng, 2, 4)
+
+    def f(*xs: Value) -> Value:
+        layer = [dot(w[3 * j : 3 * j + 3], list(xs)) for j in range(4)]
+        extra = layer[0] * 3.0  # lane 0 read alone, before the pack that shares the dots' δ
+        h = [x + extra for x in layer]  # the dots' δ: h's δ itself (shared), then lane 0's
+        s = [x.relu() * x.tanh() for x in h]  # h's δ: two terms
+        out = [dot(v[4 * j : 4 * j + 4], s) for j in range(2)]
+        return total(o * o for o in out)
+
+    _, (forward, backward, _) = _sources(f, rng.normal(size=(6, 3)), [*w, *v])
+    assert "G2 = G0 + v9[:, None]" in forward and "G1 = G1_x @ θ" in forward
+    assert "δG6 = δG1 @ θ[" in backward  # the dots' δ of the second layer: assigned
+    assert "    δG4 *= where(G2 <= 0.0, 0.0, 1.0)\n    δG2 += δG4\n" in backward  # relu
+    assert "    δG2 = δG5\n" in backward  # tanh's δ, made in place, handed on
+    assert "    δG0 = δG2\n" in backward and "    δG0 = δG0.copy()\n" in backward
+    assert re.findall(r"δG\d+ = zeros", backward) == ["δG3 = zeros"]  # lanes added one by one
