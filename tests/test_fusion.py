@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -72,3 +73,35 @@ def test_a_packs_delta_is_made_by_its_first_term_and_never_changed_where_shared(
     assert "    δG2 = δG5\n" in backward  # tanh's δ, made in place, handed on
     assert "    δG0 = δG2\n    δv9 = 0 + (δG2).sum(1)\n    δG0 = δG0.copy()\n" in backward
     assert re.findall(r"δG\d+ = zeros", backward) == ["δG3 = zeros"]  # lanes added one by one
+
+
+def test_the_parameters_are_read_and_their_delta_added_in_one_pass_each() -> None:
+    """θ is read by a generator (faster than map(attrgetter)) and each parameter's δ is added to
+    its ``.grad`` as eager does (old + new, bit for bit) in one loop (faster than
+    map(setattr)); a ``.grad`` that is not a float (an int, a Fraction) is read as eager reads
+    it."""
+    rng = np.random.default_rng(1)
+    w, b = _values(rng, 3, 2), _values(rng, 3)
+
+    def f(x: Value, y: Value) -> Value:
+        return total((dot(w[2 * j : 2 * j + 2], [x, y]) + b[j]).tanh() for j in range(3))
+
+    tape, (forward, _, backward) = _sources(f, rng.normal(size=(5, 2)), [*w, *b])
+    assert "    θ = fromiter((p.data for p in P), float, len(P))\n" in forward
+    assert backward.endswith(
+        "    dθ += fromiter((p.grad for p in P), float, len(P))  # old δ + new\n"
+        "    set_grads(P, dθ.tolist())\n    return None"
+    )
+    params = [*w, *b]
+    for p in params:
+        p.grad = 0.0
+    tape.backward(inputs=False)
+    new = [p.grad for p in params]
+    olds: list[float | int | Fraction] = [0.1, -3, Fraction(1, 3), 1e300, -0.0, 2.5]
+    olds += [0.0] * (len(params) - len(olds))
+    for p, old in zip(params, olds, strict=True):
+        p.grad = old
+    tape.backward(inputs=False)
+    assert [repr(p.grad) for p in params] == [
+        repr(old + n) for old, n in zip(olds, new, strict=True)
+    ]
