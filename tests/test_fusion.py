@@ -11,7 +11,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from tinygrad_edu import Value, dot, total
+from tinygrad_edu import Value, define_op, dot, total
+from tinygrad_edu.ops import where
 from tinygrad_edu.tape import Tape, trace
 
 
@@ -69,7 +70,7 @@ def test_a_packs_delta_is_made_by_its_first_term_and_never_changed_where_shared(
     _, (forward, backward, _) = _sources(f, rng.normal(size=(6, 3)), [*w, *v])
     assert "G2 = G0 + v9[:, None]" in forward
     assert "δG6 = δG1 @ θ[" in backward  # the dots' δ of the second layer: assigned
-    assert "    δG4 *= where(G2 <= 0.0, 0.0, 1.0)\n    δG2 += δG4\n" in backward  # relu
+    assert "    δG4 *= logical_not(G2 <= 0.0)\n    δG2 += δG4\n" in backward  # relu
     assert "    δG2 = δG5\n" in backward  # tanh's δ, made in place, handed on
     assert "    δG0 = δG2\n    δv9 = 0 + (δG2).sum(1)\n    δG0 = δG0.copy()\n" in backward
     assert re.findall(r"δG\d+ = zeros", backward) == ["δG3 = zeros"]  # lanes added one by one
@@ -105,3 +106,35 @@ def test_the_parameters_are_read_and_their_delta_added_in_one_pass_each() -> Non
     assert [repr(p.grad) for p in params] == [
         repr(old + n) for old, n in zip(olds, new, strict=True)
     ]
+
+
+# max(x, 0) again, with its derivative written as a select of 1 or 0 (relu's is of 0 or 1)
+_ramp = define_op(
+    "ramp_for_fusion",
+    lambda x: x if x > 0 else 0.0,
+    lambda x, out: (where(x > 0, 1, 0),),
+    array=lambda xp, x: xp.where(x > 0, x, 0.0),
+)
+
+
+def test_a_derivative_that_selects_0_or_1_is_a_mask_of_bools() -> None:
+    """relu's δ is δ times ``logical_not(x <= 0)`` (no float array of its derivative; nan,
+    which is not <= 0, keeps its δ as where(x <= 0, 0, 1) does), and where(c, 1, 0) is ``c``,
+    packed or not."""
+    rng = np.random.default_rng(2)
+    w, v = _values(rng, 3, 2), _values(rng, 3)
+
+    def f(x: Value, y: Value) -> Value:
+        h = [dot(w[2 * j : 2 * j + 2], [x, y]) for j in range(3)]
+        r = [a.relu() for a in h]
+        s: list[Value] = [_ramp(a * c) for a, c in zip(r, v, strict=True)]
+        unpacked: Value = _ramp(x * y)
+        return total(s) + unpacked
+
+    X = rng.normal(size=(6, 2))
+    X[2, 0] = float("nan")  # a nan through relu: its δ as the unfused program's
+    X[3] = [0.0, 1.0]  # relu's kink: δ 0
+    _, (_, backward, _) = _sources(f, X, [*w, *v])
+    assert "    δG3 *= G2 > 0.0\n" in backward
+    assert "    δG1 *= logical_not(G0 <= 0.0)\n" in backward
+    assert "    δv24 = 0 + (v24 > 0.0) * δv25\n" in backward  # unpacked
