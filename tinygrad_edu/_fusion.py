@@ -7,11 +7,14 @@ m bias additions, m activations. Here such nodes are *packed*: computed as the c
 on the whole array (packing as SLP vectorisers do). Packs start from dots with the same inputs
 and weights that are parameters, and grow along their consumers while every lane is the same op
 and each operand is, lane by lane, a column of one pack, a parameter, a constant, or one shared
-node. Every other node runs as in the unfused program.
+node (the plan: `tinygrad_edu._fusion_plan`). A sum or dot of all the lanes of a pack (a
+softmax's denominator) is one product along the lanes; every other node runs as in the unfused
+program.
 
 A matrix product sums in its own order, so fused values and δ equal the unfused ones to float
 tolerance, not bit for bit. Parameters are gathered into one vector θ per call and their δ
-scattered back from one vector dθ.
+scattered back from one vector dθ. A pack's δ array is made by its first term and, where no
+other δ shares it, added to and multiplied in place: fresh arrays of a batch cost page faults.
 """
 
 from __future__ import annotations
@@ -62,8 +65,13 @@ class _Writer:
         n = len(order)
         self.param = {i: k for k, i in enumerate(i for i in range(n) if kinds[i] == "param")}
         self.arrays: dict[str, Any] = {}  # index and constant arrays the sources read
+        self.across = {u: f for u in range(n) if u not in lane_of and (f := self._across(u))}
         # Lanes that an unpacked node or a stacked dot input reads get a name of their own.
-        read = {o for i in range(n) if i not in lane_of for o in operands[i]}
+        # (A sum along the lanes reads a pack whole; the inputs' δ of one that reads the batch
+        # read its lanes by name.)
+        alone = [i for i in range(n) if i not in lane_of and i not in self.across]
+        alone += [i for i, form in self.across.items() if any(q is None for _, q in form)]
+        read = {o for i in alone for o in operands[i]}
         read |= {x for p in packs if p.xs and self._x(p)[0].startswith("stack") for x in p.xs}
         read |= {w for p in packs for k, w in p.operands if k in ("node", "scalar")}
         self.named_lanes = {i for i in (*read, n - 1) if i in lane_of}  # and the root
@@ -79,7 +87,11 @@ class _Writer:
 
     def _x(self, pack: Pack) -> tuple[str, int | None]:
         """The input matrix of a dot pack, and the pack whose array it is (None: stacked)."""
-        xs = pack.xs
+        return self._matrix(pack.xs)
+
+    def _matrix(self, xs: Sequence[int]) -> tuple[str, int | None]:
+        """Nodes ``xs`` as the columns of one array: a pack's (all its lanes, in order; and
+        that pack), a slice of the batch (inputs a..a+k-1), or stacked."""
         head = self.lane_of.get(xs[0])
         if head is not None and head[1] == 0:
             q = head[0]
@@ -92,6 +104,22 @@ class _Writer:
             if all(column[self.names[x]] == first + k for k, x in enumerate(xs)):
                 return f"X[:, {first}:{first + len(xs)}]", None
         return f"stack(({''.join(self._name(x) + ', ' for x in xs)}), 1)", None
+
+    def _across(self, u: int) -> list[tuple[str, int | None]] | None:
+        """For an unpacked sum of terms (``sum``, ``dot``) whose operands at each place of a
+        term are all the lanes of one pack, or a slice of the batch, with a pack among them:
+        per place, that array and its pack (None: the batch). The node is then one sum along
+        the lanes, and its δ reaches the pack as one array."""
+        op = self.order[u].definition
+        if op is None or op.arity is not None or self.kinds[u] != "op":
+            return None
+        width, operands = op.group, self.operands[u]
+        if len(operands) < 2 * width or len(operands) % width:
+            return None
+        places = [self._matrix(operands[p::width]) for p in range(width)]
+        if any(text.startswith("stack") for text, _ in places):
+            return None
+        return places if any(q is not None for _, q in places) else None
 
     def _operand(self, kind: str, what: Any) -> str:
         if kind == "pack":
@@ -124,8 +152,14 @@ class _Writer:
                 op = self.order[u].definition
                 assert op is not None
                 args = [self._name(o) for o in self.operands[u]]
+                if u in self.across:  # its terms side by side, summed along the lanes
+                    args = [text for text, _ in self.across[u]]
                 pattern = self.patterns.forward(op, len(args))
-                forward.append(f"    {self.names[u]} = {pattern.format(*args)}")
+                text = pattern.format(*args)
+                if u in self.across:  # a sum along the lanes (a product with ones: BLAS's)
+                    width = len(self.operands[u]) // len(args)
+                    text = f"({text}) @ {self._array('c', [1.0] * width)}"
+                forward.append(f"    {self.names[u]} = {text}")
                 kept.append(self.names[u])
                 continue
             pack = self.packs[u]
@@ -146,6 +180,8 @@ class _Writer:
                 if i in self.named_lanes:
                     forward.append(f"    {self.names[i]} = {pack.name}[:, {j}]")
                     kept.append(self.names[i])
+        if any(q is None for form in self.across.values() for _, q in form):
+            kept.append("X")  # the backward reads slices of the batch
         kept.append(self.names[-1])  # the root, last
         forward.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
         backward = {inputs: self._backward(kept, reads, inputs) for inputs in (True, False)}
@@ -198,9 +234,14 @@ class _Writer:
         # node is.
         state: dict[int, str] = {}
 
-        def into(q: int, term: str, fresh: bool) -> None:
-            """``term`` (samples × lanes) into pack ``q``'s δ; ``fresh``: a new array."""
+        def into(q: int, term: str, fresh: bool, whole: bool = True) -> None:
+            """``term`` (samples × lanes) into pack ``q``'s δ; ``fresh``: a new array; not
+            ``whole``: one column that every lane reads (samples × 1)."""
             δq = f"δ{self.packs[q].name}"
+            if not whole and state.get(q) != "own":
+                start = f"{δq}.copy()" if q in state else f"zeros({self.packs[q].name}.shape)"
+                lines.append(f"    {δq} = {start}")
+                state[q] = "own"
             if q not in state:
                 lines.append(f"    {δq} = {term}")
                 state[q] = "own" if fresh else "shared"
@@ -239,8 +280,18 @@ class _Writer:
                 env = [self._name(o) for o in self.operands[u]]
                 locals_ = self._locals(op, env, self.names[u])
                 δ = f"δ{self.names[u]}"
-                for o, local in zip(self.operands[u], locals_, strict=True):
-                    add(o, δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}")
+                across = self.across.get(u, [])
+                if across:  # the δ of a whole term's place at once, along the lanes
+                    group = self._locals(op, [text for text, _ in across], self.names[u])
+                    for (_, q), local in zip(across, group, strict=True):
+                        if q is not None and packed[q]:
+                            one = local in ONE_ON_ARRAYS
+                            term = f"{δ}[:, None]" if one else f"({local}) * {δ}[:, None]"
+                            whole = not one and any(text in local for text, _ in across)
+                            into(q, term, not one, whole)
+                for k, (o, local) in enumerate(zip(self.operands[u], locals_, strict=True)):
+                    if not across or across[k % len(across)][1] is None:
+                        add(o, δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}")
                 continue
             pack = self.packs[u]
             if u not in state:
