@@ -72,7 +72,8 @@ def test_a_packs_delta_is_made_by_its_first_term_and_never_changed_where_shared(
     assert "δG6 = δG1 @ θ[" in backward  # the dots' δ of the second layer: assigned
     assert "    δG4 *= logical_not(G2 <= 0.0)\n    δG2 += δG4\n" in backward  # relu
     assert "    δG2 = δG5\n" in backward  # tanh's δ, made in place, handed on
-    assert "    δG0 = δG2\n    δv9 = 0 + (δG2).sum(1)\n    δG0 = δG0.copy()\n" in backward
+    copied = r"    δG0 = δG2\n    δv9 = 0 \+ \(δG2\) @ _c\d+\n    δG0 = δG0.copy\(\)\n"
+    assert re.search(copied, backward)  # δv9: the sum of δG2 along its lanes
     assert re.findall(r"δG\d+ = zeros", backward) == ["δG3 = zeros"]  # lanes added one by one
 
 
@@ -158,3 +159,19 @@ def test_a_sum_or_dot_along_all_the_lanes_of_a_pack_is_one_array_operation() -> 
     assert "    δG1 += (X[:, 2:5]) * δv17[:, None]\n    δx2 = 0 + (v6) * δv17\n" in backward
     assert "    δG1 = (G1) * δv22[:, None]\n    δG1 += (G1) * δv22[:, None]\n" in backward
     assert "δG1[:" not in backward  # no lane by lane
+
+
+def test_sums_over_the_samples_and_along_the_lanes_are_products_with_ones() -> None:
+    """A bias's δ sums a pack's δ over the samples, a shared node's δ along the lanes: each is
+    one matrix-vector product with ones (BLAS's), not numpy's slower ``.sum(axis)``."""
+    rng = np.random.default_rng(4)
+    w, b, c = _values(rng, 3, 2), _values(rng, 3), _values(rng, 1)
+
+    def f(x: Value, y: Value) -> Value:
+        s = (x * c[0]).tanh()  # a node every lane reads
+        return total(((dot(w[2 * j : 2 * j + 2], [x, y]) + b[j]) * s).tanh() for j in range(3))
+
+    _, (_, backward, _) = _sources(f, rng.normal(size=(5, 2)), [*w, *b, *c])
+    assert re.search(r"\n    dθ\[_i\d+\] \+= ones\(len\(gradient\)\) @ \(δG\d+\)\n", backward)
+    assert re.search(r"\n    δv\d+ = 0 \+ \(\(G\d+\) \* δG\d+\) @ _c\d+\n", backward)
+    assert ".sum(" not in backward

@@ -15,6 +15,8 @@ A matrix product sums in its own order, so fused values and δ equal the unfused
 tolerance, not bit for bit. Parameters are gathered into one vector θ per call and their δ
 scattered back from one vector dθ. A pack's δ array is made by its first term and, where no
 other δ shares it, added to and multiplied in place: fresh arrays of a batch cost page faults.
+Sums over the samples or along the lanes are products with ones (BLAS's matrix-vector product:
+3 µs where numpy's ``.sum(axis)`` of a 1000 × 10 array takes 20-30).
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ class _Writer:
                     args = [text for text, _ in self.across[u]]
                 pattern = self.patterns.forward(op, len(args))
                 text = pattern.format(*args)
-                if u in self.across:  # a sum along the lanes (a product with ones: BLAS's)
+                if u in self.across:  # a sum along the lanes
                     width = len(self.operands[u]) // len(args)
                     text = f"({text}) @ {self._array('c', [1.0] * width)}"
                 forward.append(f"    {self.names[u]} = {text}")
@@ -335,11 +337,11 @@ class _Writer:
                 elif kind_ == "params":
                     arr = self._array("i", what)
                     if len(set(what)) == len(what):
-                        lines.append(f"    dθ[{arr}] += ({term}).sum(0)")
+                        lines.append(f"    dθ[{arr}] += ones(len(gradient)) @ ({term})")
                     else:
-                        lines.append(f"    add_at(dθ, {arr}, ({term}).sum(0))")
+                        lines.append(f"    add_at(dθ, {arr}, ones(len(gradient)) @ ({term}))")
                 else:
-                    add(what, f"({term}).sum(1)")
+                    add(what, f"({term}) @ {self._array('c', [1.0] * len(pack.lanes))}")
         lines.append("    dθ += fromiter((p.grad for p in P), float, len(P))  # old δ + new")
         lines.append("    set_grads(P, dθ.tolist())")
         if not inputs:
