@@ -78,10 +78,10 @@ def test_a_packs_delta_is_made_by_its_first_term_and_never_changed_where_shared(
 
 
 def test_the_parameters_are_read_and_their_delta_added_in_one_pass_each() -> None:
-    """θ is read by a generator (faster than map(attrgetter)) and each parameter's δ is added to
-    its ``.grad`` as eager does (old + new, bit for bit) in one loop (faster than
-    map(setattr)); a ``.grad`` that is not a float (an int, a Fraction) is read as eager reads
-    it."""
+    """θ is read from a list of the data (faster than map(attrgetter) or a generator), and
+    each parameter's δ is added to its ``.grad`` as eager does (old + new, bit for bit) in one
+    loop (faster than map(setattr)); a ``.grad`` that is not a float (an int, a Fraction) is
+    read as eager reads it."""
     rng = np.random.default_rng(1)
     w, b = _values(rng, 3, 2), _values(rng, 3)
 
@@ -89,9 +89,9 @@ def test_the_parameters_are_read_and_their_delta_added_in_one_pass_each() -> Non
         return total((dot(w[2 * j : 2 * j + 2], [x, y]) + b[j]).tanh() for j in range(3))
 
     tape, (forward, _, backward) = _sources(f, rng.normal(size=(5, 2)), [*w, *b])
-    assert "    θ = fromiter((p.data for p in P), float, len(P))\n" in forward
+    assert "    θ = fromiter([p.data for p in P], float, len(P))\n" in forward
     assert backward.endswith(
-        "    dθ += fromiter((p.grad for p in P), float, len(P))  # old δ + new\n"
+        "    dθ += fromiter([p.grad for p in P], float, len(P))  # old δ + new\n"
         "    set_grads(P, dθ.tolist())\n    return None"
     )
     params = [*w, *b]

@@ -141,7 +141,7 @@ class _Writer:
         import numpy
 
         forward = [f"def forward({''.join(f'{n}, ' for n in self.inputs)}P, X):"]
-        forward.append("    θ = fromiter((p.data for p in P), float, len(P))")
+        forward.append("    θ = fromiter([p.data for p in P], float, len(P))")
         reads: dict[int, list[str]] = {}  # pack -> its operands, as the forward wrote them
         kept = ["θ"] + [self.names[i] for i, kind in enumerate(self.kinds) if kind == "input"]
         read = {o for k, u in self.units if k == "node" for o in self.operands[u]}
@@ -342,7 +342,7 @@ class _Writer:
                         lines.append(f"    add_at(dθ, {arr}, ones(len(gradient)) @ ({term}))")
                 else:
                     add(what, f"({term}) @ {self._array('c', [1.0] * len(pack.lanes))}")
-        lines.append("    dθ += fromiter((p.grad for p in P), float, len(P))  # old δ + new")
+        lines.append("    dθ += fromiter([p.grad for p in P], float, len(P))  # old δ + new")
         lines.append("    set_grads(P, dθ.tolist())")
         if not inputs:
             lines.append("    return None")
