@@ -142,21 +142,23 @@ def test_a_derivative_that_selects_0_or_1_is_a_mask_of_bools() -> None:
 
 
 def test_a_sum_or_dot_along_all_the_lanes_of_a_pack_is_one_array_operation() -> None:
-    """A sum of a pack's lanes, or a dot of its lanes with a slice of the batch (or with
-    themselves), is one product with ones along the lanes, and its δ reaches the pack as one
-    broadcast column or one product, not lane by lane; the inputs' δ are as before."""
+    """A sum of a pack's lanes (or of a slice of the batch), or a dot of its lanes with a slice
+    of the batch (or with themselves), is one product with ones along the lanes, and its δ
+    reaches the pack as one broadcast column or one product, not lane by lane; the inputs'
+    δ are as before."""
     rng = np.random.default_rng(3)
     w = _values(rng, 6)
 
     def f(a: Value, b: Value, y0: Value, y1: Value, y2: Value) -> Value:
         h = [dot(w[2 * j : 2 * j + 2], [a, b]).tanh() for j in range(3)]
-        return dot([y0, y1, y2], h) + total(h) * total(h) + dot(h, h)
+        return dot([y0, y1, y2], h) + total(h) * total(h) + dot(h, h) + total([y0, y1, y2])
 
     _, (forward, backward, _) = _sources(f, rng.normal(size=(6, 5)), w)
     assert "    v17 = (X[:, 2:5] * G1) @ _c1\n    v18 = (G1) @ _c2\n" in forward
     assert "    v22 = (G1 * G1) @ _c4\n" in forward
+    assert "    v24 = (X[:, 2:5]) @ _c5\n" in forward  # the batch's columns alone
     assert "    δG1 += δv19[:, None]\n    δG1 += δv18[:, None]\n" in backward
-    assert "    δG1 += (X[:, 2:5]) * δv17[:, None]\n    δx2 = 0 + (v6) * δv17\n" in backward
+    assert "    δG1 += (X[:, 2:5]) * δv17[:, None]\n    δx2 = δx2 + (v6) * δv17\n" in backward
     assert "    δG1 = (G1) * δv22[:, None]\n    δG1 += (G1) * δv22[:, None]\n" in backward
     assert "δG1[:" not in backward  # no lane by lane
 

@@ -109,9 +109,9 @@ class _Writer:
 
     def _across(self, u: int) -> list[tuple[str, int | None]] | None:
         """For an unpacked sum of terms (``sum``, ``dot``) whose operands at each place of a
-        term are all the lanes of one pack, or a slice of the batch, with a pack among them:
-        per place, that array and its pack (None: the batch). The node is then one sum along
-        the lanes, and its δ reaches the pack as one array."""
+        term are all the lanes of one pack, or a slice of the batch: per place, that array and
+        its pack (None: the batch). The node is then one sum along the lanes, and its δ
+        reaches a pack as one array."""
         op = self.order[u].definition
         if op is None or op.arity is not None or self.kinds[u] != "op":
             return None
@@ -119,9 +119,7 @@ class _Writer:
         if len(operands) < 2 * width or len(operands) % width:
             return None
         places = [self._matrix(operands[p::width]) for p in range(width)]
-        if any(text.startswith("stack") for text, _ in places):
-            return None
-        return places if any(q is not None for _, q in places) else None
+        return None if any(text.startswith("stack") for text, _ in places) else places
 
     def _operand(self, kind: str, what: Any) -> str:
         if kind == "pack":
