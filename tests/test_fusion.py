@@ -177,3 +177,30 @@ def test_sums_over_the_samples_and_along_the_lanes_are_products_with_ones() -> N
     assert re.search(r"\n    dθ\[_i\d+\] \+= ones\(len\(gradient\)\) @ \(δG\d+\)\n", backward)
     assert re.search(r"\n    δv\d+ = 0 \+ \(\(G\d+\) \* δG\d+\) @ _c\d+\n", backward)
     assert ".sum(" not in backward
+
+
+def test_a_float32_batch_computes_its_delta_in_float64_as_its_packs_values() -> None:
+    """The packs' values are float64 (θ is), and so are all δ: a pack's δ array made by a
+    first term that reads float32 inputs is not float32, and what is then added to it in
+    place is not rounded to float32. On values that float32 holds exactly, the parameters'
+    δ are those of the float64 batch, bit for bit."""
+    rng = np.random.default_rng(5)
+    w = _values(rng, 6)
+
+    def f(a: Value, b: Value, y0: Value, y1: Value, y2: Value) -> Value:
+        h = [dot(w[2 * j : 2 * j + 2], [a, b]).tanh() for j in range(3)]
+        return dot(h, h) + dot([y0, y1, y2], h)  # the second's δ is written first
+
+    X = rng.normal(size=(6, 5)).astype(np.float32)
+    tape = trace(f, X[0].tolist())
+    grads = []
+    for batch in (X.astype(np.float64), X):
+        for p in w:
+            p.grad = 0.0
+        tape(batch)
+        tape.backward(reduction="sum", inputs=False)
+        grads.append([p.grad for p in w])
+    assert tape.fused
+    assert tape._arrays is not None
+    assert "    δG1 = (X[:, 2:5]) * δv" in tape._arrays.sources[2]  # made from the batch
+    assert grads[1] == grads[0]

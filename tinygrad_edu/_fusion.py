@@ -225,6 +225,9 @@ class _Writer:
         lines = [
             "def backward(values, gradient, P):",
             f"    ({''.join(f'{n}, ' for n in kept)}) = values",
+            # δ in float64, as the packs' values (θ's), whatever the batch's floats: a δ array
+            # made by its first term is then added to in place without rounding to float32.
+            "    gradient = gradient.astype(float)",
             "    dθ = zeros(len(P))",
         ]
         has: set[int] = set()
