@@ -237,14 +237,20 @@ class _Writer:
         # node is.
         state: dict[int, str] = {}
 
+        def owned(q: int) -> None:
+            """Pack ``q``'s δ as an array of its own, to add to in place (zeros at first)."""
+            if state.get(q) != "own":
+                name = self.packs[q].name
+                start = f"δ{name}.copy()" if q in state else f"zeros({name}.shape)"
+                lines.append(f"    δ{name} = {start}")
+                state[q] = "own"
+
         def into(q: int, term: str, fresh: bool, whole: bool = True) -> None:
             """``term`` (samples × lanes) into pack ``q``'s δ; ``fresh``: a new array; not
             ``whole``: one column that every lane reads (samples × 1)."""
             δq = f"δ{self.packs[q].name}"
-            if not whole and state.get(q) != "own":
-                start = f"{δq}.copy()" if q in state else f"zeros({self.packs[q].name}.shape)"
-                lines.append(f"    {δq} = {start}")
-                state[q] = "own"
+            if not whole:
+                owned(q)
             if q not in state:
                 lines.append(f"    {δq} = {term}")
                 state[q] = "own" if fresh else "shared"
@@ -262,12 +268,8 @@ class _Writer:
                 lines.append(f"    dθ[{self.param[o]}] += total({term})")
             elif o in self.lane_of:
                 q, j = self.lane_of[o]
-                name = self.packs[q].name
-                if state.get(q) != "own":
-                    start = f"δ{name}.copy()" if q in state else f"zeros({name}.shape)"
-                    lines.append(f"    δ{name} = {start}")
-                    state[q] = "own"
-                lines.append(f"    δ{name}[:, {j}] += {term}")
+                owned(q)
+                lines.append(f"    δ{self.packs[q].name}[:, {j}] += {term}")
             else:
                 start = f"δ{self.names[o]}" if o in has else "0"
                 lines.append(f"    δ{self.names[o]} = {start} + {term}")
