@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from tinygrad_edu import Value, define_op, dot, total
+from tinygrad_edu import Value, define_op, dot, losses, nn, total
 from tinygrad_edu.ops import where
 from tinygrad_edu.tape import Tape, trace
 
@@ -69,7 +69,7 @@ def test_a_packs_delta_is_made_by_its_first_term_and_never_changed_where_shared(
 
     _, (forward, backward, _) = _sources(f, rng.normal(size=(6, 3)), [*w, *v])
     assert "G2 = G0 + v9[:, None]" in forward
-    assert "δG6 = δG1 @ θ[" in backward  # the dots' δ of the second layer: assigned
+    assert "δG6 = scratch.matmul('δG6', δG1, θ[" in backward  # the second layer's dots' δ
     assert "    δG4 *= logical_not(G2 <= 0.0)\n    δG2 += δG4\n" in backward  # relu
     assert "    δG2 = δG5\n" in backward  # tanh's δ, made in place, handed on
     copied = r"    δG0 = δG2\n    δv9 = 0 \+ \(δG2\) @ _c\d+\n    δG0 = δG0.copy\(\)\n"
@@ -204,3 +204,43 @@ def test_a_float32_batch_computes_its_delta_in_float64_as_its_packs_values() -> 
     assert tape._arrays is not None
     assert "    δG1 = (X[:, 2:5]) * δv" in tape._arrays.sources[2]  # made from the batch
     assert grads[1] == grads[0]
+
+
+def test_a_dot_packs_delta_to_its_input_pack_is_written_into_memory_kept_between_calls() -> None:
+    """The first δ of a pack that a layer's dots read is their δ times the weights, written
+    into an array the backward keeps (no fresh array, no page faults, call after call) once
+    it is 128 KB or more; a batch of another size gets an array of its size; nothing returned
+    is that array."""
+    rng = np.random.default_rng(6)
+    model = nn.MLP(3, [4, 4, 2], seed=6)
+    params = model.parameters()
+
+    def f(*v: Value) -> Value:
+        return losses.mse(model(list(v[:3])), list(v[3:]))
+
+    tape, (_, backward, _) = _sources(f, rng.normal(size=(7, 5)), params)
+    assert backward.count("= scratch.matmul('δG") == 2  # the two hidden layers' δ
+    assert tape._arrays is not None
+    kept = tape._arrays.names["scratch"]._arrays
+    returned, ids = [], []
+    for n in (4096, 4096, 5000, 7):  # 4096 × 4 floats: 128 KB
+        X = rng.normal(size=(n, 5))
+        unfused = trace(f, X[0].tolist(), fuse=False)
+        unfused(X)
+        for p in params:
+            p.grad = 0.0
+        expected = unfused.backward()
+        want = [p.grad for p in params]
+        for p in params:
+            p.grad = 0.0
+        tape(X)
+        deltas = tape.backward()
+        returned.append((deltas, deltas.copy()))
+        assert np.allclose(deltas, expected, rtol=1e-12, atol=1e-14)
+        assert [p.grad for p in params] == pytest.approx(want, rel=1e-12, abs=1e-12)
+        assert len(kept) == 2
+        ids.append(sorted(map(id, kept.values())))
+    assert ids[0] == ids[1]  # the same arrays again
+    assert ids[2] != ids[1]  # remade for 5000 samples
+    assert ids[3] == ids[2]  # 7 samples: fresh arrays, as small ones are
+    assert all(np.array_equal(d, copy) for d, copy in returned)  # never overwritten

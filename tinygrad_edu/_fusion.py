@@ -14,7 +14,8 @@ program.
 A matrix product sums in its own order, so fused values and δ equal the unfused ones to float
 tolerance, not bit for bit. Parameters are gathered into one vector θ per call and their δ
 scattered back from one vector dθ. A pack's δ array is made by its first term and, where no
-other δ shares it, added to and multiplied in place: fresh arrays of a batch cost page faults.
+other δ shares it, added to and multiplied in place: fresh arrays of a batch cost page faults
+(the δ a layer's dots pass down is written into memory kept between calls, `Scratch`).
 Sums over the samples or along the lanes are products with ones (BLAS's matrix-vector product:
 3 µs where numpy's ``.sum(axis)`` of a 1000 × 10 array takes 20-30).
 """
@@ -30,7 +31,7 @@ from ._numbers import Number
 from ._tape_source import ONE_ON_ARRAYS, Program, needed
 from .engine import Value
 
-__all__ = ["fused_sources", "set_grads"]
+__all__ = ["Scratch", "fused_sources", "set_grads"]
 
 
 def fused_sources(
@@ -312,7 +313,11 @@ class _Writer:
                     lines.append(f"    add_at(dθ, {w}.reshape(-1), {grad})")
                 _, q = self._x(pack)
                 if q is not None:
-                    if packed[q]:
+                    if packed[q] and q not in state:  # in memory of its own from call to call
+                        name = self.packs[q].name
+                        lines.append(f"    δ{name} = scratch.matmul('δ{name}', {δ}, θ[{w}])")
+                        state[q] = "own"
+                    elif packed[q]:
                         into(q, f"{δ} @ θ[{w}]", True)
                 elif any(need[xi] for xi in pack.xs):
                     lines.append(f"    {pack.name}_δx = {δ} @ θ[{w}]")
@@ -355,6 +360,34 @@ class _Writer:
         ]
         lines.append(f"    return [{', '.join(found)}]")
         return "\n".join(lines)
+
+
+class Scratch:
+    """Arrays that a fused backward reuses from call to call, one per name (and shape): a
+    fresh array of a batch's size (from 128 KB, where glibc maps memory for it) costs a page
+    fault per 4 KB page each time, which its allocator does again and again for arrays of one
+    size. A δ written here never leaves the call (the inputs' δ returned are copies), so a
+    tape's backward must not run twice at once (as it must not anyway: both would add to the
+    same ``.grad``)."""
+
+    SMALL = 16384  # elements (128 KB of floats): a smaller product is a fresh array
+
+    def __init__(self) -> None:
+        import numpy
+
+        self._matmul = numpy.matmul
+        self._empty = numpy.empty
+        self._arrays: dict[str, Any] = {}
+
+    def matmul(self, name: str, a: Any, b: Any) -> Any:
+        """``a @ b`` (float64 numpy arrays), written into the array kept under ``name``."""
+        shape = (a.shape[0], b.shape[1])
+        if shape[0] * shape[1] < self.SMALL:
+            return a @ b
+        out = self._arrays.get(name)
+        if out is None or out.shape != shape:
+            out = self._arrays[name] = self._empty(shape)
+        return self._matmul(a, b, out=out)
 
 
 def set_grads(params: Sequence[Value], grads: Sequence[float]) -> None:

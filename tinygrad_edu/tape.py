@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _context
-from ._fusion import fused_sources, set_grads
+from ._fusion import Scratch, fused_sources, set_grads
 from ._guards import Guard, GuardError, TraceError, watching
 from ._numbers import Number, check_number
 from ._tape_interp import Interpreter
@@ -380,7 +380,7 @@ class Tape:
                 names |= {k: xp.asarray(v) for k, v in fused[2].items()}
                 names |= {"zeros": xp.zeros, "stack": xp.stack, "add_at": xp.add.at}
                 names |= {"fromiter": xp.fromiter, "set_grads": set_grads}
-                names |= {"logical_not": xp.logical_not, "ones": xp.ones}
+                names |= {"logical_not": xp.logical_not, "ones": xp.ones, "scratch": Scratch()}
             made = _OnArrays(
                 xp,
                 compile_source(sources[0], "forward", ieee=False, names=names, xp=xp),
