@@ -154,8 +154,9 @@ def test_the_fused_cross_entropy_backward_computes_no_delta_of_the_max_chain() -
     assert forward.count("maximum(") == classes - 1  # the max-logit shift is computed
     for source in backwards:
         assert " > " not in source  # max's δ compares its operands: none computed
-        selects = [line for line in source.splitlines() if "where(" in line]
-        assert selects == ["    δG2 += (where(G2 <= 0.0, 0.0, 1.0)) * δG4"]  # relu's alone
+        assert "where(" not in source  # max's δ selects its operand: none computed
+        masks = [line for line in source.splitlines() if "logical_not(" in line]
+        assert masks == ["    δG4 *= logical_not(G2 <= 0.0)"]  # relu's δ alone, as a mask
 
 
 def test_explain_says_no_delta_flows_through_the_edge() -> None:

@@ -7,38 +7,31 @@ m bias additions, m activations. Here such nodes are *packed*: computed as the c
 on the whole array (packing as SLP vectorisers do). Packs start from dots with the same inputs
 and weights that are parameters, and grow along their consumers while every lane is the same op
 and each operand is, lane by lane, a column of one pack, a parameter, a constant, or one shared
-node. Every other node runs as in the unfused program.
+node (the plan: `tinygrad_edu._fusion_plan`). A sum or dot of all the lanes of a pack (a
+softmax's denominator) is one product along the lanes; every other node runs as in the unfused
+program.
 
 A matrix product sums in its own order, so fused values and δ equal the unfused ones to float
 tolerance, not bit for bit. Parameters are gathered into one vector θ per call and their δ
-scattered back from one vector dθ.
+scattered back from one vector dθ. A pack's δ array is made by its first term and, where no
+other δ shares it, added to and multiplied in place: fresh arrays of a batch cost page faults
+(the δ a layer's dots pass down is written into memory kept between calls, `Scratch`).
+Sums over the samples or along the lanes are products with ones (BLAS's matrix-vector product:
+3 µs where numpy's ``.sum(axis)`` of a 1000 × 10 array takes 20-30).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from heapq import heappop, heappush
 from typing import Any
 
-from ._expr import Op
+from ._expr import Const, Op, Where
+from ._fusion_plan import Pack, plan
+from ._numbers import Number
 from ._tape_source import ONE_ON_ARRAYS, Program, needed
 from .engine import Value
 
-__all__ = ["fused_sources"]
-
-
-@dataclass
-class _Pack:
-    lanes: list[int]  # node indices, lane by lane
-    op: Op
-    name: str
-    # Per operand position: ("pack", q), ("params", [k...]), ("consts", [i...]), ("node", i);
-    # for a dot pack: the inputs' node indices and the weights' parameter indices (m × k).
-    operands: list[tuple[str, Any]] = field(default_factory=list)
-    xs: tuple[int, ...] = ()
-    weights: list[list[int]] = field(default_factory=list)
+__all__ = ["Scratch", "fused_sources", "set_grads"]
 
 
 def fused_sources(
@@ -49,172 +42,14 @@ def fused_sources(
     forward's result (its slot, and its column if packed); or None when nothing fuses (the
     unfused program is then the program). ``patterns`` gives an op's forward and derivative
     patterns on arrays (the tape's, from the op table)."""
-    plan = _plan(program.order, program.kinds, program.operands)
-    if plan is None:
+    planned = plan(program.order, program.kinds, program.operands)
+    if planned is None:
         return None
-    packs, lane_of, units = plan
+    packs, lane_of, units = planned
     need = needed(program)
     if any(len({need[i] for i in p.lanes}) > 1 for p in packs):
         return None  # δ reaches some lanes only (the others through an edge without δ)
     return _Writer(program, patterns, packs, lane_of, units).write()
-
-
-def _plan(
-    order: Sequence[Value], kinds: Sequence[str], operands: Sequence[Sequence[int]]
-) -> tuple[list[_Pack], dict[int, tuple[int, int]], list[tuple[str, int]]] | None:
-    n = len(order)
-    param = {i: k for k, i in enumerate(i for i in range(n) if kinds[i] == "param")}
-    batched = [False] * n
-    for i in range(n):
-        batched[i] = kinds[i] == "input" or any(batched[o] for o in operands[i])
-    users: list[list[int]] = [[] for _ in range(n)]
-    for i in range(n):
-        for o in operands[i]:
-            if not users[o] or users[o][-1] != i:
-                users[o].append(i)
-    packs: list[_Pack] = []
-    lanes: list[int] | None
-    lane_of: dict[int, tuple[int, int]] = {}
-    # Seeds: dots whose weights are parameters and whose inputs (all batched) are the same.
-    seeds: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for i in range(n):
-        op = order[i].definition
-        if op is None or op.name != "dot":
-            continue
-        ws, xs = operands[i][0::2], tuple(operands[i][1::2])
-        if xs and all(kinds[w] == "param" for w in ws) and all(batched[x] for x in xs):
-            seeds[xs].append(i)
-    for xs, lanes in seeds.items():
-        dot = order[lanes[0]].definition
-        assert dot is not None
-        pack = _Pack(lanes, dot, f"G{len(packs)}", xs=xs)
-        pack.weights = [[param[w] for w in operands[i][0::2]] for i in lanes]
-        for j, i in enumerate(lanes):
-            lane_of[i] = (len(packs), j)
-        packs.append(pack)
-    root = n - 1
-    q = 0
-    while q < len(packs):  # grow each pack (of two lanes or more) along its consumers
-        source = packs[q]
-        q += 1
-        if len(source.lanes) < 2:
-            continue
-        first = source.lanes[0]
-        for c in users[first]:
-            lanes = _lanes(source, c, order, operands, users, lane_of, root)
-            if lanes is None:
-                continue
-            spec = _operand_kinds(lanes, order, kinds, operands, lane_of, param, batched)
-            if spec is None:
-                continue
-            op = order[c].definition
-            assert op is not None
-            pack = _Pack(lanes, op, f"G{len(packs)}", operands=spec)
-            for j, i in enumerate(lanes):
-                lane_of[i] = (len(packs), j)
-            packs.append(pack)
-    if not packs:
-        return None
-    units = _schedule(n, kinds, operands, packs, lane_of)
-    if units is None:
-        return None
-    return packs, lane_of, units
-
-
-def _lanes(
-    source: _Pack,
-    c: int,
-    order: Sequence[Value],
-    operands: Sequence[Sequence[int]],
-    users: Sequence[Sequence[int]],
-    lane_of: dict[int, tuple[int, int]],
-    root: int,
-) -> list[int] | None:
-    """The consumers, one per lane of ``source``, that do as ``c`` does to lane 0; or None."""
-    op = order[c].definition
-    if op is None or op.arity is None or c in lane_of or c == root:
-        return None
-    position = operands[c].index(source.lanes[0])
-    lanes = [c]
-    for lane in source.lanes[1:]:
-        found = next(
-            (
-                u
-                for u in users[lane]
-                if order[u].definition is op
-                and u not in lane_of
-                and u != root
-                and u not in lanes
-                and operands[u][position] == lane
-            ),
-            None,
-        )
-        if found is None:
-            return None
-        lanes.append(found)
-    return lanes
-
-
-def _operand_kinds(
-    lanes: Sequence[int],
-    order: Sequence[Value],
-    kinds: Sequence[str],
-    operands: Sequence[Sequence[int]],
-    lane_of: dict[int, tuple[int, int]],
-    param: dict[int, int],
-    batched: Sequence[bool],
-) -> list[tuple[str, Any]] | None:
-    spec: list[tuple[str, Any]] = []
-    for p in range(len(operands[lanes[0]])):
-        slots = [operands[c][p] for c in lanes]
-        places = [lane_of.get(s) for s in slots]
-        if all(pl is not None and pl[0] == places[0][0] and pl[1] == j  # type: ignore[index]
-               for j, pl in enumerate(places)):  # fmt: skip
-            spec.append(("pack", places[0][0]))  # type: ignore[index]
-        elif all(kinds[s] == "param" for s in slots):
-            spec.append(("params", [param[s] for s in slots]))
-        elif all(kinds[s] == "const" for s in slots):
-            spec.append(("consts", slots))
-        elif all(s == slots[0] for s in slots) and slots[0] not in lane_of:
-            spec.append(("node" if batched[slots[0]] else "scalar", slots[0]))
-        else:
-            return None
-    return spec
-
-
-def _schedule(
-    n: int,
-    kinds: Sequence[str],
-    operands: Sequence[Sequence[int]],
-    packs: Sequence[_Pack],
-    lane_of: dict[int, tuple[int, int]],
-) -> list[tuple[str, int]] | None:
-    """Packs and unpacked op nodes in an order where each comes after what it reads (Kahn's
-    algorithm, earliest node first, so the order is deterministic); None on a cycle."""
-    unit = [("pack", lane_of[i][0]) if i in lane_of else ("node", i) for i in range(n)]
-    members: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i in range(n):
-        if kinds[i] == "op":
-            members[unit[i]].append(i)
-    needs: dict[tuple[str, int], set[tuple[str, int]]] = {}
-    for u, nodes in members.items():
-        needs[u] = {unit[o] for i in nodes for o in operands[i] if kinds[o] == "op"} - {u}
-    readers: dict[tuple[str, int], list[tuple[str, int]]] = defaultdict(list)
-    for u, before in needs.items():
-        for b in before:
-            readers[b].append(u)
-    waiting = {u: len(b) for u, b in needs.items()}
-    ready = [(min(members[u]), u) for u, count in waiting.items() if count == 0]
-    ready.sort()
-    out: list[tuple[str, int]] = []
-    while ready:
-        _, u = heappop(ready)
-        out.append(u)
-        for r in readers[u]:
-            waiting[r] -= 1
-            if waiting[r] == 0:
-                heappush(ready, (min(members[r]), r))
-    return out if len(out) == len(members) else None
 
 
 class _Writer:
@@ -224,7 +59,7 @@ class _Writer:
         self,
         program: Program,
         patterns: Any,
-        packs: Sequence[_Pack],
+        packs: Sequence[Pack],
         lane_of: dict[int, tuple[int, int]],
         units: Sequence[tuple[str, int]],
     ) -> None:
@@ -236,8 +71,13 @@ class _Writer:
         n = len(order)
         self.param = {i: k for k, i in enumerate(i for i in range(n) if kinds[i] == "param")}
         self.arrays: dict[str, Any] = {}  # index and constant arrays the sources read
+        self.across = {u: f for u in range(n) if u not in lane_of and (f := self._across(u))}
         # Lanes that an unpacked node or a stacked dot input reads get a name of their own.
-        read = {o for i in range(n) if i not in lane_of for o in operands[i]}
+        # (A sum along the lanes reads a pack whole; the inputs' δ of one that reads the batch
+        # read its lanes by name.)
+        alone = [i for i in range(n) if i not in lane_of and i not in self.across]
+        alone += [i for i, form in self.across.items() if any(q is None for _, q in form)]
+        read = {o for i in alone for o in operands[i]}
         read |= {x for p in packs if p.xs and self._x(p)[0].startswith("stack") for x in p.xs}
         read |= {w for p in packs for k, w in p.operands if k in ("node", "scalar")}
         self.named_lanes = {i for i in (*read, n - 1) if i in lane_of}  # and the root
@@ -251,9 +91,13 @@ class _Writer:
         """A node's value as read by an unpacked node: its name (a lane is named too)."""
         return self.names[i]
 
-    def _x(self, pack: _Pack) -> tuple[str, int | None]:
+    def _x(self, pack: Pack) -> tuple[str, int | None]:
         """The input matrix of a dot pack, and the pack whose array it is (None: stacked)."""
-        xs = pack.xs
+        return self._matrix(pack.xs)
+
+    def _matrix(self, xs: Sequence[int]) -> tuple[str, int | None]:
+        """Nodes ``xs`` as the columns of one array: a pack's (all its lanes, in order; and
+        that pack), a slice of the batch (inputs a..a+k-1), or stacked."""
         head = self.lane_of.get(xs[0])
         if head is not None and head[1] == 0:
             q = head[0]
@@ -266,6 +110,20 @@ class _Writer:
             if all(column[self.names[x]] == first + k for k, x in enumerate(xs)):
                 return f"X[:, {first}:{first + len(xs)}]", None
         return f"stack(({''.join(self._name(x) + ', ' for x in xs)}), 1)", None
+
+    def _across(self, u: int) -> list[tuple[str, int | None]] | None:
+        """For an unpacked sum of terms (``sum``, ``dot``) whose operands at each place of a
+        term are all the lanes of one pack, or a slice of the batch: per place, that array and
+        its pack (None: the batch). The node is then one sum along the lanes, and its δ
+        reaches a pack as one array."""
+        op = self.order[u].definition
+        if op is None or op.arity is not None or self.kinds[u] != "op":
+            return None
+        width, operands = op.group, self.operands[u]
+        if len(operands) < 2 * width or len(operands) % width:
+            return None
+        places = [self._matrix(operands[p::width]) for p in range(width)]
+        return None if any(text.startswith("stack") for text, _ in places) else places
 
     def _operand(self, kind: str, what: Any) -> str:
         if kind == "pack":
@@ -285,7 +143,7 @@ class _Writer:
         import numpy
 
         forward = [f"def forward({''.join(f'{n}, ' for n in self.inputs)}P, X):"]
-        forward.append("    θ = fromiter(map(getdata, P), float, len(P))")
+        forward.append("    θ = fromiter([p.data for p in P], float, len(P))")
         reads: dict[int, list[str]] = {}  # pack -> its operands, as the forward wrote them
         kept = ["θ"] + [self.names[i] for i, kind in enumerate(self.kinds) if kind == "input"]
         read = {o for k, u in self.units if k == "node" for o in self.operands[u]}
@@ -298,8 +156,14 @@ class _Writer:
                 op = self.order[u].definition
                 assert op is not None
                 args = [self._name(o) for o in self.operands[u]]
+                if u in self.across:  # its terms side by side, summed along the lanes
+                    args = [text for text, _ in self.across[u]]
                 pattern = self.patterns.forward(op, len(args))
-                forward.append(f"    {self.names[u]} = {pattern.format(*args)}")
+                text = pattern.format(*args)
+                if u in self.across:  # a sum along the lanes
+                    width = len(self.operands[u]) // len(args)
+                    text = f"({text}) @ {self._array('c', [1.0] * width)}"
+                forward.append(f"    {self.names[u]} = {text}")
                 kept.append(self.names[u])
                 continue
             pack = self.packs[u]
@@ -320,6 +184,8 @@ class _Writer:
                 if i in self.named_lanes:
                     forward.append(f"    {self.names[i]} = {pack.name}[:, {j}]")
                     kept.append(self.names[i])
+        if any(q is None for form in self.across.values() for _, q in form):
+            kept.append("X")  # the backward reads slices of the batch
         kept.append(self.names[-1])  # the root, last
         forward.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
         backward = {inputs: self._backward(kept, reads, inputs) for inputs in (True, False)}
@@ -333,19 +199,70 @@ class _Writer:
                 slots[i] = (at[name], None)
         return "\n".join(forward), backward, self.arrays, slots
 
+    def _locals(self, op: Op, env: Sequence[str], out: str) -> list[str]:
+        """An op's local derivatives as Python on arrays; a select of 0 or 1, ``where(c, 0, 1)``,
+        as the mask ``logical_not(c)`` (``where(c, 1, 0)`` as ``c``): an array of bools, which
+        a product with δ reads as 0.0 and 1.0, so the same terms without a float array made
+        for the derivative (relu's)."""
+        found = self.patterns.locals(op, env, out)
+        if op.arity is None:
+            return list(found)
+        ends: dict[tuple[Number, Number], str] = {(0, 1): ", 0.0, 1.0)", (1, 0): ", 1.0, 0.0)"}
+        for k, d in enumerate(op.derivative):
+            if not isinstance(d, Where):
+                continue
+            yes, no = d.if_true, d.if_false
+            if not (isinstance(yes, Const) and isinstance(no, Const)):
+                continue
+            end = ends.get((yes.value, no.value))
+            if end is None or not found[k].startswith("where(") or not found[k].endswith(end):
+                continue
+            cond = found[k][len("where(") : -len(end)]  # as written: where({cond}, 0.0, 1.0)
+            found[k] = f"logical_not({cond})" if end == ends[0, 1] else cond
+        return list(found)
+
     def _backward(self, kept: Sequence[str], reads: dict[int, list[str]], inputs: bool) -> str:
         """The backward pass; without ``inputs`` it computes no δ that only the inputs' need
         and returns None."""
         need = needed(self.program, inputs)
         packed = [any(need[i] for i in p.lanes) for p in self.packs]  # a pack's δ is needed
-        wanted = [q for q, k in enumerate(packed) if k]
         lines = [
             "def backward(values, gradient, P):",
             f"    ({''.join(f'{n}, ' for n in kept)}) = values",
+            # δ in float64, as the packs' values (θ's), whatever the batch's floats: a δ array
+            # made by its first term is then added to in place without rounding to float32.
+            "    gradient = gradient.astype(float)",
             "    dθ = zeros(len(P))",
         ]
-        lines += [f"    δ{self.packs[q].name} = zeros({self.packs[q].name}.shape)" for q in wanted]
         has: set[int] = set()
+        # A pack's δ array is made by its first term ("own": no other name holds that array, so
+        # later terms add into it in place) or is another δ's array ("shared": the next term
+        # makes a new one). A pack that no term reaches has no δ and is skipped, as an unfused
+        # node is.
+        state: dict[int, str] = {}
+
+        def owned(q: int) -> None:
+            """Pack ``q``'s δ as an array of its own, to add to in place (zeros at first)."""
+            if state.get(q) != "own":
+                name = self.packs[q].name
+                start = f"δ{name}.copy()" if q in state else f"zeros({name}.shape)"
+                lines.append(f"    δ{name} = {start}")
+                state[q] = "own"
+
+        def into(q: int, term: str, fresh: bool, whole: bool = True) -> None:
+            """``term`` (samples × lanes) into pack ``q``'s δ; ``fresh``: a new array; not
+            ``whole``: one column that every lane reads (samples × 1)."""
+            δq = f"δ{self.packs[q].name}"
+            if not whole:
+                owned(q)
+            if q not in state:
+                lines.append(f"    {δq} = {term}")
+                state[q] = "own" if fresh else "shared"
+            elif state[q] == "own":
+                lines.append(f"    {δq} += {term}")
+            else:
+                lines.append(f"    {δq} = {δq} + {term}")
+                state[q] = "own"
 
         def add(o: int, term: str) -> None:
             """``term`` (an array over the samples) into the δ of node ``o``."""
@@ -355,6 +272,7 @@ class _Writer:
                 lines.append(f"    dθ[{self.param[o]}] += total({term})")
             elif o in self.lane_of:
                 q, j = self.lane_of[o]
+                owned(q)
                 lines.append(f"    δ{self.packs[q].name}[:, {j}] += {term}")
             else:
                 start = f"δ{self.names[o]}" if o in has else "0"
@@ -369,15 +287,27 @@ class _Writer:
                 if u not in has:
                     continue
                 env = [self._name(o) for o in self.operands[u]]
-                locals_ = self.patterns.locals(op, env, self.names[u])
+                locals_ = self._locals(op, env, self.names[u])
                 δ = f"δ{self.names[u]}"
                 flows = op.flows(len(locals_))  # no term at all where it is False
-                for o, local, f in zip(self.operands[u], locals_, flows, strict=True):
-                    if f:
+                across = self.across.get(u, [])
+                if across:  # the δ of a whole term's place at once, along the lanes
+                    group = self._locals(op, [text for text, _ in across], self.names[u])
+                    group_flows = op.flows(len(group))
+                    for (_, q), local, f in zip(across, group, group_flows, strict=True):
+                        if f and q is not None and packed[q]:
+                            one = local in ONE_ON_ARRAYS
+                            term = f"{δ}[:, None]" if one else f"({local}) * {δ}[:, None]"
+                            whole = not one and any(text in local for text, _ in across)
+                            into(q, term, not one, whole)
+                for k, (o, local, f) in enumerate(
+                    zip(self.operands[u], locals_, flows, strict=True)
+                ):
+                    if f and (not across or across[k % len(across)][1] is None):
                         add(o, δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}")
                 continue
             pack = self.packs[u]
-            if not packed[u]:
+            if u not in state:
                 continue
             δ = f"δ{pack.name}"
             if pack.xs:
@@ -390,32 +320,47 @@ class _Writer:
                     lines.append(f"    add_at(dθ, {w}.reshape(-1), {grad})")
                 _, q = self._x(pack)
                 if q is not None:
-                    if packed[q]:
-                        lines.append(f"    δ{self.packs[q].name} += {δ} @ θ[{w}]")
+                    if packed[q] and q not in state:  # in memory of its own from call to call
+                        name = self.packs[q].name
+                        lines.append(f"    δ{name} = scratch.matmul('δ{name}', {δ}, θ[{w}])")
+                        state[q] = "own"
+                    elif packed[q]:
+                        into(q, f"{δ} @ θ[{w}]", True)
                 elif any(need[xi] for xi in pack.xs):
                     lines.append(f"    {pack.name}_δx = {δ} @ θ[{w}]")
                     for k, xi in enumerate(pack.xs):
                         add(xi, f"{pack.name}_δx[:, {k}]")
                 continue
-            locals_ = self.patterns.locals(pack.op, reads[u], pack.name)
-            flows = pack.op.flows(len(locals_))
-            for (kind_, what), local, f in zip(pack.operands, locals_, flows, strict=True):
-                term = δ if local in ONE_ON_ARRAYS else f"({local}) * {δ}"
-                if not f:  # no edge: its derivative is the literal 0
+            locals_ = self._locals(pack.op, reads[u], pack.name)
+            flows = pack.op.flows(len(locals_))  # no term at all where it is False
+            terms = [
+                (kind_, what, local)
+                for (kind_, what), local, f in zip(pack.operands, locals_, flows, strict=True)
+                if f
+                and (kind_ in ("params", "node", "scalar") or (kind_ == "pack" and packed[what]))
+            ]
+            own = state[u] == "own"  # δ's array is this pack's alone, until a term shares it
+            for t, (kind_, what, local) in enumerate(terms):
+                one = local in ONE_ON_ARRAYS
+                if kind_ == "pack" and not one and own and t == len(terms) - 1:
+                    # The last read of δ: the product is made in δ's own array, then handed on.
+                    lines.append(f"    {δ} *= {local}")
+                    into(what, δ, True)
                     continue
+                term = δ if one else f"({local}) * {δ}"
                 if kind_ == "pack":
-                    if packed[what]:
-                        lines.append(f"    δ{self.packs[what].name} += {term}")
+                    into(what, term, not one)
+                    own = own and not (one and state[what] == "shared")
                 elif kind_ == "params":
                     arr = self._array("i", what)
                     if len(set(what)) == len(what):
-                        lines.append(f"    dθ[{arr}] += ({term}).sum(0)")
+                        lines.append(f"    dθ[{arr}] += ones(len(gradient)) @ ({term})")
                     else:
-                        lines.append(f"    add_at(dθ, {arr}, ({term}).sum(0))")
-                elif kind_ in ("node", "scalar"):
-                    add(what, f"({term}).sum(1)")
-        lines.append("    dθ += fromiter(map(getgrad, P), float, len(P))")
-        lines.append("    consume(map(setattr, P, repeat('grad'), dθ.tolist()))")
+                        lines.append(f"    add_at(dθ, {arr}, ones(len(gradient)) @ ({term}))")
+                else:
+                    add(what, f"({term}) @ {self._array('c', [1.0] * len(pack.lanes))}")
+        lines.append("    dθ += fromiter([p.grad for p in P], float, len(P))  # old δ + new")
+        lines.append("    set_grads(P, dθ.tolist())")
         if not inputs:
             lines.append("    return None")
             return "\n".join(lines)
@@ -424,6 +369,41 @@ class _Writer:
         ]
         lines.append(f"    return [{', '.join(found)}]")
         return "\n".join(lines)
+
+
+class Scratch:
+    """Arrays that a fused backward reuses from call to call, one per name (and shape): a
+    fresh array of a batch's size (from 128 KB, where glibc maps memory for it) costs a page
+    fault per 4 KB page each time, which its allocator does again and again for arrays of one
+    size. A δ written here never leaves the call (the inputs' δ returned are copies), so a
+    tape's backward must not run twice at once (as it must not anyway: both would add to the
+    same ``.grad``)."""
+
+    SMALL = 16384  # elements (128 KB of floats): a smaller product is a fresh array
+
+    def __init__(self) -> None:
+        import numpy
+
+        self._matmul = numpy.matmul
+        self._empty = numpy.empty
+        self._arrays: dict[str, Any] = {}
+
+    def matmul(self, name: str, a: Any, b: Any) -> Any:
+        """``a @ b`` (float64 numpy arrays), written into the array kept under ``name``."""
+        shape = (a.shape[0], b.shape[1])
+        if shape[0] * shape[1] < self.SMALL:
+            return a @ b
+        out = self._arrays.get(name)
+        if out is None or out.shape != shape:
+            out = self._arrays[name] = self._empty(shape)
+        return self._matmul(a, b, out=out)
+
+
+def set_grads(params: Sequence[Value], grads: Sequence[float]) -> None:
+    """Each parameter's ``.grad`` set to its entry of ``grads`` (the fused backward's last
+    step: a loop, which is faster than ``map(setattr, ...)`` here)."""
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g
 
 
 def numpy_unique(weights: Sequence[Sequence[int]]) -> bool:

@@ -26,15 +26,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
-from operator import attrgetter
 from typing import Any
 
 from . import _context
-from ._fusion import fused_sources
+from ._fusion import Scratch, fused_sources, set_grads
 from ._guards import Guard, GuardError, TraceError, watching
 from ._numbers import Number, check_number
 from ._tape_interp import Interpreter
@@ -386,9 +383,8 @@ class Tape:
                 sources = (fused[0], fused[1][True], fused[1][False])
                 names |= {k: xp.asarray(v) for k, v in fused[2].items()}
                 names |= {"zeros": xp.zeros, "stack": xp.stack, "add_at": xp.add.at}
-                names |= {"fromiter": xp.fromiter, "setattr": setattr, "repeat": repeat}
-                names |= {"getdata": attrgetter("data"), "getgrad": attrgetter("grad")}
-                names["consume"] = deque(maxlen=0).extend
+                names |= {"fromiter": xp.fromiter, "set_grads": set_grads}
+                names |= {"logical_not": xp.logical_not, "ones": xp.ones, "scratch": Scratch()}
             made = _OnArrays(
                 xp,
                 compile_source(sources[0], "forward", ieee=False, names=names, xp=xp),
