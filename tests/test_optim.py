@@ -345,3 +345,10 @@ def test_a_step_on_arrays_is_the_loop_bit_for_bit(make: Any, monkeypatch: Any) -
         p.grad = F(1, 2)
     optim.SGD(exact, lr=F(1, 2)).step()
     assert [p.data for p in exact] == [F(k, 7) - F(1, 4) for k in range(n)]
+    mixed = [Value(float(k)) for k in range(n)] + [Value(3)]  # one int among floats
+    for p in mixed:
+        p.grad = 1
+    mixed[0].grad = 1.0
+    optim.SGD(mixed, lr=F(1, 2)).step()  # the loop: the int's step stays exact
+    assert mixed[-1].data == F(5, 2)
+    assert type(mixed[-1].data) is F

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from operator import countOf
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from ._checks import check_number
@@ -203,9 +204,11 @@ def _arrays(opt: Optimizer, lr: Number) -> tuple[Any, list[Number], Any, Any] | 
     # 2,410 parameters: 27 against 53 µs, 30 against 46 µs), the same floats.
     data = [p.data for p in opt.params]
     grad = [p.grad for p in opt.params]
-    if set(map(type, data)) != {float} or set(map(type, grad)) != {float}:
-        return None
     n = len(data)
+    # Every data and δ of type float exactly (countOf compares the types by identity: half
+    # the time of a set of them).
+    if countOf(map(type, data), float) != n or countOf(map(type, grad), float) != n:
+        return None
     return np, data, np.fromiter(data, float, n), np.fromiter(grad, float, n)
 
 
