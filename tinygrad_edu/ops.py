@@ -263,6 +263,14 @@ def _relu(x: Number) -> Number:
     return zero_like(x) if x <= 0 else x  # nan stays nan
 
 
+def _relu_array(xp: Any, x: Any) -> Any:
+    """relu on an array: max(x, 0) is x above 0, nan for nan; + 0.0 makes max's -0.0 (of
+    -0.0) 0.0, as on numbers. One array, half the time of where(x <= 0, 0.0, x)."""
+    out = xp.maximum(x, 0.0)
+    out += 0.0
+    return out
+
+
 def _abs(x: Number) -> Number:
     return abs(x)  # type: ignore[return-value]  # typeshed's abs() loses the union
 
@@ -375,7 +383,7 @@ neg: Op = _op(
 relu: Op = _op(
     "relu", _relu, lambda x, out: (where(x <= 0, 0, 1),),
     sympy=lambda sp, x: sp.Piecewise((0, x <= 0), (x, True)),
-    array=lambda xp, x: xp.where(x <= 0, 0.0, x),  # 0.0 as on numbers (0·x would be -0.0)
+    array=lambda xp, x: _relu_array(xp, x),
 )  # fmt: skip
 abs_: Op = _op(
     "abs", _abs, lambda x, out: (where(x > 0, 1, where(x < 0, -1, where(eq(x, 0), 0, NAN))),),
