@@ -120,7 +120,8 @@ _ramp = define_op(
 
 def test_a_derivative_that_selects_0_or_1_is_a_mask_of_bools() -> None:
     """relu's δ is δ times ``logical_not(x <= 0)`` (no float array of its derivative; nan,
-    which is not <= 0, keeps its δ as where(x <= 0, 0, 1) does), and where(c, 1, 0) is ``c``,
+    which is not <= 0, keeps its δ as where(x <= 0, 0, 1) does), and where(c, 1, 0) is
+    ``as_mask(c)``,
     packed or not."""
     rng = np.random.default_rng(2)
     w, v = _values(rng, 3, 2), _values(rng, 3)
@@ -136,9 +137,9 @@ def test_a_derivative_that_selects_0_or_1_is_a_mask_of_bools() -> None:
     X[2, 0] = float("nan")  # a nan through relu: its δ as the unfused program's
     X[3] = [0.0, 1.0]  # relu's kink: δ 0
     _, (_, backward, _) = _sources(f, X, [*w, *v])
-    assert "    δG3 *= G2 > 0.0\n" in backward
+    assert "    δG3 *= as_mask(G2 > 0.0)\n" in backward
     assert "    δG1 *= logical_not(G0 <= 0.0)\n" in backward
-    assert "    δv24 = 0 + (v24 > 0.0) * δv25\n" in backward  # unpacked
+    assert "    δv24 = 0 + (as_mask(v24 > 0.0)) * δv25\n" in backward  # unpacked
 
 
 def test_a_sum_or_dot_along_all_the_lanes_of_a_pack_is_one_array_operation() -> None:

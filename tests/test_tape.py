@@ -733,3 +733,27 @@ def test_an_input_as_the_root_takes_the_seed_as_eager_does(compile_: bool) -> No
     tape = trace(lambda v: v, [2.0], compile=compile_)
     tape(2.0)
     assert [repr(d) for d in tape.backward(-0.0)] == [repr(x.grad)] == ["0.0"]
+
+
+def test_relus_delta_on_a_batch_is_a_mask_and_eagers_down_to_nan() -> None:
+    """On arrays, relu's derivative where(x <= 0, 0, 1) is the mask logical_not(x <= 0): the
+    same δ as eager at the kink, below, above and at nan, on numpy and on PyTorch (float64 there,
+    as where's), fused or not."""
+    import torch
+
+    xs = [-1.0, -0.0, 0.0, 2.5, float("nan")]
+    w = Value(1.5)
+    tape = trace(lambda x: (w * x).relu() * -2.0, [1.0], fuse=False)
+    expected = []
+    for x in xs:
+        v = Value(x)
+        (w * v).relu().__mul__(-2.0).backward()
+        expected.append(repr(v.grad))
+    rows = [[x] for x in xs]
+    for batch in (np.array(rows), torch.tensor(rows, dtype=torch.float64)):
+        tape(batch, ieee=True)
+        found = tape.backward(reduction="sum")
+        assert [repr(float(d)) for d in found[:, 0].tolist()] == expected
+    assert tape._arrays is not None
+    assert "logical_not(" in tape._arrays.sources[1]
+    assert "where(" not in tape._arrays.sources[1]

@@ -25,9 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ._expr import Const, Op, Where
 from ._fusion_plan import Pack, plan
-from ._numbers import Number
 from ._tape_source import ONE_ON_ARRAYS, Program, needed
 from .engine import Value
 
@@ -199,28 +197,6 @@ class _Writer:
                 slots[i] = (at[name], None)
         return "\n".join(forward), backward, self.arrays, slots
 
-    def _locals(self, op: Op, env: Sequence[str], out: str) -> list[str]:
-        """An op's local derivatives as Python on arrays; a select of 0 or 1, ``where(c, 0, 1)``,
-        as the mask ``logical_not(c)`` (``where(c, 1, 0)`` as ``c``): an array of bools, which
-        a product with δ reads as 0.0 and 1.0, so the same terms without a float array made
-        for the derivative (relu's)."""
-        found = self.patterns.locals(op, env, out)
-        if op.arity is None:
-            return list(found)
-        ends: dict[tuple[Number, Number], str] = {(0, 1): ", 0.0, 1.0)", (1, 0): ", 1.0, 0.0)"}
-        for k, d in enumerate(op.derivative):
-            if not isinstance(d, Where):
-                continue
-            yes, no = d.if_true, d.if_false
-            if not (isinstance(yes, Const) and isinstance(no, Const)):
-                continue
-            end = ends.get((yes.value, no.value))
-            if end is None or not found[k].startswith("where(") or not found[k].endswith(end):
-                continue
-            cond = found[k][len("where(") : -len(end)]  # as written: where({cond}, 0.0, 1.0)
-            found[k] = f"logical_not({cond})" if end == ends[0, 1] else cond
-        return list(found)
-
     def _backward(self, kept: Sequence[str], reads: dict[int, list[str]], inputs: bool) -> str:
         """The backward pass; without ``inputs`` it computes no δ that only the inputs' need
         and returns None."""
@@ -287,12 +263,12 @@ class _Writer:
                 if u not in has:
                     continue
                 env = [self._name(o) for o in self.operands[u]]
-                locals_ = self._locals(op, env, self.names[u])
+                locals_ = self.patterns.locals(op, env, self.names[u])
                 δ = f"δ{self.names[u]}"
                 flows = op.flows(len(locals_))  # no term at all where it is False
                 across = self.across.get(u, [])
                 if across:  # the δ of a whole term's place at once, along the lanes
-                    group = self._locals(op, [text for text, _ in across], self.names[u])
+                    group = self.patterns.locals(op, [text for text, _ in across], self.names[u])
                     group_flows = op.flows(len(group))
                     for (_, q), local, f in zip(across, group, group_flows, strict=True):
                         if f and q is not None and packed[q]:
@@ -331,7 +307,7 @@ class _Writer:
                     for k, xi in enumerate(pack.xs):
                         add(xi, f"{pack.name}_δx[:, {k}]")
                 continue
-            locals_ = self._locals(pack.op, reads[u], pack.name)
+            locals_ = self.patterns.locals(pack.op, reads[u], pack.name)
             flows = pack.op.flows(len(locals_))  # no term at all where it is False
             terms = [
                 (kind_, what, local)

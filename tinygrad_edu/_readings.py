@@ -48,7 +48,7 @@ def _const_text(x: Number, source: bool) -> str:
 
 
 def _render(
-    e: Expr,
+    e: Expr | Cond,
     names: Sequence[str],
     source: bool,
     const: Callable[[Number], str],
@@ -158,7 +158,7 @@ def render_python(
     return _render(e, names, True, show)
 
 
-def render_arrays(e: Expr, names: Sequence[str]) -> str:
+def render_arrays(e: Expr | Cond, names: Sequence[str]) -> str:
     """`python` for arrays: a `where` is ``where(condition, if_true, if_false)``, computed
     element by element (both branches evaluated), as numpy's and the Array API's ``where``.
     Arrays hold floats, so an exact constant is written as its float (½ as ``0.5``)."""

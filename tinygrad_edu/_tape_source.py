@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from ._expr import OPS, Call, Op, Var
+from ._expr import OPS, Call, Const, Expr, Op, Var, Where
 from ._numbers import Number
 from ._readings import calls, render_arrays, render_python
 from ._tape_matvec import array_names, matvecs
@@ -297,11 +297,29 @@ def _derivative_patterns(op: Op, arrays: bool) -> tuple[list[str], bool]:
         width = op.group if op.arity is None else op.arity
         holes = [f"{{{j}}}" for j in range(width)] + ["{out}"]
         if arrays:
-            known[arrays] = ([render_arrays(d, holes) for d in op.derivative], False)
+            known[arrays] = (
+                [_mask(d, holes) or render_arrays(d, holes) for d in op.derivative],
+                False,
+            )
         else:
             const = _exact_int if exact else None
             known[arrays] = ([render_python(d, holes, const) for d in op.derivative], exact)
     return known[arrays]
+
+
+def _mask(d: Expr, holes: Sequence[str]) -> str | None:
+    """A derivative that selects 0 or 1, ``where(c, 0, 1)`` (relu's), on arrays as the mask
+    ``logical_not(c)`` (``where(c, 1, 0)`` as ``as_mask(c)``): a product with δ reads it as
+    0.0 and 1.0, so the same terms without a float array made for the derivative (numpy's
+    bools; float64 elsewhere, as `where` gives there). None for any other derivative."""
+    if not isinstance(d, Where):
+        return None
+    yes, no = d.if_true, d.if_false
+    if not (isinstance(yes, Const) and isinstance(no, Const)):
+        return None
+    masks: dict[tuple[Number, Number], str] = {(0, 1): "logical_not", (1, 0): "as_mask"}
+    call = masks.get((yes.value, no.value))
+    return None if call is None else f"{call}({render_arrays(d.cond, holes)})"
 
 
 def _exact_int(x: Number) -> str | None:
@@ -353,6 +371,19 @@ def _where(xp: Any) -> Callable[[Any, Any, Any], Any]:
     return where
 
 
+def _masks(xp: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """`_mask`'s ``logical_not`` and ``as_mask``: numpy's bools as they are; elsewhere float64
+    arrays (as ``where(c, 0.0, 1.0)`` is there), and for a condition on constants alone (a
+    Python bool) a number."""
+    if xp.__name__ == "numpy":
+        return xp.logical_not, lambda c: c
+
+    def as_mask(c: Any) -> Any:
+        return float(c) if isinstance(c, bool) else xp.astype(c, xp.float64)
+
+    return lambda c: as_mask(not c if isinstance(c, bool) else xp.logical_not(c)), as_mask
+
+
 def _array_call(op: Op, xp: Any) -> Callable[..., Any]:
     """``op``'s array form on ``xp``; outside numpy, a number operand (a traced constant) is
     made a float64 array first, as not every namespace takes numbers (``torch.log(2)``)."""
@@ -396,6 +427,7 @@ def compile_source(
             space[head] = op.ieee if ieee and op.ieee else op.forward
     if xp is not None:
         space["where"] = _where(xp)
+        space["logical_not"], space["as_mask"] = _masks(xp)
         space["total"] = lambda a: float(xp.sum(a))
         if xp.__name__ == "numpy":  # np.sum's reduction without its wrapper (a third the time)
             space["total"] = lambda a: float(xp.add.reduce(a, axis=None))

@@ -148,7 +148,7 @@ READING_NAMES = frozenset(
         *("P", "values", "gradient", "forward", "backward", "Fraction", "K", "nan", "inf"),
         *("where", "total", "θ", "dθ", "X", "zeros", "stack", "add_at", "fromiter", "setattr"),
         *("repeat", "getdata", "getgrad", "consume", "vector", "vecmat", "columns", "totals"),
-        *("set_grads", "logical_not", "ones", "scratch"),
+        *("set_grads", "logical_not", "as_mask", "ones", "scratch"),
     }
 )
 

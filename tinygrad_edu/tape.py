@@ -384,7 +384,7 @@ class Tape:
                 names |= {k: xp.asarray(v) for k, v in fused[2].items()}
                 names |= {"zeros": xp.zeros, "stack": xp.stack, "add_at": xp.add.at}
                 names |= {"fromiter": xp.fromiter, "set_grads": set_grads}
-                names |= {"logical_not": xp.logical_not, "ones": xp.ones, "scratch": Scratch()}
+                names |= {"ones": xp.ones, "scratch": Scratch()}
             made = _OnArrays(
                 xp,
                 compile_source(sources[0], "forward", ieee=False, names=names, xp=xp),
