@@ -172,3 +172,36 @@ def test_the_sums_over_the_batch_in_one_call_are_each_arrays_own() -> None:
     mixed = [np.full(3, 0.1, dtype=np.float32), np.full(3, 0.1)]
     tenth = np.float32(0.1)  # summed in float32, not as the float64 0.10000000149011612
     assert _totals(np, mixed) == [float(tenth + tenth + tenth), 0.30000000000000004]
+
+
+def test_a_dot_of_a_users_op_whose_array_form_gives_one_number_for_the_batch() -> None:
+    """A user's op whose array form returns one number for the whole batch (here its first
+    operand, a parameter) feeds a matrix-vector product: its column is broadcast to the batch,
+    as every other array op broadcasts it (the stack of columns raised)."""
+    import torch
+
+    from tinygrad_edu import define_op
+
+    pick = define_op(
+        "pick_first_mv", lambda a, b: a, lambda a, b, out: (1, 0), array=lambda xp, a, b: a
+    )
+    w1, w2, p = Value(0.3), Value(-0.7), Value(1.2)
+
+    def f(x0: Value, x1: Value) -> Value:
+        return dot([w1, w2], [pick(p, x0), x1]).tanh()
+
+    X = np.array([[0.1, 0.2], [0.3, -0.4], [1.0, 2.0]])
+    eager = []
+    for row in X.tolist():
+        v = f(*row)
+        v.backward()
+        eager.append(v.data)
+    expected = [w1.grad, w2.grad, p.grad]
+    tape = trace(f, X[0].tolist(), fuse=False)
+    for batch in (X, torch.tensor(X)):
+        for q in (w1, w2, p):
+            q.grad = 0.0
+        out = tape(batch)
+        tape.backward(reduction="sum")
+        assert np.allclose(np.asarray(out), eager, rtol=1e-12, atol=0)
+        assert np.allclose([w1.grad, w2.grad, p.grad], expected, rtol=1e-12, atol=0)

@@ -340,9 +340,8 @@ class _Writer:
         if not inputs:
             lines.append("    return None")
             return "\n".join(lines)
-        found = [
-            f"δ{n}" if n in self.names and self.names.index(n) in has else "0" for n in self.inputs
-        ]
+        position = {n: i for i, n in enumerate(self.names)}  # not names.index: quadratic
+        found = [f"δ{n}" if position.get(n, -1) in has else "0" for n in self.inputs]
         lines.append(f"    return [{', '.join(found)}]")
         return "\n".join(lines)
 

@@ -47,7 +47,8 @@ class Interpreter:
         self._numbers: list[Number] = []  # the derivatives' own numbers (1, -1), after the nodes
         self._number_slots: dict[tuple[type, str], int] = {}
         self._plans: dict[tuple[Op, int, tuple[int, ...]], Rule | tuple[Any, Any]] = {}
-        self._inputs = [(slot[i], inputs.index(names[i])) for i in kept if kinds[i] == "input"]
+        given = {name: k for k, name in enumerate(inputs)}  # not inputs.index: quadratic
+        self._inputs = [(slot[i], given[names[i]]) for i in kept if kinds[i] == "input"]
         params = [i for i in kept if kinds[i] == "param"]
         self._params = [(slot[i], k) for k, i in enumerate(params)]
         # A leaf root adds the seed to its δ as eager does (0 + -0.0 is 0.0 for an input).

@@ -136,19 +136,28 @@ def array_names(xp: Any) -> dict[str, Any]:
     """The functions the lines written here call, on the namespace ``xp``."""
     if xp.__name__ == "numpy":  # without numpy's wrappers (np.stack takes 3 times as long)
         return {
-            "columns": lambda arrays: xp.array(arrays).T,  # column-major
+            "columns": partial(_columns, xp),
             "vector": lambda numbers, like: xp.array(numbers, dtype=like.dtype),
             "vecmat": xp.matmul,
             "totals": partial(_totals, xp),
         }
     return {
-        "columns": lambda arrays: xp.stack(arrays, axis=1),
+        "columns": lambda arrays: xp.stack(xp.broadcast_arrays(*arrays), axis=1),
         "vector": lambda numbers, like: xp.asarray(numbers, dtype=like.dtype, device=like.device),
         # PyTorch multiplies no float32 by float64, and a float32 batch's δ is float64 after
         # a where() of numbers: X in the dtype of δ first
         "vecmat": lambda d, x: d @ (x if x.dtype == d.dtype else xp.astype(x, d.dtype)),
         "totals": lambda arrays: [float(xp.sum(a)) for a in arrays],
     }
+
+
+def _columns(numpy: Any, arrays: Sequence[Any]) -> Any:
+    """The arrays as the columns of one, column-major; an array of another shape than the
+    others' (a user's op whose array form gave one number for the batch) broadcast first."""
+    try:
+        return numpy.array(arrays).T
+    except ValueError:  # shapes that differ
+        return numpy.array(numpy.broadcast_arrays(*arrays)).T
 
 
 def _totals(numpy: Any, arrays: Sequence[Any]) -> list[float]:

@@ -254,7 +254,8 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
     # -0.0 where eager's is 0.0, and is returned as 0 + δ, eager's (δ only adds and
     # multiplies, so the sign of a zero changes no other number).
     zero = "0 + " if arrays else ""
-    found = [f"{zero}δ{n}" if n in names and has[names.index(n)] else "0" for n in inputs_]
+    position = {n: i for i, n in enumerate(names)}  # a dict: names.index per input was quadratic
+    found = [f"{zero}δ{n}" if n in position and has[position[n]] else "0" for n in inputs_]
     lines.append(f"    return [{', '.join(found)}]")
     return "\n".join(lines)
 
