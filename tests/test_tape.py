@@ -757,3 +757,43 @@ def test_relus_delta_on_a_batch_is_a_mask_and_eagers_down_to_nan() -> None:
     assert tape._arrays is not None
     assert "logical_not(" in tape._arrays.sources[1]
     assert "where(" not in tape._arrays.sources[1]
+
+
+def test_sums_and_shared_weights_longer_than_python_compiles_in_one_expression() -> None:
+    """A total() of 3,000 terms, and a weight shared by 3,000 dots (a scalar RNN unrolled),
+    are written as running sums of at most CHUNK terms a line: one expression of 3,000 `+`
+    raised RecursionError when compiled. The same numbers as eager, bit for bit on numbers."""
+    import torch
+
+    xs = [0.01 * k - 7.0 for k in range(3000)]
+
+    def squares(*v: Value) -> Value:
+        return total([a * a for a in v])
+
+    leaves = [Value(x) for x in xs]
+    eager = squares(*leaves)
+    eager.backward()
+    tape = trace(squares, xs, compile=True)
+    assert tape(*xs) == eager.data
+    assert tape.backward() == [v.grad for v in leaves]
+    batch = np.array([xs, xs[::-1]])
+    assert tape(batch).tolist() == pytest.approx([eager.data] * 2, rel=1e-12)
+
+    w, u = Value(0.5), Value(0.3)
+
+    def rnn(*x: Value) -> Value:
+        h: Value = Value(0.0) * 0
+        for x_t in x:
+            h = dot([w, u], [h, x_t]).tanh()
+        return h
+
+    rows = np.random.default_rng(0).normal(size=(3, 3000))
+    for row in rows.tolist():
+        rnn(*row).backward()
+    expected = [w.grad, u.grad]
+    rnn_tape = trace(rnn, rows[0].tolist(), fuse=False)
+    for batch in (rows, torch.tensor(rows)):
+        w.grad = u.grad = 0.0
+        rnn_tape(batch)
+        rnn_tape.backward(reduction="sum")
+        assert [w.grad, u.grad] == pytest.approx(expected, rel=1e-12)

@@ -156,12 +156,13 @@ class _Writer:
                 args = [self._name(o) for o in self.operands[u]]
                 if u in self.across:  # its terms side by side, summed along the lanes
                     args = [text for text, _ in self.across[u]]
-                pattern = self.patterns.forward(op, len(args))
-                text = pattern.format(*args)
                 if u in self.across:  # a sum along the lanes
+                    text = self.patterns.forward(op, len(args)).format(*args)
                     width = len(self.operands[u]) // len(args)
                     text = f"({text}) @ {self._array('c', [1.0] * width)}"
-                forward.append(f"    {self.names[u]} = {text}")
+                    forward.append(f"    {self.names[u]} = {text}")
+                else:
+                    forward += self.patterns.lines(self.names[u], op, args)
                 kept.append(self.names[u])
                 continue
             pack = self.packs[u]

@@ -92,12 +92,48 @@ def quiet(xp: Any, flagged: list[str] | None = None) -> Any:
     )  # fmt: skip
 
 
+# Terms per line of a long sum: Python's compiler recurses once per `+` of an expression, and
+# about 3,000 terms in one (a total() of 3,000 Values) raise RecursionError.
+CHUNK = 256
+
+
+def chained(target: str, op: Op, args: Sequence[str], arrays: bool, start: str = "") -> list[str]:
+    """``target = op(args)`` as lines of source; an n-ary op (a sum of its groups' terms) of more
+    than CHUNK groups as a running sum, CHUNK groups a line: the same additions in the same
+    order, each line within what Python compiles."""
+    width = CHUNK * (op.group or 1)
+    if op.arity is not None or len(args) <= width:
+        return [f"    {target} = {start}{_forward_pattern(op, len(args), arrays).format(*args)}"]
+    lines = []
+    for a in range(0, len(args), width):
+        part = _forward_pattern(op, len(args[a : a + width]), arrays).format(*args[a : a + width])
+        lines.append(f"    {target} = {start if a == 0 else f'{target} + '}{part}")
+    return lines
+
+
+def running_sum(target: str, terms: Sequence[str]) -> list[str]:
+    """``target = t0 + t1 + ...`` as lines of source: CHUNK terms a line at most, summed left to
+    right as one expression would (see `chained`)."""
+    if len(terms) <= CHUNK:
+        return [f"    {target} = {' + '.join(terms)}"]
+    lines = [f"    _acc = {' + '.join(terms[:CHUNK])}"]
+    lines += [
+        f"    _acc = _acc + {' + '.join(terms[a : a + CHUNK])}"
+        for a in range(CHUNK, len(terms), CHUNK)
+    ]
+    return [*lines, f"    {target} = _acc"]
+
+
 class ArrayPatterns:
     """An op's forward and local derivatives as Python on arrays, for `fused_sources`."""
 
     @staticmethod
     def forward(op: Op, n: int) -> str:
         return _forward_pattern(op, n, True)
+
+    @staticmethod
+    def lines(target: str, op: Op, args: Sequence[str]) -> list[str]:
+        return chained(target, op, args, True)
 
     @staticmethod
     def locals(op: Op, env: Sequence[str], out: str) -> list[str]:
@@ -143,10 +179,9 @@ def forward_source(program: Program, arrays: bool = False) -> str:
         elif kinds[i] == "op":
             op = node.definition
             assert op is not None  # an op node
-            call = _forward_pattern(op, len(operands[i]), arrays)
-            if op.arity is None and not arrays:  # a sum starts at 0, as eager's: 0 + -0.0 is 0.0
-                call = f"0 + {call}"
-            lines.append(f"    {names[i]} = {call.format(*(names[o] for o in operands[i]))}")
+            # A sum starts at 0 on numbers, as eager's: 0 + -0.0 is 0.0.
+            start = "0 + " if op.arity is None and not arrays else ""
+            lines += chained(names[i], op, [names[o] for o in operands[i]], arrays, start)
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
     kept = (plan.extras() if plan is not None else []) + kept
     lines.append(f"    return ({''.join(f'{n}, ' for n in kept)})")
@@ -244,7 +279,7 @@ def backward_source(program: Program, arrays: bool = False, inputs: bool = True)
         for k, i in enumerate(params):
             terms = ([f"_t[{summed[i]}]"] if has[i] else []) + reduced.get(i, [])
             if terms:
-                lines.append(f"    P[{k}].grad = P[{k}].grad + {' + '.join(terms)}")
+                lines += running_sum(f"P[{k}].grad", [f"P[{k}].grad", *terms])
     else:
         lines += [f"    P[{k}].grad = δ{names[i]}" for k, i in enumerate(params)]
     if not inputs:
