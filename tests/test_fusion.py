@@ -245,3 +245,19 @@ def test_a_dot_packs_delta_to_its_input_pack_is_written_into_memory_kept_between
     assert ids[2] != ids[1]  # remade for 5000 samples
     assert ids[3] == ids[2]  # 7 samples: fresh arrays, as small ones are
     assert all(np.array_equal(d, copy) for d, copy in returned)  # never overwritten
+
+
+def test_a_part_of_a_pack_is_not_read_as_the_whole_pack() -> None:
+    """Lanes that read the first columns of a wider pack (2 products of a 2-wide layer's
+    outputs with the first 2 of a 4-wide one's) are not that pack: fused equals unfused (it
+    raised 'operands could not be broadcast together with shapes (2,2) (2,4)')."""
+    rng = np.random.default_rng(4)
+    w1, w2 = _values(rng, 4, 2), _values(rng, 2, 4)
+
+    def f(x: Value, y: Value) -> Value:
+        h = [dot(w1[2 * j : 2 * j + 2], [x, y]) for j in range(4)]
+        g = [dot(w2[4 * j : 4 * j + 4], h) for j in range(2)]
+        return total([g[0] * h[0], g[1] * h[1]])
+
+    tape, _ = _sources(f, rng.normal(size=(5, 2)), [*w1, *w2])
+    assert tape.fused

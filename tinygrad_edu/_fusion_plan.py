@@ -81,7 +81,7 @@ def plan(
             lanes = _lanes(source, c, order, operands, users, lane_of, root)
             if lanes is None:
                 continue
-            spec = _operand_kinds(lanes, order, kinds, operands, lane_of, param, batched)
+            spec = _operand_kinds(lanes, order, kinds, operands, lane_of, param, batched, packs)
             if spec is None:
                 continue
             op = order[c].definition
@@ -140,14 +140,21 @@ def _operand_kinds(
     lane_of: dict[int, tuple[int, int]],
     param: dict[int, int],
     batched: Sequence[bool],
+    packs: Sequence[Pack],
 ) -> list[tuple[str, Any]] | None:
+    """Per operand position of ``lanes``, what it reads: a whole pack lane by lane (all its
+    lanes, in order: a part of one is not that pack), parameters, constants, or one node."""
     spec: list[tuple[str, Any]] = []
     for p in range(len(operands[lanes[0]])):
         slots = [operands[c][p] for c in lanes]
         places = [lane_of.get(s) for s in slots]
-        if all(pl is not None and pl[0] == places[0][0] and pl[1] == j  # type: ignore[index]
-               for j, pl in enumerate(places)):  # fmt: skip
-            spec.append(("pack", places[0][0]))  # type: ignore[index]
+        q = places[0][0] if places[0] is not None else None
+        if (
+            q is not None
+            and len(packs[q].lanes) == len(lanes)
+            and all(pl == (q, j) for j, pl in enumerate(places))
+        ):
+            spec.append(("pack", q))
         elif all(kinds[s] == "param" for s in slots):
             spec.append(("params", [param[s] for s in slots]))
         elif all(kinds[s] == "const" for s in slots):
