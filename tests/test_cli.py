@@ -112,7 +112,7 @@ def test_a_checkpoint_of_another_model_is_refused_and_says_why(
     assert main([*argv, "--no-plots"]) == 2
     err = capsys.readouterr().err
     assert "parameters do not match the model" in err
-    assert "built from --sizes 16,16, --activation relu" in err
+    assert "built from --data moons (its input width), --sizes 16,16, --activation relu" in err
     assert saved.read_bytes() == before
     assert main(["eval", str(tmp_path / "none.json"), "--no-plots"]) == 2
     assert "none.json" in capsys.readouterr().err

@@ -797,3 +797,23 @@ def test_sums_and_shared_weights_longer_than_python_compiles_in_one_expression()
         rnn_tape(batch)
         rnn_tape.backward(reduction="sum")
         assert [w.grad, u.grad] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_batch_of_complex_numbers_is_refused_with_what_is_accepted() -> None:
+    """A complex batch was cast to real with only numpy's ComplexWarning; it is refused, as a
+    complex tensor, and the tape works on as before."""
+    import torch
+
+    seen: list[Value] = []
+
+    def double(x: Value) -> Value:
+        seen.append(x)
+        return x * 2.0
+
+    tape = trace(double, [1.0])
+    tape(np.array([[1.0], [2.0]]))
+    for batch in (np.array([[1 + 2j]]), torch.tensor([[1 + 2j]])):
+        with pytest.raises(TypeError, match=r"real numbers \(floats, integers or bools\), got"):
+            tape(batch)
+    assert tape(np.array([[1.0], [2.0]])).tolist() == [2.0, 4.0]
+    assert tape.value(seen[0]).tolist() == [1.0, 2.0]

@@ -126,7 +126,8 @@ def load(model: nn.MLP, path: str, args: argparse.Namespace) -> None:
     except checkpoint.CheckpointError as err:
         sizes = ",".join(str(s) for s in args.sizes)
         raise checkpoint.CheckpointError(
-            f"{err}\n(the model here is built from --sizes {sizes}, --activation "
+            f"{err}\n(the model here is built from --data {args.dataset} (its input width), "
+            f"--sizes {sizes}, --activation "
             f"{args.activation} and the loss: give the options it was trained with)"
         ) from None
 

@@ -310,9 +310,17 @@ class Tape:
         return xp.broadcast_to(xp.asarray(found, dtype=self._dtype), (self._batch,))
 
     def _call_batch(self, batch: Any, ieee: bool) -> Any:
-        arrays = self._arrays = self._compiled_arrays(batch)
-        xp = arrays.xp
+        xp, _ = namespace_of(batch)
         numpy = xp.__name__ == "numpy"  # numpy before 2.0 has no isdtype
+        if not (
+            batch.dtype.kind in "fiub"
+            if numpy
+            else xp.isdtype(batch.dtype, ("real floating", "integral", "bool"))
+        ):
+            raise TypeError(
+                f"a batch must hold real numbers (floats, integers or bools), got {batch.dtype}"
+            )
+        arrays = self._arrays = self._compiled_arrays(batch)
         if not (batch.dtype.kind == "f" if numpy else xp.isdtype(batch.dtype, "real floating")):
             batch = xp.asarray(batch, dtype=xp.float64)  # integer features: computed in floats
         n, width = batch.shape
