@@ -364,13 +364,13 @@ class Value:
         """Fill ``grad`` (δ) of every node of this graph, seeding this node with ``gradient``.
 
         Leaves accumulate: their δ is added to what they hold until zeroed (`zero_grad`), as in
-        PyTorch. Every non-leaf node is reset first, so after any call each intermediate node
+        PyTorch. Every non-leaf node δ reaches is reset first, so after any call each of them
         holds its δ for that call. Sums over all paths (fan-out, ``a * a``, diamonds).
 
         No δ flows along an edge whose local derivative is the literal 0 (`stop_gradient`'s,
         or a user op's so defined): not even 0 · δ, which would be nan for an infinite δ. A node
         reached only through such edges is not part of this backward, as in PyTorch: its rule
-        is not run and its ``grad`` is left as it was.
+        is not run and its ``grad`` is left as it was (a drawing shows that earlier δ).
 
         Never raises after a successful forward (an exact number too large for a float meeting
         a float gives ±inf, as float overflow does). If the pass is interrupted anyway
