@@ -244,3 +244,13 @@ def test_the_walk_finds_every_node_without_an_edge_where_it_sits() -> None:
         assert all(id(p) in seen for p in node.parents if id(p) in walked)
         seen.add(id(node))
     assert order[-1] is root
+
+
+def test_explain_names_the_operand_without_an_edge_when_a_node_is_both() -> None:
+    """z(x, x) with derivative (0, a): the note says which x gets no δ (operand 1), since the
+    other x's step follows it."""
+    z = define_op("zf_both", lambda a, b: a * b, lambda a, b, out: (0, a))
+    x = Value(3.0, label="x")
+    text = str(explain(z(x, x)))
+    assert "[no δ flows to x as operand 1 through zf_both]" in text
+    assert "δ(x) = δ(v1) · ∂v1/∂x = δ(v1) · x = 1 · 3 = 3" in text

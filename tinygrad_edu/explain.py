@@ -183,7 +183,10 @@ def explain(
         for k, (parent, d) in enumerate(zip(node.parents, local, strict=True)):
             j = position[id(parent)]
             if not flows[k]:  # no edge, as backward: no term, and the node gets no δ from it
-                stopped.setdefault(i, []).append(names[j])
+                twice = sum(p is parent for p in node.parents) > 1  # z(x, x): say which x
+                stopped.setdefault(i, []).append(
+                    f"{names[j]} as operand {k + 1}" if twice else names[j]
+                )
                 continue
             term = ieee.mul(d, g)  # d · g, or ±inf where backward's IEEE pass makes it
             deltas[j] = ieee.add(deltas.get(j, 0), term)  # the sum backward makes, in its order
