@@ -108,7 +108,9 @@ def test_a_checkpoint_explains_one_point_of_its_dataset(tmp_path: Path, capsys: 
     assert main([*argv, "--sample", "11"]) == 2
     assert "--sample must be from 1 to 10 (the points of moons), got 11" in capsys.readouterr().err
     assert main([*argv[:-4], "--sizes", "4"]) == 2  # not the model it was saved from
-    assert "(the model here is built from --sizes 4" in capsys.readouterr().err
+    assert "(the model here is built from --data moons (its input width), --sizes 4" in (
+        capsys.readouterr().err
+    )
     big = MLP(2, [16, 16, 1], seed=0)
     wide = checkpoint.save(big, tmp_path / "big.json")
     html = tmp_path / "big.html"
