@@ -236,7 +236,7 @@ def test_the_readmes_timings_are_the_figures_make_bench_recorded() -> None:
     """Each timing the README gives of a command cites bench/RESULTS.md, figure for figure."""
     rows = recorded((ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8"))
     assert set(rows) == {c.shown for c in COMMANDS}  # the full run measured every one
-    eager, tape, plots, outgrow = (rows[c.shown] for c in COMMANDS)
+    eager, tape, plots, digits, outgrow = (rows[c.shown] for c in COMMANDS)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     training = _paragraph(readme, "`python -m tinygrad_edu train` runs micrograd's classic demo")
     on_tape = _paragraph(readme, "`python -m tinygrad_edu train --tape` trains on a tape")
@@ -245,6 +245,10 @@ def test_the_readmes_timings_are_the_figures_make_bench_recorded() -> None:
     assert "reaches 100% training accuracy" in training
     assert eager[0] in training
     assert plots[0] in training
+    assert digits[0] in training
+    accuracy = re.search(r"training accuracy (\d+)% \(1000 points\)", digits[1])
+    assert accuracy is not None
+    assert f"MLP 64-32-10 to {accuracy[1]}% in {digits[0]}" in training
     assert tape[0] in on_tape
     assert eager[0].split(" (")[0] in on_tape
     assert outgrow[0] in outgrown
@@ -259,3 +263,24 @@ def test_the_readmes_timings_are_the_figures_make_bench_recorded() -> None:
         stated = re.findall(r"(\d+(?:\.\d+)?)(?:–\d+\.\d+)? s\b", paragraph)  # noqa: RUF001
         assert stated
         assert set(stated) <= cited, paragraph
+
+
+def test_the_readmes_tape_figures_are_the_ones_make_bench_recorded() -> None:
+    """The traced-tape section's figures (W1 replayed compiled and interpreted, micrograd's
+    eager time, compile time per node) are bench/RESULTS.md's, figure for figure."""
+    results = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
+    compiled = re.search(
+        r"\| W1 compiled replay[^|]*\| [\d.]+× \(([\d,]+) / ([\d,]+) ns\)", results
+    )
+    interpreted = re.search(r"\| W1 interpreted replay[^|]*\| [\d.]+× \(([\d,]+) / ", results)
+    compile_ = re.search(r"\| W1 compile time[^|]*\| ([\d.]+) µs", results)
+    assert compiled is not None
+    assert interpreted is not None
+    assert compile_ is not None
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tape = _paragraph(readme, "`tinygrad_edu.tape.trace(f, example_inputs)` runs `f` once")
+    assert f"{compiled[1]} ns per node for forward and backward" in tape
+    assert f"micrograd takes {compiled[2]} ns" in tape
+    assert f"({interpreted[1]} ns per node on W1)" in tape
+    assert f"takes {compile_[1]} µs per node" in tape
+    assert "make bench" in tape
