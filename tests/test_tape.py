@@ -817,3 +817,26 @@ def test_a_batch_of_complex_numbers_is_refused_with_what_is_accepted() -> None:
             tape(batch)
     assert tape(np.array([[1.0], [2.0]])).tolist() == [2.0, 4.0]
     assert tape.value(seen[0]).tolist() == [1.0, 2.0]
+
+
+def test_a_float32_batchs_delta_is_computed_in_float64_below_a_relu() -> None:
+    """relu's δ is a mask of bools, which left a float32 batch's δ in float32 (the old
+    where(x <= 0, 0.0, 1.0) was a float64 array): the seed is float64, so the weights' δ of
+    dot(w, x).relu() are the float64 batch's, bit for bit (x is exact in both)."""
+    w = [Value(0.7), Value(-0.3)]
+    tape = trace(lambda a, b: dot(w, [a, b]).relu(), [1.0, 1.0], fuse=False)
+    X = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32) + 1
+    found = []
+    for batch in (X, X.astype(np.float64)):
+        for p in w:
+            p.grad = 0.0
+        tape(batch)
+        tape.backward(reduction="sum", inputs=False)
+        found.append([p.grad for p in w])
+    assert found[0] == found[1]
+
+
+def test_an_empty_batch_is_refused_before_a_backward_could_divide_by_it() -> None:
+    tape = trace(lambda x: x * 2.0, [1.0])
+    with pytest.raises(ValueError, match=r"at least one sample \(row\), got 0"):
+        tape(np.zeros((0, 1)))

@@ -246,7 +246,9 @@ class Tape:
         n = self._batch
         # One seed per sample: a δ that reaches a parameter through constant local derivatives
         # alone (a bias added last) is then summed over the samples, as a loop would sum it.
-        seeds = xp.full((n,), float(seed / n if reduction == "mean" else seed), dtype=self._dtype)
+        # δ in float64 whatever the batch's floats (as the fused program's): a float32 batch's
+        # δ were float32 until a where() of numbers made them float64, and relu's mask does not.
+        seeds = xp.full((n,), float(seed / n if reduction == "mean" else seed), dtype=xp.float64)
         with quiet(xp):
             deltas = backward(self._values, seeds, self.params)
         if deltas is None:
@@ -326,6 +328,8 @@ class Tape:
         n, width = batch.shape
         if width != self._n_inputs:
             raise TypeError(f"the tape takes {self._n_inputs} inputs, got {width} columns")
+        if n == 0:  # its mean would divide by no samples in backward
+            raise ValueError("a batch needs at least one sample (row), got 0")
         flagged: list[str] = []  # numpy's floating-point errors (elsewhere: a non-finite value)
         with quiet(xp, flagged):
             values = arrays.forward(*(batch[:, k] for k in range(width)), self.params, batch)
