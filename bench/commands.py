@@ -61,8 +61,10 @@ COMMANDS = (
     Command("python -m tinygrad_edu train", ("-m", "tinygrad_edu", "train"), needs="matplotlib"),
     Command(
         "python -m tinygrad_edu train --data digits --n 1000 --sizes 32 --tape --no-plots",
-        ("-m", "tinygrad_edu", "train", "--data", "digits", "--n", "1000", "--sizes", "32")
-        + ("--tape", "--no-plots"),
+        (
+            *("-m", "tinygrad_edu", "train", "--data", "digits", "--n", "1000", "--sizes", "32"),
+            *("--tape", "--no-plots"),
+        ),
     ),
     Command(
         "python examples/outgrow.py",
