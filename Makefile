@@ -12,6 +12,9 @@ PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip
 # its errors included, and its exit status are kept. `@$(call pip_install,ARGS)` shows the
 # command as `pip install ARGS`, not this filter around it.
 PIP_IGNORED := ^WARNING: Location 'file:[^']*' is ignored: it is neither a file nor a directory\.$$
+# Extras as variables: a comma written inside $(call ...) would split its argument in two.
+TEST_EXTRAS := -e '.[test,torch]'
+PLOT_EXTRAS := -e '.[plot]'
 pip_install = echo "pip install $(1)"; log=$$(mktemp) && { $(PIP) install --quiet $(1) 2>"$$log"; status=$$?; \
 	grep -v "$(PIP_IGNORED)" "$$log" >&2; rm -f "$$log"; exit $$status; }
 
@@ -27,7 +30,7 @@ $(VENV)/.stamp-base: pyproject.toml
 
 # The torch extra (torch==2.13.0, a local CPU wheel here) so that tinygrad_edu.pytorch is tested.
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	@$(call pip_install,-e '.[test,torch]')
+	@$(call pip_install,$(TEST_EXTRAS))
 	touch $@
 
 demo: $(VENV)/.stamp-base
@@ -35,7 +38,7 @@ demo: $(VENV)/.stamp-base
 
 # micrograd's moons demo with its loss curve and decision boundary (matplotlib: the plot extra).
 $(VENV)/.stamp-plot: $(VENV)/.stamp-base
-	@$(call pip_install,-e '.[plot]')
+	@$(call pip_install,$(PLOT_EXTRAS))
 	touch $@
 
 train: $(VENV)/.stamp-plot

@@ -482,3 +482,33 @@ def test_huge_losses_are_printed_in_a_few_characters(monkeypatch: Any, capsys: A
     argv = ["train", "--n", "10", "--steps", "1", "--sizes", "2", "--no-progress", "--no-plots"]
     assert main(argv) == 0
     assert "after 1 steps: loss 1e+300, training accuracy" in capsys.readouterr().out
+
+
+def test_the_makefiles_install_recipes_are_whole_shell_commands() -> None:
+    """Every install recipe, as make would run it from nothing (a dry run with pyproject.toml
+    taken as changed), is valid shell and installs the whole extra: a comma written inside
+    $(call pip_install,...) split '.[test,torch]' in two, an unterminated quote that failed a
+    fresh clone's `make test`."""
+    root = Path(__file__).resolve().parent.parent
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # set when the suite itself runs under make
+    env = {k: v for k, v in os.environ.items() if k not in outer}
+    stamps = [".venv/.stamp-base", ".venv/.stamp-test", ".venv/.stamp-plot"]
+    run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-W", "pyproject.toml", *stamps],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    for line in lines:
+        check = subprocess.run(["sh", "-n", "-c", line], capture_output=True, text=True)
+        assert check.returncode == 0, (line, check.stderr)
+    installs = [line for line in lines if line.startswith('echo "pip install')]
+    assert [line.split('"')[1] for line in installs] == [
+        "pip install --upgrade pip",
+        "pip install -e .",
+        "pip install -e '.[test,torch]'",
+        "pip install -e '.[plot]'",
+    ]
