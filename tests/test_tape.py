@@ -840,3 +840,28 @@ def test_an_empty_batch_is_refused_before_a_backward_could_divide_by_it() -> Non
     tape = trace(lambda x: x * 2.0, [1.0])
     with pytest.raises(ValueError, match=r"at least one sample \(row\), got 0"):
         tape(np.zeros((0, 1)))
+
+
+def test_a_batch_sums_from_zero_as_eager_down_to_the_sign_of_zero() -> None:
+    """total() and dot() of terms that are all -0.0 are 0.0 in eager (a sum starts at 0); on a
+    batch, fused or not, numpy or PyTorch, as well (they were -0.0), so 1 / it is +inf."""
+    import torch
+
+    rows = [[-0.0, -0.0], [-0.0, 0.0], [1.0, -1.0]]
+    w = [Value(1.0), Value(1.0)]
+
+    def sums(a: Value, b: Value) -> Value:
+        return total([a, b])
+
+    def dots(a: Value, b: Value) -> Value:
+        return dot(w, [a, b])  # weights and inputs: one matrix-vector product
+
+    for f in (sums, dots):
+        expected = [repr(f(*row).data) for row in rows]
+        assert expected[0] == "0.0"
+        tape = trace(f, rows[0])
+        for fuse in (True, False):
+            tape.fuse = fuse
+            for batch in (np.array(rows), torch.tensor(rows, dtype=torch.float64)):
+                got = [repr(float(v)) for v in tape(batch, ieee=True).tolist()]
+                assert got == expected, (f.__name__, fuse, type(batch))

@@ -133,7 +133,7 @@ class ArrayPatterns:
 
     @staticmethod
     def lines(target: str, op: Op, args: Sequence[str]) -> list[str]:
-        return chained(target, op, args, True)
+        return chained(target, op, args, True, "0 + " if op.arity is None else "")
 
     @staticmethod
     def locals(op: Op, env: Sequence[str], out: str) -> list[str]:
@@ -179,8 +179,8 @@ def forward_source(program: Program, arrays: bool = False) -> str:
         elif kinds[i] == "op":
             op = node.definition
             assert op is not None  # an op node
-            # A sum starts at 0 on numbers, as eager's: 0 + -0.0 is 0.0.
-            start = "0 + " if op.arity is None and not arrays else ""
+            # A sum starts at 0, as eager's: 0 + -0.0 is 0.0 (on arrays too, one call per sum).
+            start = "0 + " if op.arity is None else ""
             lines += chained(names[i], op, [names[o] for o in operands[i]], arrays, start)
     kept = [n for n, kind in zip(names, kinds, strict=True) if kind != "const"]
     kept = (plan.extras() if plan is not None else []) + kept
