@@ -177,7 +177,7 @@ def test_the_sums_over_the_batch_in_one_call_are_each_arrays_own() -> None:
 def test_a_dot_of_a_users_op_whose_array_form_gives_one_number_for_the_batch() -> None:
     """A user's op whose array form returns one number for the whole batch (here its first
     operand, a parameter) feeds a matrix-vector product: its column is broadcast to the batch,
-    as every other array op broadcasts it (the stack of columns raised)."""
+    as every other array op broadcasts it (the stack of columns raised), unfused and fused."""
     import torch
 
     from tinygrad_edu import define_op
@@ -197,8 +197,9 @@ def test_a_dot_of_a_users_op_whose_array_form_gives_one_number_for_the_batch() -
         v.backward()
         eager.append(v.data)
     expected = [w1.grad, w2.grad, p.grad]
-    tape = trace(f, X[0].tolist(), fuse=False)
-    for batch in (X, torch.tensor(X)):
+    unfused = trace(f, X[0].tolist(), fuse=False)
+    fused = trace(f, X[0].tolist())  # its dot packed (one lane), the column stacked
+    for tape, batch in ((unfused, X), (unfused, torch.tensor(X)), (fused, X)):
         for q in (w1, w2, p):
             q.grad = 0.0
         out = tape(batch)

@@ -29,7 +29,7 @@ from ._fusion_plan import Pack, plan
 from ._tape_source import ONE_ON_ARRAYS, Program, needed
 from .engine import Value
 
-__all__ = ["Scratch", "fused_sources", "set_grads"]
+__all__ = ["Scratch", "fused_sources", "set_grads", "stack"]
 
 
 def fused_sources(
@@ -373,6 +373,17 @@ class Scratch:
         if out is None or out.shape != shape:
             out = self._arrays[name] = self._empty(shape)
         return self._matmul(a, b, out=out)
+
+
+def stack(arrays: Sequence[Any], axis: int) -> Any:
+    """numpy.stack; arrays of other shapes than the others' (a user's op whose array form gave
+    one number for the batch) broadcast first, as every other array op broadcasts them."""
+    import numpy  # the fused program runs on numpy arrays only
+
+    try:
+        return numpy.stack(arrays, axis)
+    except ValueError:  # shapes that differ
+        return numpy.stack(numpy.broadcast_arrays(*arrays), axis)
 
 
 def set_grads(params: Sequence[Value], grads: Sequence[float]) -> None:
