@@ -148,27 +148,27 @@ def test_one_no_grad_shared_by_two_threads_is_per_thread() -> None:
     a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
     seen: dict[str, object] = {}
 
-    def a() -> None:
+    def enter(
+        name: str, after: threading.Event | None, mark: threading.Event, until: threading.Event
+    ) -> None:
+        """Enter ``shared`` (after ``after`` is set), set ``mark`` and stay until ``until``."""
+        if after is not None:
+            after.wait(5)
         try:
             with shared:
-                a_in.set()
-                b_in.wait(5)
-                seen["a inside"] = is_grad_enabled()
-            seen["a after"] = is_grad_enabled()
+                mark.set()
+                until.wait(5)
+                seen[f"{name} inside"] = is_grad_enabled()
+            seen[f"{name} after"] = is_grad_enabled()
         except RuntimeError as e:
-            seen["a error"] = e
+            seen[f"{name} error"] = e
+
+    def a() -> None:
+        enter("a", None, a_in, b_in)
         a_out.set()
 
     def b() -> None:
-        a_in.wait(5)
-        try:
-            with shared:
-                b_in.set()
-                a_out.wait(5)
-                seen["b inside"] = is_grad_enabled()
-            seen["b after"] = is_grad_enabled()
-        except RuntimeError as e:
-            seen["b error"] = e
+        enter("b", a_in, b_in, a_out)
 
     threads = [threading.Thread(target=a), threading.Thread(target=b)]
     for t in threads:
