@@ -26,10 +26,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._fusion_plan import Pack, plan
+from ._tape_matvec import batch_slice
 from ._tape_source import ONE_ON_ARRAYS, Program, needed
 from .engine import Value
 
-__all__ = ["Scratch", "fused_sources", "set_grads", "stack"]
+__all__ = ["Scratch", "fused_sources", "set_grads"]
 
 
 def fused_sources(
@@ -67,6 +68,7 @@ class _Writer:
         self.inputs, self.patterns, self.packs, self.lane_of = inputs, patterns, packs, lane_of
         self.units = units
         n = len(order)
+        self.column = {name: k for k, name in enumerate(inputs)}  # an input's column in X
         self.param = {i: k for k, i in enumerate(i for i in range(n) if kinds[i] == "param")}
         self.arrays: dict[str, Any] = {}  # index and constant arrays the sources read
         self.across = {u: f for u in range(n) if u not in lane_of and (f := self._across(u))}
@@ -76,7 +78,7 @@ class _Writer:
         alone = [i for i in range(n) if i not in lane_of and i not in self.across]
         alone += [i for i, form in self.across.items() if any(q is None for _, q in form)]
         read = {o for i in alone for o in operands[i]}
-        read |= {x for p in packs if p.xs and self._x(p)[0].startswith("stack") for x in p.xs}
+        read |= {x for p in packs if p.xs and self._x(p)[0].startswith("columns(") for x in p.xs}
         read |= {w for p in packs for k, w in p.operands if k in ("node", "scalar")}
         self.named_lanes = {i for i in (*read, n - 1) if i in lane_of}  # and the root
 
@@ -102,12 +104,10 @@ class _Writer:
             lanes = self.packs[q].lanes
             if len(lanes) == len(xs) and all(a == b for a, b in zip(lanes, xs, strict=True)):
                 return self.packs[q].name, q
-        column = {name: k for k, name in enumerate(self.inputs)}
-        if all(self.kinds[x] == "input" for x in xs):  # inputs a..a+k-1: a slice of the batch
-            first = column[self.names[xs[0]]]
-            if all(column[self.names[x]] == first + k for k, x in enumerate(xs)):
-                return f"X[:, {first}:{first + len(xs)}]", None
-        return f"stack(({''.join(self._name(x) + ', ' for x in xs)}), 1)", None
+        columns = batch_slice(xs, self.kinds, self.names, self.column)
+        if columns is not None:  # inputs a..b-1: a slice of the batch
+            return f"X[:, {columns[0]}:{columns[1]}]", None
+        return f"columns(({''.join(self._name(x) + ', ' for x in xs)}))", None
 
     def _across(self, u: int) -> list[tuple[str, int | None]] | None:
         """For an unpacked sum of terms (``sum``, ``dot``) whose operands at each place of a
@@ -121,7 +121,7 @@ class _Writer:
         if len(operands) < 2 * width or len(operands) % width:
             return None
         places = [self._matrix(operands[p::width]) for p in range(width)]
-        return None if any(text.startswith("stack") for text, _ in places) else places
+        return None if any(text.startswith("columns(") for text, _ in places) else places
 
     def _operand(self, kind: str, what: Any) -> str:
         if kind == "pack":
@@ -373,17 +373,6 @@ class Scratch:
         if out is None or out.shape != shape:
             out = self._arrays[name] = self._empty(shape)
         return self._matmul(a, b, out=out)
-
-
-def stack(arrays: Sequence[Any], axis: int) -> Any:
-    """numpy.stack; arrays of other shapes than the others' (a user's op whose array form gave
-    one number for the batch) broadcast first, as every other array op broadcasts them."""
-    import numpy  # the fused program runs on numpy arrays only
-
-    try:
-        return numpy.stack(arrays, axis)
-    except ValueError:  # shapes that differ
-        return numpy.stack(numpy.broadcast_arrays(*arrays), axis)
 
 
 def set_grads(params: Sequence[Value], grads: Sequence[float]) -> None:

@@ -15,6 +15,7 @@ from heapq import heappop, heappush
 from typing import Any
 
 from ._expr import Op
+from ._tape_matvec import batched
 from .engine import Value
 
 __all__ = ["Pack", "plan"]
@@ -41,9 +42,7 @@ def plan(
     nodes) in the order they run; None when nothing packs."""
     n = len(order)
     param = {i: k for k, i in enumerate(i for i in range(n) if kinds[i] == "param")}
-    batched = [False] * n
-    for i in range(n):
-        batched[i] = kinds[i] == "input" or any(batched[o] for o in operands[i])
+    varies = batched(kinds, operands)
     users: list[list[int]] = [[] for _ in range(n)]
     for i in range(n):
         for o in operands[i]:
@@ -59,7 +58,7 @@ def plan(
         if op is None or op.name != "dot":
             continue
         ws, xs = operands[i][0::2], tuple(operands[i][1::2])
-        if xs and all(kinds[w] == "param" for w in ws) and all(batched[x] for x in xs):
+        if xs and all(kinds[w] == "param" for w in ws) and all(varies[x] for x in xs):
             seeds[xs].append(i)
     for xs, lanes in seeds.items():
         dot = order[lanes[0]].definition
@@ -81,7 +80,7 @@ def plan(
             lanes = _lanes(source, c, order, operands, users, lane_of, root)
             if lanes is None:
                 continue
-            spec = _operand_kinds(lanes, order, kinds, operands, lane_of, param, batched, packs)
+            spec = _operand_kinds(lanes, order, kinds, operands, lane_of, param, varies, packs)
             if spec is None:
                 continue
             op = order[c].definition
@@ -139,7 +138,7 @@ def _operand_kinds(
     operands: Sequence[Sequence[int]],
     lane_of: dict[int, tuple[int, int]],
     param: dict[int, int],
-    batched: Sequence[bool],
+    varies: Sequence[bool],
     packs: Sequence[Pack],
 ) -> list[tuple[str, Any]] | None:
     """Per operand position of ``lanes``, what it reads: a whole pack lane by lane (all its
@@ -160,7 +159,7 @@ def _operand_kinds(
         elif all(kinds[s] == "const" for s in slots):
             spec.append(("consts", slots))
         elif all(s == slots[0] for s in slots) and slots[0] not in lane_of:
-            spec.append(("node" if batched[slots[0]] else "scalar", slots[0]))
+            spec.append(("node" if varies[slots[0]] else "scalar", slots[0]))
         else:
             return None
     return spec

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._tape_source import Program
 
-__all__ = ["Matvecs", "array_names", "matvecs"]
+__all__ = ["Matvecs", "array_names", "batch_slice", "batched", "matvecs"]
 
 
 @dataclass
@@ -98,25 +98,45 @@ class Matvecs:
         return lines
 
 
+def batched(kinds: Sequence[str], operands: Sequence[Sequence[int]]) -> list[bool]:
+    """Per node, whether its value differs from sample to sample: an input, or a node of one."""
+    found = [False] * len(kinds)
+    for i, (kind, ops) in enumerate(zip(kinds, operands, strict=True)):
+        found[i] = kind == "input" or any(found[o] for o in ops)
+    return found
+
+
+def batch_slice(
+    xs: Sequence[int], kinds: Sequence[str], names: Sequence[str], column: dict[str, int]
+) -> tuple[int, int] | None:
+    """(a, b) when nodes ``xs`` are the batch's columns a..b-1 in order (``column``: an
+    input's column, by name), so that ``X[:, a:b]`` is their stack; else None."""
+    if not all(kinds[x] == "input" for x in xs):
+        return None
+    first = column[names[xs[0]]]
+    if any(column[names[x]] != first + k for k, x in enumerate(xs)):
+        return None
+    return first, first + len(xs)
+
+
 def matvecs(program: Program) -> Matvecs:
     """The dots of ``program`` to write as matrix-vector products: each pair of operands a
     parameter or constant and a batched node."""
     order, names, kinds, operands, inputs = program
     column = {name: k for k, name in enumerate(inputs)}  # an input's column in the batch
-    batched = [False] * len(order)
+    varies = batched(kinds, operands)
     plan = Matvecs()
     stacks: dict[tuple[int, ...], str] = {}
     for i, node in enumerate(order):
         ops = operands[i]
-        batched[i] = kinds[i] == "input" or any(batched[o] for o in ops)
         op = node.definition
         if op is None or op.name != "dot" or not ops:
             continue
         pairs = []
         for a, b in zip(ops[0::2], ops[1::2], strict=True):
-            if kinds[a] in ("param", "const") and batched[b]:
+            if kinds[a] in ("param", "const") and varies[b]:
                 pairs.append((a, b))
-            elif kinds[b] in ("param", "const") and batched[a]:
+            elif kinds[b] in ("param", "const") and varies[a]:
                 pairs.append((b, a))
             else:
                 break
@@ -125,9 +145,9 @@ def matvecs(program: Program) -> Matvecs:
             if xs not in stacks:
                 stacks[xs] = f"_X{len(stacks)}"
                 plan.first[stacks[xs]] = i
-                at = [column.get(names[x], -1) if kinds[x] == "input" else -1 for x in xs]
-                if at[0] >= 0 and at == list(range(at[0], at[0] + len(at))):
-                    plan.batch[stacks[xs]] = (at[0], at[0] + len(at))
+                columns = batch_slice(xs, kinds, names, column)
+                if columns is not None:
+                    plan.batch[stacks[xs]] = columns
             plan.dots[i] = (stacks[xs], pairs)
     return plan
 

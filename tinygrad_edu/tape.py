@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _context
-from ._fusion import Scratch, fused_sources, set_grads, stack
+from ._fusion import Scratch, fused_sources, set_grads
 from ._guards import Guard, GuardError, TraceError, watching
 from ._numbers import Number, check_number
 from ._tape_interp import Interpreter
@@ -394,7 +394,7 @@ class Tape:
             else:
                 sources = (fused[0], fused[1][True], fused[1][False])
                 names |= {k: xp.asarray(v) for k, v in fused[2].items()}
-                names |= {"zeros": xp.zeros, "stack": stack, "add_at": xp.add.at}
+                names |= {"zeros": xp.zeros, "add_at": xp.add.at}
                 names |= {"fromiter": xp.fromiter, "set_grads": set_grads}
                 names |= {"ones": xp.ones, "scratch": Scratch()}
             made = _OnArrays(
