@@ -241,6 +241,13 @@ class _Writer:
                 lines.append(f"    {δq} = {δq} + {term}")
                 state[q] = "own"
 
+        def scatter(index: str, value: str, unique: bool) -> None:
+            """``value`` added into dθ at ``index``; an index that repeats by ``add_at``."""
+            if unique:
+                lines.append(f"    dθ[{index}] += {value}")
+            else:
+                lines.append(f"    add_at(dθ, {index}, {value})")
+
         def add(o: int, term: str) -> None:
             """``term`` (an array over the samples) into the δ of node ``o``."""
             if not need[o]:  # a constant's, or a δ that reaches no parameter or wanted input
@@ -289,12 +296,9 @@ class _Writer:
             δ = f"δ{pack.name}"
             if pack.xs:
                 x, w = reads[u]
-                flat = numpy_unique(pack.weights)
-                grad = f"({δ}.T @ {x}).reshape(-1)"
-                if flat:
-                    lines.append(f"    dθ[{w}.reshape(-1)] += {grad}")
-                else:
-                    lines.append(f"    add_at(dθ, {w}.reshape(-1), {grad})")
+                scatter(
+                    f"{w}.reshape(-1)", f"({δ}.T @ {x}).reshape(-1)", numpy_unique(pack.weights)
+                )
                 _, q = self._x(pack)
                 if q is not None:
                     if packed[q] and q not in state:  # in memory of its own from call to call
@@ -329,11 +333,8 @@ class _Writer:
                     into(what, term, not one)
                     own = own and not (one and state[what] == "shared")
                 elif kind_ == "params":
-                    arr = self._array("i", what)
-                    if len(set(what)) == len(what):
-                        lines.append(f"    dθ[{arr}] += ones(len(gradient)) @ ({term})")
-                    else:
-                        lines.append(f"    add_at(dθ, {arr}, ones(len(gradient)) @ ({term}))")
+                    over = f"ones(len(gradient)) @ ({term})"  # summed over the samples
+                    scatter(self._array("i", what), over, len(set(what)) == len(what))
                 else:
                     add(what, f"({term}) @ {self._array('c', [1.0] * len(pack.lanes))}")
         lines.append("    dθ += fromiter([p.grad for p in P], float, len(P))  # old δ + new")
