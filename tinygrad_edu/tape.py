@@ -312,7 +312,7 @@ class Tape:
         return xp.broadcast_to(xp.asarray(found, dtype=self._dtype), (self._batch,))
 
     def _call_batch(self, batch: Any, ieee: bool) -> Any:
-        xp, _ = namespace_of(batch)
+        xp, key = namespace_of(batch)
         numpy = xp.__name__ == "numpy"  # numpy before 2.0 has no isdtype
         if not (
             batch.dtype.kind in "fiub"
@@ -322,7 +322,7 @@ class Tape:
             raise TypeError(
                 f"a batch must hold real numbers (floats, integers or bools), got {batch.dtype}"
             )
-        arrays = self._arrays = self._compiled_arrays(batch)
+        arrays = self._arrays = self._compiled_arrays(xp, key)
         if not (batch.dtype.kind == "f" if numpy else xp.isdtype(batch.dtype, "real floating")):
             batch = xp.asarray(batch, dtype=xp.float64)  # integer features: computed in floats
         n, width = batch.shape
@@ -375,11 +375,10 @@ class Tape:
                 "trace the function again for these inputs, or write the branch with ops"
             )
 
-    def _compiled_arrays(self, batch: Any) -> _OnArrays:
-        """The namespace of ``batch`` and the tape's passes on its arrays, written and compiled
-        on first use: fused (unless ``fuse`` is off) on numpy, unfused on any other Array-API
-        namespace (PyTorch tensors, ...), through array-api-compat."""
-        xp, key = namespace_of(batch)
+    def _compiled_arrays(self, xp: Any, key: str) -> _OnArrays:
+        """The tape's passes on the arrays of namespace ``xp`` (``key``: `namespace_of`'s),
+        written and compiled on first use: fused (unless ``fuse`` is off) on numpy, unfused on
+        any other Array-API namespace (PyTorch tensors, ...), through array-api-compat."""
         fuse = self.fuse and key == "numpy"
         made = self._compiled.get((key, fuse))
         if made is None:
