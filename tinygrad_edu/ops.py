@@ -383,7 +383,7 @@ neg: Op = _op(
 relu: Op = _op(
     "relu", _relu, lambda x, out: (where(x <= 0, 0, 1),),
     sympy=lambda sp, x: sp.Piecewise((0, x <= 0), (x, True)),
-    array=lambda xp, x: _relu_array(xp, x),
+    array=_relu_array,
 )  # fmt: skip
 abs_: Op = _op(
     "abs", _abs, lambda x, out: (where(x > 0, 1, where(x < 0, -1, where(eq(x, 0), 0, NAN))),),
