@@ -161,9 +161,9 @@ def _train(args: argparse.Namespace) -> int:
         said.append(f"saved parameters to {checkpoint.save(model, args.save)}")
     folder = _plot_folder(args.plots)
     if folder is not None:
-        curve = plot.loss_curve(history, folder / "loss.svg")
-        boundary = _boundary(model, inputs, labels, folder, loss)
-        said.append(f"wrote the loss curve to {curve}{boundary}")
+        wrote = f"wrote the loss curve to {plot.loss_curve(history, folder / 'loss.svg')}"
+        drawn, boundary = _boundary(model, inputs, labels, folder, loss)
+        said.append(f"{wrote} and {boundary}" if drawn else f"{wrote} ({boundary})")
     print("\n".join(said))
     return 0
 
@@ -180,23 +180,20 @@ def _eval(args: argparse.Namespace) -> int:
     )
     folder = _plot_folder(args.plots)
     if folder is not None:
-        if len(inputs[0]) == 2:
-            path = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
-            print(f"wrote the decision boundary to {path}")
-        else:
-            print(f"no decision boundary: the points have {len(inputs[0])} features, not 2")
+        drawn, boundary = _boundary(model, inputs, labels, folder, loss)
+        print(f"wrote {boundary}" if drawn else boundary)
     return 0
 
 
 def _boundary(
     model: nn.MLP, inputs: list[list[float]], labels: list[int], folder: Path, loss: str
-) -> str:
-    """The end of train's "wrote the loss curve to ..." line: the decision boundary, drawn, or
-    why there is none (the points are not 2-D)."""
+) -> tuple[bool, str]:
+    """The decision boundary drawn into ``folder``: (True, "the decision boundary to PATH");
+    or (False, why there is none: the points are not 2-D)."""
     if len(inputs[0]) != 2:
-        return f" (no decision boundary: the points have {len(inputs[0])} features, not 2)"
+        return False, f"no decision boundary: the points have {len(inputs[0])} features, not 2"
     path = plot.decision_boundary(model, inputs, labels, folder / "boundary.svg", loss=loss)
-    return f" and the decision boundary to {path}"
+    return True, f"the decision boundary to {path}"
 
 
 def _plot_folder(plots: str | None) -> Path | None:
